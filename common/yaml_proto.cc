@@ -1,0 +1,217 @@
+#include "common/yaml_proto.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/util/json_util.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "common/endpoint.h"
+
+namespace faultline {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+std::string JsonQuote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string Join(const std::string& path, const std::string& name) {
+  return path.empty() ? name : path + "." + name;
+}
+
+bool IsInteger(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  std::strtoll(s.c_str(), &end, 10);
+  return *end == '\0' && errno == 0;
+}
+
+bool IsNumber(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  return *end == '\0' && std::isfinite(v);
+}
+
+std::string Describe(const YAML::Node& n) {
+  if (n.IsScalar()) return fmt::format("\"{}\"", n.Scalar());
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+class Converter {
+ public:
+  std::vector<std::string> problems;
+
+  // Renders `node` as JSON for a message of type `desc`.
+  std::string Message(const YAML::Node& node, const Descriptor* desc, const std::string& path) {
+    if (!node.IsMap()) {
+      if (node.IsNull()) return "{}";
+      problems.push_back(fmt::format("{}: expected a mapping, got {}",
+                                     path.empty() ? "(top)" : path, Describe(node)));
+      return "{}";
+    }
+    std::string out = "{";
+    bool first = true;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      const std::string fpath = Join(path, key);
+      const FieldDescriptor* field = desc->FindFieldByName(key);
+      if (field == nullptr) field = desc->FindFieldByCamelcaseName(key);
+      if (field == nullptr) {
+        std::string known;
+        for (int i = 0; i < desc->field_count(); ++i) {
+          known += (i ? ", " : "") + desc->field(i)->name();
+        }
+        problems.push_back(fmt::format("{}: unknown field (known: {})", fpath, known));
+        continue;
+      }
+      if (kv.second.IsNull()) continue;
+      std::string value = Field(kv.second, field, fpath);
+      out += fmt::format("{}{}:{}", first ? "" : ",", JsonQuote(field->name()), value);
+      first = false;
+    }
+    return out + "}";
+  }
+
+ private:
+  std::string Field(const YAML::Node& node, const FieldDescriptor* field,
+                    const std::string& path) {
+    if (field->is_map()) {
+      if (!node.IsMap()) {
+        problems.push_back(fmt::format("{}: expected a mapping, got {}", path, Describe(node)));
+        return "{}";
+      }
+      const FieldDescriptor* value_field = field->message_type()->map_value();
+      std::string out = "{";
+      bool first = true;
+      for (const auto& kv : node) {
+        const std::string key = kv.first.Scalar();
+        out += fmt::format("{}{}:{}", first ? "" : ",", JsonQuote(key),
+                           Single(kv.second, value_field, path + "." + key));
+        first = false;
+      }
+      return out + "}";
+    }
+    if (field->is_repeated()) {
+      if (!node.IsSequence()) {
+        problems.push_back(fmt::format("{}: expected a list, got {}", path, Describe(node)));
+        return "[]";
+      }
+      std::string out = "[";
+      for (size_t i = 0; i < node.size(); ++i) {
+        out += (i ? "," : "") + Single(node[i], field, fmt::format("{}[{}]", path, i));
+      }
+      return out + "]";
+    }
+    return Single(node, field, path);
+  }
+
+  std::string Single(const YAML::Node& node, const FieldDescriptor* field,
+                     const std::string& path) {
+    if (field->type() == FieldDescriptor::TYPE_MESSAGE) {
+      return Message(node, field->message_type(), path);
+    }
+    if (!node.IsScalar()) {
+      problems.push_back(fmt::format("{}: expected a single value, got {}", path, Describe(node)));
+      return "null";
+    }
+    const std::string s = node.Scalar();
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+      case FieldDescriptor::CPPTYPE_INT64:
+      case FieldDescriptor::CPPTYPE_UINT32:
+      case FieldDescriptor::CPPTYPE_UINT64:
+        if (!IsInteger(s)) {
+          problems.push_back(fmt::format("{}: expected a whole number, got \"{}\"", path, s));
+          return "0";
+        }
+        return s;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        if (!IsNumber(s)) {
+          problems.push_back(fmt::format("{}: expected a number, got \"{}\"", path, s));
+          return "0";
+        }
+        return s;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        if (s == "true" || s == "false") return s;
+        problems.push_back(fmt::format("{}: expected true or false, got \"{}\"", path, s));
+        return "false";
+      case FieldDescriptor::CPPTYPE_ENUM:
+        if (field->enum_type()->FindValueByName(s) == nullptr) {
+          problems.push_back(fmt::format("{}: unknown value \"{}\"", path, s));
+          return "0";
+        }
+        return JsonQuote(s);
+      default:
+        return JsonQuote(s);
+    }
+  }
+};
+
+}  // namespace
+
+std::vector<std::string> CheckYamlAgainst(const std::string& yaml, const Descriptor* desc) {
+  Converter c;
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    c.Message(root, desc, "");
+  } catch (const YAML::Exception& e) {
+    c.problems.push_back(fmt::format("line {}, column {}: {}", e.mark.line + 1,
+                                     e.mark.column + 1, e.msg));
+  }
+  return c.problems;
+}
+
+absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out) {
+  Converter c;
+  std::string json;
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    json = c.Message(root, out->GetDescriptor(), "");
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("line {}, column {}: {}", e.mark.line + 1,
+                                                  e.mark.column + 1, e.msg));
+  }
+  if (!c.problems.empty()) {
+    std::string msg;
+    for (const auto& p : c.problems) msg += (msg.empty() ? "" : "\n") + p;
+    return absl::InvalidArgumentError(msg);
+  }
+  out->Clear();
+  auto st = google::protobuf::util::JsonStringToMessage(json, out);
+  if (!st.ok()) return absl::InvalidArgumentError(std::string(st.message()));
+  return absl::OkStatus();
+}
+
+absl::Status YamlFileToMessage(const std::string& path, google::protobuf::Message* out) {
+  auto text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  absl::Status st = YamlToMessage(*text, out);
+  if (!st.ok()) return absl::Status(st.code(), fmt::format("{}: {}", path, std::string(st.message())));
+  return st;
+}
+
+}  // namespace faultline

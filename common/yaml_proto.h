@@ -1,0 +1,28 @@
+// Reads YAML into a protobuf message: yaml-cpp parses, the tree is checked
+// against the message's descriptor (unknown fields and wrong types are reported
+// with their path, e.g. "faults[0].percent: expected a number, got \"x\""), then
+// rendered as JSON and parsed by protobuf's JSON parser. Every problem found is
+// reported, one per line.
+#ifndef FAULTLINE_COMMON_YAML_PROTO_H_
+#define FAULTLINE_COMMON_YAML_PROTO_H_
+
+#include <google/protobuf/message.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace faultline {
+
+// On error the status message lists every problem ("path: reason"), one a line.
+absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out);
+absl::Status YamlFileToMessage(const std::string& path, google::protobuf::Message* out);
+
+// The problems found, each "path: reason"; empty when the YAML fits the message.
+std::vector<std::string> CheckYamlAgainst(const std::string& yaml,
+                                          const google::protobuf::Descriptor* desc);
+
+}  // namespace faultline
+
+#endif  // FAULTLINE_COMMON_YAML_PROTO_H_
