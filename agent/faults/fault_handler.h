@@ -71,13 +71,14 @@ class FaultHandler {
 
   // Removes tagged leftovers of this kind that no ledger record names (e.g. fill
   // files, qdiscs with our handle, our nftables table). Returns what it removed.
-  virtual absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext& ctx) const {
+  virtual absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext& /*ctx*/) const {
     return std::vector<std::string>{};
   }
 
-  // Checks this host can inject the kind at all (kernel support etc.): one
-  // entry per check, for Info capabilities and Preflight.
-  virtual absl::Status HostSupports(const FaultContext& ctx) const { return absl::OkStatus(); }
+  // Whether this host can inject the kind at all (kernel support, tools):
+  // FAILED_PRECONDITION saying what is missing. Feeds Info's capabilities and
+  // Preflight.
+  virtual absl::Status HostSupports(const FaultContext& /*ctx*/) const { return absl::OkStatus(); }
 };
 
 }  // namespace faultline::agent
