@@ -137,6 +137,7 @@ absl::StatusOr<Cidr> ParseCidr(const std::string& field, const std::string& text
   auto bad = [&] {
     return absl::InvalidArgumentError(fmt::format("{}: \"{}\" is not a CIDR", field, text));
   };
+  if (text.find('\0') != std::string::npos) return bad();  // inet_pton would stop there
   const size_t slash = text.find('/');
   const std::string addr_text = text.substr(0, slash);
   std::optional<Cidr> c = ParseAddress(addr_text);
