@@ -97,16 +97,17 @@ pid_t ParentPid(pid_t pid);
 std::string ProcessComm(pid_t pid);
 
 // Polls `pred` every 10 ms until it is true or `timeout` passes; returns its last value.
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout);
+// A negative timeout checks once.
+template <typename Pred, typename Rep, typename Period>
+bool WaitFor(Pred pred, std::chrono::duration<Rep, Period> timeout);
 
 }  // namespace faultline::itest
 
 #include <thread>
 
 namespace faultline::itest {
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
+template <typename Pred, typename Rep, typename Period>
+bool WaitFor(Pred pred, std::chrono::duration<Rep, Period> timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (pred()) return true;
