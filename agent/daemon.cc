@@ -15,6 +15,7 @@
 
 #include "agent/agent_service.h"
 #include "agent/fault_manager.h"
+#include "agent/faults/proc_process_table.h"
 #include "agent/faults/registry.h"
 #include "agent/policy.h"
 #include "common/files.h"
@@ -31,6 +32,7 @@ namespace {
 // faults when destroyed).
 struct Core {
   v1::Policy policy;
+  ProcProcessTable processes;
   std::unique_ptr<FaultManager> manager;
 };
 
@@ -50,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Core>> MakeCore(const AgentOptions& options) {
   if (!options.controller.empty() && options.controller.rfind("unix:", 0) != 0) {
     ctx.control_addresses.push_back(options.controller);
   }
-  ctx.processes = nullptr;  // set by the handlers' own table (see registry)
+  ctx.processes = &core->processes;
   core->manager = std::make_unique<FaultManager>(std::move(ledger), std::move(handlers), ctx);
   return core;
 }
