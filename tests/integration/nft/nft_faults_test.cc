@@ -119,6 +119,51 @@ int TcpConnect(const std::string& netns, const std::string& ip, int port,
   return err;
 }
 
+// IPv6 variants: a listener on [::]:port (v6 only) and a connect to [ip]:port.
+absl::StatusOr<Fd> ListenTcp6(const std::string& netns, int port) {
+  int fd = -1;
+  absl::Status st = RunInNetns(netns, [&]() -> absl::Status {
+    fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? absl::InternalError(std::strerror(errno)) : absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  Fd owned(fd);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(static_cast<uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(fd, 128) != 0) {
+    return absl::InternalError(fmt::format("listen [::]:{}: {}", port, std::strerror(errno)));
+  }
+  return owned;
+}
+
+int TcpConnect6(const std::string& netns, const std::string& ip, int port,
+                std::chrono::milliseconds timeout) {
+  int fd = -1;
+  if (!RunInNetns(netns, [&]() -> absl::Status {
+        fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        return absl::OkStatus();
+      }).ok() || fd < 0) {
+    return EBADF;
+  }
+  Fd owned(fd);
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET6, ip.c_str(), &sa.sin6_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) return 0;
+  if (errno != EINPROGRESS) return errno;
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return ETIMEDOUT;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
 // A UDP echo server on ip:port inside `netns`, answering on its own thread
 // until destroyed.
 class UdpEcho {
@@ -431,6 +476,30 @@ TEST_F(NftFaultsTest, DnsWithExplicitResolver) {
   ASSERT_OK(dns.Revert(rec, ctx_));
   EXPECT_TRUE(UdpRoundTrip(a(), kAddrB, 53, 2s));
   EXPECT_EQ(RulesetA(), ruleset_before_);
+}
+
+TEST_F(NftFaultsTest, Ipv6PeerIsBlockedAndIpv4Untouched) {
+  ASSERT_OK(link_.a->Ip({"addr", "add", "fd77::1/64", "dev", "veth-a", "nodad"}).ok()
+                ? absl::OkStatus() : absl::InternalError("ip addr add fd77::1"));
+  ASSERT_OK(link_.b->Ip({"addr", "add", "fd77::2/64", "dev", "veth-b", "nodad"}).ok()
+                ? absl::OkStatus() : absl::InternalError("ip addr add fd77::2"));
+  ASSERT_OK_AND_ASSIGN(Fd l6, ListenTcp6(b(), 8080));
+  ASSERT_OK_AND_ASSIGN(Fd l4, ListenTcp(b(), 8080));
+  bool up = false;
+  for (int i = 0; i < 30 && !up; ++i) {  // neighbour discovery may take a moment
+    up = TcpConnect6(a(), "fd77::2", 8080, 300ms) == 0;
+  }
+  ASSERT_TRUE(up) << "no IPv6 connectivity between the test namespaces";
+  const std::string before = RulesetA();  // the v6 addresses change nothing in nft
+  ASSERT_OK_AND_ASSIGN(v1::FaultRecord rec,
+                       Inject(partition_, PartitionSpec({"fd77::2/128"}), "v6a"));
+  EXPECT_EQ(TcpConnect6(a(), "fd77::2", 8080, 500ms), ETIMEDOUT);
+  EXPECT_EQ(TcpConnect(a(), kAddrB, 8080, 2s), 0);
+  ASSERT_OK(partition_.Revert(rec, ctx_));
+  EXPECT_EQ(TcpConnect6(a(), "fd77::2", 8080, 2s), 0);
+  EXPECT_EQ(RulesetA(), before);
+  DrainAccepts(l6);
+  DrainAccepts(l4);
 }
 
 TEST_F(NftFaultsTest, HostSupportsInsideTheNamespace) {
