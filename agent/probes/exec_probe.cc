@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,7 +96,8 @@ class ExecProbe final : public Probe {
       return {false, fmt::format("exec {}: {}", argv_[0], std::strerror(exec_errno))};
     }
 
-    UniqueFd pidfd(::pidfd_open(pid, 0));
+    // glibc 2.36 has no pidfd_open() wrapper; -1 (old kernel) falls back to waitid.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     std::string output;
     bool exited = false;
     while (!exited) {

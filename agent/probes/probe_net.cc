@@ -39,6 +39,10 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& field, const std::stri
     return absl::InvalidArgumentError(
         fmt::format("{}: expected HOST:PORT, got a unix socket \"{}\"", field, text));
   }
+  if (text.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: expected HOST:PORT, got \"{}\"", field, text));
+  }
   ASSIGN_OR_RETURN(Endpoint ep, ParseEndpoint(field, text));
   if (ep.host.empty()) {
     return absl::InvalidArgumentError(

@@ -1,9 +1,12 @@
 #include "agent/probes/probe_runner.h"
 
 #include <fmt/format.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
 #include <time.h>
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "agent/probes/probe.h"
@@ -21,6 +24,40 @@ void SleepUntilMonotonic(int64_t when_ns) {
   }
 }
 
+// Intervals this short cannot absorb the few ms of wake-up delay a busy host
+// adds to an ordinary thread, so the loop's thread runs SCHED_FIFO (lowest RT
+// priority) while it loops. SCHED_RESET_ON_FORK keeps commands of exec probes
+// and threads started from here at normal priority. Without the privilege
+// (CAP_SYS_NICE) the loop runs as it is. Restores the thread's policy on exit.
+constexpr int64_t kRealtimeBelowNs = 100'000'000;
+
+class RealtimeScope {
+ public:
+  RealtimeScope() {
+    old_policy_ = sched_getscheduler(0);
+    if (old_policy_ < 0 || sched_getparam(0, &old_param_) != 0) return;
+    if ((old_policy_ & ~SCHED_RESET_ON_FORK) != SCHED_OTHER) return;  // leave RT callers be
+    sched_param param{};
+    param.sched_priority = sched_get_priority_min(SCHED_FIFO);
+    if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0) {
+      raised_ = true;
+    } else {
+      spdlog::debug("probe loop stays at normal priority: sched_setscheduler: {}",
+                    std::strerror(errno));
+    }
+  }
+  ~RealtimeScope() {
+    if (raised_) sched_setscheduler(0, old_policy_, &old_param_);
+  }
+  RealtimeScope(const RealtimeScope&) = delete;
+  RealtimeScope& operator=(const RealtimeScope&) = delete;
+
+ private:
+  int old_policy_ = -1;
+  sched_param old_param_{};
+  bool raised_ = false;
+};
+
 }  // namespace
 
 absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
@@ -32,6 +69,8 @@ absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
   ASSIGN_OR_RETURN(ProbeTiming timing, ParseProbeTiming(spec));
   ASSIGN_OR_RETURN(std::unique_ptr<Probe> probe, MakeProbe(spec));
   const int64_t interval_ns = timing.interval.count();
+  std::unique_ptr<RealtimeScope> realtime;
+  if (interval_ns < kRealtimeBelowNs) realtime = std::make_unique<RealtimeScope>();
   const int64_t t0 = NowMonotonicNs();
   int64_t slot = 0;
   for (int64_t seq = 0; max_samples == 0 || seq < max_samples; ++seq) {

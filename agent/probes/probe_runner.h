@@ -17,7 +17,10 @@ namespace faultline {
 // Each sample carries seq (0, 1, 2, ... in emit order), ok, error, the start time
 // on both clocks (common/clock.h) and the check's latency. Stops, returning OK,
 // when `emit` returns false or after `max_samples` samples (0 = no limit; negative
-// is INVALID_ARGUMENT). Blocks the calling thread; `emit` runs on it.
+// is INVALID_ARGUMENT). Blocks the calling thread; `emit` runs on it. For
+// intervals under 100 ms the calling thread runs SCHED_FIFO (lowest priority,
+// reset on fork) while in the loop, if it may, so that 10 ms holds on a busy
+// host; its policy is restored on return.
 absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
                           const std::function<bool(const v1::ProbeSample&)>& emit);
 
