@@ -30,6 +30,7 @@ void SleepUntilMonotonic(int64_t when_ns) {
 // and threads started from here at normal priority. Without the privilege
 // (CAP_SYS_NICE) the loop runs as it is. Restores the thread's policy on exit.
 constexpr int64_t kRealtimeBelowNs = 100'000'000;
+constexpr int64_t kCancelPollNs = 100'000'000;
 
 class RealtimeScope {
  public:
@@ -62,6 +63,12 @@ class RealtimeScope {
 
 absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
                           const std::function<bool(const v1::ProbeSample&)>& emit) {
+  return RunProbeLoop(spec, max_samples, emit, nullptr);
+}
+
+absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
+                          const std::function<bool(const v1::ProbeSample&)>& emit,
+                          const std::function<bool()>& cancelled) {
   if (max_samples < 0) {
     return absl::InvalidArgumentError(
         fmt::format("max_samples: must not be negative, got {}", max_samples));
@@ -74,7 +81,19 @@ absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
   const int64_t t0 = NowMonotonicNs();
   int64_t slot = 0;
   for (int64_t seq = 0; max_samples == 0 || seq < max_samples; ++seq) {
-    SleepUntilMonotonic(t0 + slot * interval_ns);
+    const int64_t slot_start = t0 + slot * interval_ns;
+    if (cancelled) {
+      // Wake up now and then to notice a cancelled caller; the last sleep is
+      // still to the slot's absolute time.
+      bool stop = cancelled();
+      for (int64_t now = NowMonotonicNs(); !stop && now + kCancelPollNs < slot_start;
+           now = NowMonotonicNs()) {
+        SleepUntilMonotonic(now + kCancelPollNs);
+        stop = cancelled();
+      }
+      if (stop) break;
+    }
+    SleepUntilMonotonic(slot_start);
     v1::ProbeSample sample;
     sample.set_seq(seq);
     const int64_t start_mono = NowMonotonicNs();

@@ -24,6 +24,14 @@ namespace faultline {
 absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
                           const std::function<bool(const v1::ProbeSample&)>& emit);
 
+// The same, also stopping (returning OK) as soon as `cancelled` returns true; it
+// is polled at least every 100 ms while the loop sleeps, so a long interval does
+// not keep a cancelled caller (e.g. a RunProbe stream whose client went away,
+// ServerContext::IsCancelled) waiting. A null `cancelled` never cancels.
+absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
+                          const std::function<bool(const v1::ProbeSample&)>& emit,
+                          const std::function<bool()>& cancelled);
+
 }  // namespace faultline
 
 #endif  // FAULTLINE_AGENT_PROBES_PROBE_RUNNER_H_

@@ -8,13 +8,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/probes/probe.h"
+#include "agent/probes/probe_runner.h"
 #include "faultline/v1/agent.grpc.pb.h"
 #include "tests/unit/probes/loopback_server.h"
 
@@ -311,6 +314,30 @@ TEST_F(GrpcHealthProbeTest, UnknownServiceFails) {
   ProbeResult r = probe->Check(Ms(2000));
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.error, HasSubstr("Health/Check"));
+}
+
+TEST_F(GrpcHealthProbeTest, HoldsATenMillisecondInterval) {
+  v1::ProbeSpec spec;
+  spec.mutable_grpc_health()->set_address("127.0.0.1:" + std::to_string(port_));
+  spec.set_interval("10ms");
+  spec.set_timeout("200ms");
+  std::vector<v1::ProbeSample> samples;
+  const auto start = SteadyClock::now();
+  absl::Status status = RunProbeLoop(spec, 20, [&](const v1::ProbeSample& s) {
+    samples.push_back(s);
+    return true;
+  });
+  const auto took = SteadyClock::now() - start;
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(samples.size(), 20u);
+  int64_t max_latency = 0;
+  for (const auto& s : samples) {
+    EXPECT_TRUE(s.ok()) << s.error();
+    max_latency = std::max<int64_t>(max_latency, s.latency_ns());
+  }
+  // A fresh channel per check still fits well inside 10 ms on loopback, so no
+  // slot is skipped: 20 samples span 190 ms.
+  EXPECT_LT(took, Ms(260)) << "slowest check " << max_latency / 1000 << " us";
 }
 
 TEST_F(GrpcHealthProbeTest, StoppedServerFailsWithinTheTimeout) {
