@@ -19,6 +19,7 @@
 
 #include "agent/faults/netns.h"
 #include "agent/faults/nft/nft_session.h"
+#include "agent/faults/nft/partition.h"
 #include "harness/agent_process.h"
 #include "harness/netns.h"
 #include "harness/sim_host.h"
@@ -233,6 +234,30 @@ TEST_F(NftAgentTest, BadPeerIsRefusedWithTheFieldNamed) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
   EXPECT_THAT(s.error_message(), HasSubstr("peers[1]: \"10.0.0.1; flush ruleset\" is not a CIDR"));
   EXPECT_EQ(RulesetA(), ruleset_before_);
+}
+
+// netns_pid: the handler finds the namespace through /proc/PID/ns/net (here
+// the SimHost's init, which lives in a).
+TEST_F(NftAgentTest, NetnsPidTargetsThatProcesssNamespace) {
+  Listener l;
+  ASSERT_OK(Listen(b(), 8080, &l));
+  PartitionHandler handler;
+  FaultContext ctx;
+  v1::FaultSpec spec = Partition();
+  spec.set_netns_pid(host_->init_pid());
+  v1::FaultRecord rec;
+  rec.set_id("bypid");
+  *rec.mutable_spec() = spec;
+  auto changes = handler.Plan(spec, ctx, &rec);
+  ASSERT_TRUE(changes.ok()) << changes.status().message();
+  EXPECT_EQ(rec.net().netns_path(), fmt::format("/proc/{}/ns/net", host_->init_pid()));
+  ASSERT_OK(handler.Apply(&rec, ctx));
+  EXPECT_THAT(TablesA(), HasSubstr("table inet faultline-bypid"));
+  EXPECT_EQ(TcpConnect(a(), kAddrB, 8080, 500ms), ETIMEDOUT);
+  ASSERT_OK(handler.Revert(rec, ctx));
+  EXPECT_EQ(TcpConnect(a(), kAddrB, 8080, 2s), 0);
+  EXPECT_EQ(RulesetA(), ruleset_before_);
+  l.Drain();
 }
 
 }  // namespace
