@@ -85,9 +85,26 @@ class AgentTest : public ::testing::Test {
     auto dir = TestDir::Create("agent");
     ASSERT_TRUE(dir.ok()) << dir.status().message();
     dir_ = std::move(*dir);
-    auto host = SimHost::Create("host");
+    // Its own network namespace: network fault kinds check and sweep the
+    // namespace the agent runs in, which must never be the machine's.
+    auto host = SimHost::Create("host", HostNet::kPrivate);
     ASSERT_TRUE(host.ok()) << host.status().message();
     host_ = std::move(*host);
+  }
+
+  // For the tests that dial TCP on the machine's loopback: the host then shares
+  // the test's network namespace, so its agent gets a policy holding only the
+  // kinds that never touch networking (no network check or sweep can then reach
+  // the machine's own qdiscs or nftables ruleset). Returns the --policy flags.
+  absl::StatusOr<std::vector<std::string>> UseLoopbackHost() {
+    host_.reset();
+    auto host = SimHost::Create("host", HostNet::kShared);
+    if (!host.ok()) return host.status();
+    host_ = std::move(*host);
+    absl::Status st = dir_->WriteFile("loopback-policy.yaml",
+                                      "allowed_kinds: [kill, pause, disk-fill]\n");
+    if (!st.ok()) return st;
+    return std::vector<std::string>{"--policy", dir_->Path("loopback-policy.yaml")};
   }
 
   void TearDown() override {
@@ -458,12 +475,14 @@ TEST_F(AgentTest, SigtermRevertsEverythingBeforeExit) {
 }
 
 TEST_F(AgentTest, MutualTlsServesOnlyClientsOfItsCa) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
   ASSERT_OK_AND_ASSIGN(TestCerts certs, MakeTestCerts(*dir_));
   ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
   const std::string tcp = "127.0.0.1:" + std::to_string(port);
   AgentOptions o;
   o.listen = {tcp};
   o.args = {"--tls-cert", certs.server_cert, "--tls-key", certs.server_key, "--tls-ca", certs.ca};
+  o.args.insert(o.args.end(), policy.begin(), policy.end());
   o.client_tls = certs.Client();
   ASSERT_OK(StartAgent(o));  // Start() waits for Info over mTLS with the good client
   faultline::v1::InfoResponse info;
@@ -503,11 +522,13 @@ TEST_F(AgentTest, MutualTlsServesOnlyClientsOfItsCa) {
 }
 
 TEST_F(AgentTest, TcpWithoutTlsOrInsecureRefusesToStart) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
   ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
   ASSERT_OK_AND_ASSIGN(std::string agent_bin, AgentBinary());
   ASSERT_OK_AND_ASSIGN(std::string state, dir_->MakeSubdir("state"));
-  CommandResult r = host_->Run(
-      {agent_bin, "--listen", "127.0.0.1:" + std::to_string(port), "--state-dir", state}, 20s);
+  CommandResult r = host_->Run({agent_bin, "--listen", "127.0.0.1:" + std::to_string(port),
+                                "--state-dir", state, policy[0], policy[1]},
+                               20s);
   EXPECT_FALSE(r.timed_out) << "the agent started serving plain TCP";
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   const std::string all = r.out + r.err;
@@ -516,6 +537,7 @@ TEST_F(AgentTest, TcpWithoutTlsOrInsecureRefusesToStart) {
 }
 
 TEST_F(AgentTest, InsecureTcpPauseKillAndDiskFillThroughCli) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
   ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
   const std::string outside = host_->OutsidePath(mnt);
   const DiskUsage before = Usage(outside);
@@ -523,7 +545,7 @@ TEST_F(AgentTest, InsecureTcpPauseKillAndDiskFillThroughCli) {
   const std::string tcp = "127.0.0.1:" + std::to_string(port);
   AgentOptions o;
   o.listen = {tcp};
-  o.args = {"--insecure"};
+  o.args = {"--insecure", policy[0], policy[1]};
   o.client_insecure = true;
   ASSERT_OK(StartAgent(o));
   ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("fldemo"));
