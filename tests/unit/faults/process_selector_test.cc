@@ -173,6 +173,38 @@ TEST_F(SelectorTest, BadRegexIsInvalidArgument) {
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(SelectorTest, BackReferencesAreRefused) {
+  spec_.mutable_process()->set_cmdline(R"((a)\1)");
+  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), StartsWith("process.cmdline: "));
+}
+
+TEST_F(SelectorTest, AnchorsApplyToTheWholeCmdline) {
+  spec_.set_mode("all");
+  spec_.mutable_process()->set_cmdline("^python3 worker");
+  EXPECT_EQ(SelectPids()->size(), 6u);
+  spec_.mutable_process()->set_cmdline("^worker");
+  EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
+  spec_.mutable_process()->set_cmdline("queue a$|6380$");
+  EXPECT_THAT(*SelectPids(), ElementsAre(101, 105));
+}
+
+TEST_F(SelectorTest, HugeCmdlinesAreMatchedWithoutBlowingTheStack) {
+  // A Java-style cmdline: the main class after a long class path. With
+  // backtracking matchers this overflows the stack; here it is one linear pass.
+  table_.Add(Proc(300, "java",
+                  "java -cp " + std::string(50000, 'a') + " kafka.Kafka " + std::string(1 << 20, 'b') + " end"));
+  spec_.set_mode("all");
+  spec_.mutable_process()->set_cmdline(R"(kafka\.Kafka)");
+  EXPECT_THAT(*SelectPids(), ElementsAre(300));
+  spec_.mutable_process()->set_cmdline(".*(a|aa)*kafka.*z");
+  EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
+  // Only the first 64 KiB are searched.
+  spec_.mutable_process()->set_cmdline("end$");
+  EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(SelectorTest, ByCgroupTakesThePathAndBelowOnly) {
   spec_.mutable_process()->set_cgroup("/app");
   spec_.set_mode("all");
@@ -405,6 +437,17 @@ TEST_F(SelectorTest, ModePercentRoundsUpAndTakesAtLeastOne) {
     ASSERT_TRUE(got.ok()) << c.percent << ": " << got.status();
     EXPECT_EQ(got->size(), c.want) << c.percent;
   }
+}
+
+TEST_F(SelectorTest, ModePercentIsNotFooledByFloatingPoint) {
+  for (pid_t p = 200; p < 209; ++p) table_.Add(Proc(p, "nine"));
+  spec_.mutable_process()->set_name("nine");
+  spec_.set_mode("percent");
+  // (100/3) / 100 * 9 is 3.0000000000000004 in doubles: still 3 processes.
+  spec_.set_percent(100.0 / 3);
+  EXPECT_EQ(SelectPids()->size(), 3u);
+  spec_.set_percent(200.0 / 3);
+  EXPECT_EQ(SelectPids()->size(), 6u);
 }
 
 TEST_F(SelectorTest, ModePercentBounds) {
