@@ -11,6 +11,7 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -153,6 +154,27 @@ TEST(ProcProcessTableTest, FindsAForkedChild) {
   }
   EXPECT_TRUE(found);
   EXPECT_GT(all->size(), 1u);
+}
+
+TEST(ParseProcTgidTest, ReadsTheTgidLine) {
+  EXPECT_EQ(ParseProcTgid("Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nNgid:\t0\n"), 4242);
+  EXPECT_EQ(ParseProcTgid("Name:\tx\n"), 0);
+}
+
+TEST(ProcProcessTableTest, AThreadIdIsNotAProcess) {
+  ProcProcessTable table;
+  std::promise<pid_t> tid;
+  std::promise<void> done;
+  std::thread t([&] {
+    tid.set_value(gettid());
+    done.get_future().wait_for(std::chrono::seconds(10));
+  });
+  const pid_t thread_id = tid.get_future().get();
+  EXPECT_NE(thread_id, getpid());
+  EXPECT_EQ(table.Get(thread_id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(table.Get(getpid()).ok());
+  done.set_value();
+  t.join();
 }
 
 TEST(ProcProcessTableTest, MissingAndInvalidPids) {
