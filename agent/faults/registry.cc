@@ -1,11 +1,16 @@
 #include "agent/faults/registry.h"
 
+#include "agent/faults/disk_fill_fault.h"
 #include "agent/faults/net/net_handlers.h"
+#include "agent/faults/process_faults.h"
 
 namespace faultline::agent {
 
 std::vector<std::unique_ptr<FaultHandler>> MakeDefaultHandlers() {
   std::vector<std::unique_ptr<FaultHandler>> handlers;
+  handlers.push_back(MakeKillHandler());
+  handlers.push_back(MakePauseHandler());
+  handlers.push_back(MakeDiskFillHandler());
   handlers.push_back(MakeNetemHandler());
   handlers.push_back(MakeBandwidthHandler());
   return handlers;

@@ -1,0 +1,51 @@
+// Shared pieces of the `faultline` CLI: global flags, output, errors. Commands
+// register themselves on the CLI11 app; main.cc is only wiring.
+#ifndef FAULTLINE_CONTROLLER_CLI_CLI_H_
+#define FAULTLINE_CONTROLLER_CLI_CLI_H_
+
+#include <google/protobuf/message.h>
+#include <grpcpp/channel.h>
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/endpoint.h"
+
+namespace faultline::cli {
+
+// Flags every command shares, and the command's exit code. One per process,
+// owned by main(); commands keep a reference.
+struct CliContext {
+  std::string agent;                       // --agent ADDR: talk to one agent
+  std::string controller = "127.0.0.1:7100";  // --controller ADDR
+  bool insecure = false;
+  TlsFiles tls;
+  std::string output = "table";            // -o table|json
+  int exit_code = 0;
+
+  bool Json() const { return output == "json"; }
+  // A channel to --agent (which must be set) or to --controller.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel() const;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ControllerChannel() const;
+  // Prints the error (stderr; with -o json also {"error":...} on stdout) and sets
+  // exit_code to 1.
+  void Fail(const absl::Status& status);
+};
+
+// Proto -> JSON with the .proto field names, no line breaks inside.
+std::string ToJson(const google::protobuf::Message& message);
+
+// Deadline for unary RPCs issued by the CLI.
+constexpr int kRpcTimeoutSeconds = 30;
+
+// `info`, `inject`, `preflight`, `faults`, `revert` (straight to one agent).
+void AddAgentCommands(CLI::App& app, CliContext& ctx);
+// `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
+void AddControllerCommands(CLI::App& app, CliContext& ctx);
+
+}  // namespace faultline::cli
+
+#endif  // FAULTLINE_CONTROLLER_CLI_CLI_H_

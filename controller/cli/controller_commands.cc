@@ -1,0 +1,7 @@
+#include "controller/cli/cli.h"
+
+namespace faultline::cli {
+
+void AddControllerCommands(CLI::App& /*app*/, CliContext& /*ctx*/) {}
+
+}  // namespace faultline::cli
