@@ -22,6 +22,8 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/status_macros.h"
@@ -255,6 +257,14 @@ std::string MissingModuleMessage(const std::string& module) {
 }
 
 absl::Status ProbeQdiscKind(const std::string& kind) {
+  // A kind once found stays (modules are not unloaded under a running agent);
+  // a missing one is probed again each time, so loading the module helps at once.
+  static std::mutex mu;
+  static std::set<std::string> supported;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (supported.count(kind) != 0) return absl::OkStatus();
+  }
   absl::Status result;
   // unshare(CLONE_NEWNET) moves only this thread; the namespace dies with it.
   std::thread worker([&] {
@@ -294,6 +304,10 @@ absl::Status ProbeQdiscKind(const std::string& kind) {
     }
   });
   worker.join();
+  if (result.ok()) {
+    std::lock_guard<std::mutex> lock(mu);
+    supported.insert(kind);
+  }
   return result;
 }
 
