@@ -5,12 +5,23 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <thread>
 
 #include "agent/faults/fault_handler.h"
 #include "agent/faults/net/net_handlers.h"
 #include "agent/faults/net/tc_netlink.h"
+#include "faultline/v1/agent.grpc.pb.h"
 #include "tests/integration/netlink/test_net.h"
 
 namespace faultline::agent {
@@ -188,6 +199,96 @@ TEST_F(LabNetemTest, SweepRemovesALeftoverNetem) {
                   return absl::OkStatus();
                 }).ok());
   EXPECT_EQ(removed, std::vector<std::string>{"qdisc netem fa17: on va"});
+  EXPECT_EQ(QdiscState(a_), baseline_state_);
+  EXPECT_LT(std::fabs(Rtt("10.77.0.2") - base2_), 10.0);
+}
+
+// faultline-agent (from $FAULTLINE_AGENT, which run-lab sets) started inside a
+// namespace: it is spawned from a thread in that namespace, so the agent's own
+// namespace is the one it shapes. SIGKILLed by the destructor if still running.
+class LabAgent {
+ public:
+  LabAgent(const TestNetns& ns, std::string binary) : ns_(ns), binary_(std::move(binary)) {}
+  ~LabAgent() {
+    if (pid_ > 0) Kill();
+  }
+
+  absl::Status Start() {
+    std::vector<std::string> argv = {binary_, "--state-dir", "/run/fllab-agent",
+                                     "--listen", "unix:/run/fllab-agent.sock"};
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    absl::Status spawned = ns_.Run([&]() -> absl::Status {
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addopen(&fa, 1, "/run/fllab-agent.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+      posix_spawn_file_actions_adddup2(&fa, 1, 2);
+      const int rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+      posix_spawn_file_actions_destroy(&fa);
+      if (rc != 0) return absl::InternalError(std::string("spawn agent: ") + std::strerror(rc));
+      return absl::OkStatus();
+    });
+    if (!spawned.ok()) return spawned;
+    auto channel = grpc::CreateChannel("unix:/run/fllab-agent.sock", grpc::InsecureChannelCredentials());
+    stub_ = v1::Agent::NewStub(channel);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      v1::InfoRequest req;
+      v1::InfoResponse resp;
+      if (stub_->Info(&ctx, req, &resp).ok()) return absl::OkStatus();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return absl::DeadlineExceededError("agent did not answer Info within 30 s");
+  }
+
+  void Kill() {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+  }
+
+  v1::Agent::Stub& stub() { return *stub_; }
+
+ private:
+  const TestNetns& ns_;
+  std::string binary_;
+  pid_t pid_ = 0;
+  std::unique_ptr<v1::Agent::Stub> stub_;
+};
+
+TEST_F(LabNetemTest, SigkilledAgentsNetemIsRemovedWhenItStartsAgain) {
+  const char* binary = std::getenv("FAULTLINE_AGENT");
+  ASSERT_NE(binary, nullptr) << "run-lab sets FAULTLINE_AGENT";
+  LabAgent agent(a_, binary);
+  ASSERT_TRUE(agent.Start().ok());
+
+  v1::InjectRequest req;
+  v1::FaultSpec& spec = *req.mutable_spec();
+  spec.set_kind("netem");
+  spec.set_interface("va");
+  spec.set_delay("100ms");
+  spec.set_duration("10m");
+  v1::InjectResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = agent.stub().Inject(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NEAR(Rtt("10.77.0.2", 7) - base2_, 100.0, 10.0);
+
+  agent.Kill();
+  // Nothing cleaned up by a SIGKILLed agent: the delay outlives it.
+  EXPECT_NE(QdiscState(a_), baseline_state_);
+  EXPECT_NEAR(Rtt("10.77.0.2", 5) - base2_, 100.0, 10.0);
+
+  ASSERT_TRUE(agent.Start().ok());
+  // Start-up recovery reverts the ledger's netem (within 2 s of answering).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (QdiscState(a_) != baseline_state_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(QdiscState(a_), baseline_state_);
   EXPECT_LT(std::fabs(Rtt("10.77.0.2") - base2_), 10.0);
 }
