@@ -22,6 +22,8 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -258,12 +260,20 @@ std::string MissingModuleMessage(const std::string& module) {
 
 absl::Status ProbeQdiscKind(const std::string& kind) {
   // A kind once found stays (modules are not unloaded under a running agent);
-  // a missing one is probed again each time, so loading the module helps at once.
+  // a missing one is remembered for a few seconds only (Info asks on every
+  // call), so loading the module helps soon.
   static std::mutex mu;
   static std::set<std::string> supported;
+  static std::map<std::string, std::pair<std::chrono::steady_clock::time_point, absl::Status>>
+      missing;
+  constexpr auto kMissingTtl = std::chrono::seconds(5);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (supported.count(kind) != 0) return absl::OkStatus();
+    auto it = missing.find(kind);
+    if (it != missing.end() && std::chrono::steady_clock::now() - it->second.first < kMissingTtl) {
+      return it->second.second;
+    }
   }
   absl::Status result;
   // unshare(CLONE_NEWNET) moves only this thread; the namespace dies with it.
@@ -304,9 +314,12 @@ absl::Status ProbeQdiscKind(const std::string& kind) {
     }
   });
   worker.join();
+  std::lock_guard<std::mutex> lock(mu);
   if (result.ok()) {
-    std::lock_guard<std::mutex> lock(mu);
     supported.insert(kind);
+    missing.erase(kind);
+  } else {
+    missing[kind] = {std::chrono::steady_clock::now(), result};
   }
   return result;
 }

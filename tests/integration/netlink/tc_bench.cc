@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
       iterations = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--kind" && i + 1 < argc) {
       kind = argv[++i];
+    } else if (arg.rfind("--gtest", 0) == 0) {
+      // The VM lab's init passes gtest flags to every binary it runs.
     } else {
       fmt::print(stderr, "usage: {} [--iterations N] [--kind bandwidth|netem]\n", argv[0]);
       return 2;

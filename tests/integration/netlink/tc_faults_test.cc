@@ -129,6 +129,29 @@ TEST_F(TcFaultTest, BandwidthToWithPortLimitsOnlyThatPort) {
   EXPECT_EQ(Dump(), baseline_);
 }
 
+TEST_F(TcFaultTest, MixedIpv4AndIpv6DestinationsInstallOneFilterEach) {
+  v1::FaultSpec spec = Spec("bandwidth");
+  spec.set_rate("5mbit");
+  spec.add_to("10.77.0.2/32:5001");
+  spec.add_to("[fd00:77::/64]:443");
+  spec.add_to("fd00:78::1");
+  v1::FaultRecord record;
+  absl::Status s = Inject(*bandwidth_, spec, &record);
+  ASSERT_TRUE(s.ok()) << s;
+  auto filters = RunCapture({"nsenter", "--net=" + a_.path(), "tc", "filter", "show", "dev",
+                             "va"});
+  ASSERT_TRUE(filters.ok()) << filters.status();
+  // tc prints each u32 key as "match VALUE/MASK at OFFSET".
+  EXPECT_THAT(*filters, HasSubstr("match 0a4d0002/ffffffff at 16"));
+  EXPECT_THAT(*filters, HasSubstr("match 00001389/0000ffff at 20"));  // port 5001
+  EXPECT_THAT(*filters, HasSubstr("match fd000077/ffffffff at 24"));
+  EXPECT_THAT(*filters, HasSubstr("match 000001bb/0000ffff at 40"));  // port 443
+  EXPECT_THAT(*filters, HasSubstr("match 00000001/ffffffff at 36"));
+  EXPECT_THAT(*filters, HasSubstr("protocol ipv6"));
+  ASSERT_TRUE(bandwidth_->Revert(record, ctx_).ok());
+  EXPECT_EQ(Dump(), baseline_);
+}
+
 TEST_F(TcFaultTest, OperatorRootQdiscIsRefusedAndSurvivesUntouched) {
   ASSERT_TRUE(RunCapture({"nsenter", "--net=" + a_.path(), "tc", "qdisc", "add", "dev", "va",
                           "root", "handle", "1:", "htb", "default", "10"})
