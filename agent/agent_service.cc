@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "agent/probes/probe_runner.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
 
@@ -79,9 +80,14 @@ grpc::Status AgentService::RenewLease(grpc::ServerContext*, const v1::RenewLease
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::RunProbe(grpc::ServerContext*, const v1::RunProbeRequest*,
-                                    grpc::ServerWriter<v1::ProbeSample>*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "RunProbe: probes are not built yet");
+grpc::Status AgentService::RunProbe(grpc::ServerContext* ctx, const v1::RunProbeRequest* req,
+                                    grpc::ServerWriter<v1::ProbeSample>* writer) {
+  // Runs on this RPC's own thread until the client cancels or the stream breaks.
+  absl::Status st = RunProbeLoop(
+      req->probe(), req->max_samples(),
+      [writer](const v1::ProbeSample& sample) { return writer->Write(sample); },
+      [ctx] { return ctx->IsCancelled(); });
+  return ToGrpcStatus(st);
 }
 
 }  // namespace faultline::agent
