@@ -241,7 +241,14 @@ class LabAgent {
       if (stub_->Info(&ctx, req, &resp).ok()) return absl::OkStatus();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return absl::DeadlineExceededError("agent did not answer Info within 30 s");
+    std::string log;
+    if (FILE* f = std::fopen("/run/fllab-agent.log", "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) log.append(buf, n);
+      std::fclose(f);
+    }
+    return absl::DeadlineExceededError("agent did not answer Info within 30 s; its log:\n" + log);
   }
 
   void Kill() {
@@ -264,7 +271,8 @@ TEST_F(LabNetemTest, SigkilledAgentsNetemIsRemovedWhenItStartsAgain) {
   const char* binary = std::getenv("FAULTLINE_AGENT");
   ASSERT_NE(binary, nullptr) << "run-lab sets FAULTLINE_AGENT";
   LabAgent agent(a_, binary);
-  ASSERT_TRUE(agent.Start().ok());
+  absl::Status started = agent.Start();
+  ASSERT_TRUE(started.ok()) << started;
 
   v1::InjectRequest req;
   v1::FaultSpec& spec = *req.mutable_spec();
@@ -283,7 +291,8 @@ TEST_F(LabNetemTest, SigkilledAgentsNetemIsRemovedWhenItStartsAgain) {
   EXPECT_NE(QdiscState(a_), baseline_state_);
   EXPECT_NEAR(Rtt("10.77.0.2", 5) - base2_, 100.0, 10.0);
 
-  ASSERT_TRUE(agent.Start().ok());
+  started = agent.Start();
+  ASSERT_TRUE(started.ok()) << started;
   // Start-up recovery reverts the ledger's netem (within 2 s of answering).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (QdiscState(a_) != baseline_state_ && std::chrono::steady_clock::now() < deadline) {
