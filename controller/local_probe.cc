@@ -1,13 +1,20 @@
 #include "controller/local_probe.h"
 
+#include <memory>
+
+#include "agent/probes/probe.h"
+
 namespace faultline::controller {
 
-// The probe implementations live in agent/probes/ (branch `probes`); until that
-// library is merged the controller cannot run probes itself and experiments
-// must run their probes `from:` a target.
-absl::StatusOr<ProbeCheck> MakeLocalProbe(const v1::ProbeSpec& /*spec*/) {
-  return absl::UnimplementedError(
-      "probes from the controller need the probes library (not built in); use `from: TARGET`");
+absl::StatusOr<ProbeCheck> MakeLocalProbe(const v1::ProbeSpec& spec) {
+  auto probe = MakeProbe(spec);
+  if (!probe.ok()) return probe.status();
+  // Shared so the std::function stays copyable; only the probe's own thread calls it.
+  std::shared_ptr<Probe> shared(std::move(*probe));
+  return ProbeCheck([shared](std::chrono::nanoseconds timeout) {
+    ProbeResult r = shared->Check(timeout);
+    return std::make_pair(r.ok, r.error);
+  });
 }
 
 }  // namespace faultline::controller

@@ -12,6 +12,7 @@
 #include "common/grpc_status.h"
 #include "common/units.h"
 #include "controller/experiment.h"
+#include "controller/timeline/result.h"
 
 namespace faultline::controller {
 namespace {
@@ -55,12 +56,12 @@ struct ExperimentRun::ProbeRun {
   v1::ProbeSpec spec;
   std::string agent;    // "" = the controller runs it
   std::string address;
-  ClockOffset clock;
+  timeline::ClockOffset clock;
   int64_t interval_ns = 0;
   std::unique_ptr<v1::Agent::Stub> stub;
   ProbeCheck check;
 
-  std::vector<TimedSample> samples;
+  std::vector<timeline::ProbeObservation> samples;
   int64_t failures = 0;
   std::string last_error;
   bool stop = false;
@@ -108,16 +109,16 @@ std::unique_ptr<v1::Agent::Stub> ExperimentRun::Stub(const std::string& address)
   return v1::Agent::NewStub(*channel);
 }
 
-absl::StatusOr<ClockOffset> ExperimentRun::SyncClock(const AgentRef& agent) {
+absl::StatusOr<timeline::ClockOffset> ExperimentRun::SyncClock(const AgentRef& agent) {
   auto stub = Stub(agent.address);
   if (!stub) return absl::UnavailableError(fmt::format("agent {}: cannot dial {}", agent.name,
                                                        agent.address));
-  std::vector<ClockExchange> exchanges;
+  std::vector<timeline::ClockExchange> exchanges;
   for (int i = 0; i < std::max(1, options_.clock_exchanges); ++i) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, options_.rpc_timeout);
     v1::InfoResponse info;
-    ClockExchange e;
+    timeline::ClockExchange e;
     e.t0_ns = NowRealtimeNs();
     grpc::Status st = stub->Info(&ctx, v1::InfoRequest(), &info);
     e.t2_ns = NowRealtimeNs();
@@ -132,7 +133,7 @@ absl::StatusOr<ClockOffset> ExperimentRun::SyncClock(const AgentRef& agent) {
     e.t1_ns = info.clock().realtime_ns();
     exchanges.push_back(e);
   }
-  return EstimateClockOffset(exchanges);
+  return timeline::EstimateClockOffset(exchanges);
 }
 
 void ExperimentRun::Event(const std::string& kind, int64_t unix_ns, const std::string& agent,
@@ -244,7 +245,8 @@ void ExperimentRun::ProbeThread(ProbeRun* pr) {
     while (reader->Read(&s)) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        pr->samples.push_back({pr->clock.ToController(s.start_unix_ns()), s.ok()});
+        pr->samples.push_back(
+            {timeline::ToControllerClock(s.start_unix_ns(), pr->clock).ns, s.ok()});
         if (!s.ok()) {
           ++pr->failures;
           pr->last_error = s.error();
@@ -337,13 +339,18 @@ absl::Status ExperimentRun::InjectAll() {
             st.error_code(), fmt::format("faults[{}] ({}) on agent {}: {}", i, spec.kind(),
                                          agent.name, st.error_message())));
       }
-      const ClockOffset& clock = clocks_[agent.name];
+      const timeline::ClockOffset& clock = clocks_[agent.name];
       Injected inj;
       inj.agent = agent.name;
       inj.address = agent.address;
-      inj.injected_ns = resp.fault().injected_unix_ns() != 0
-                            ? clock.ToController(resp.fault().injected_unix_ns())
-                            : NowRealtimeNs();
+      inj.fault_id = resp.fault().id();
+      inj.is_action = spec.kind() == "kill";
+      if (resp.fault().injected_unix_ns() != 0) {
+        inj.injected_ns = timeline::ToControllerClock(resp.fault().injected_unix_ns(), clock).ns;
+        inj.injected_error_ns = clock.error_ns;
+      } else {
+        inj.injected_ns = NowRealtimeNs();
+      }
       inj.end_ns = inj.injected_ns + fault_duration.count();
       injected_.push_back(inj);
       auto* planned = report_.add_faults();
@@ -360,10 +367,12 @@ absl::Status ExperimentRun::InjectAll() {
     }
   }
   injected_ns_ = injected_.front().injected_ns;
-  fault_end_ns_ = injected_.front().end_ns;
+  injected_error_ns_ = injected_.front().injected_error_ns;
   for (const auto& inj : injected_) {
-    injected_ns_ = std::min(injected_ns_, inj.injected_ns);
-    fault_end_ns_ = std::max(fault_end_ns_, inj.end_ns);
+    if (inj.injected_ns < injected_ns_) {
+      injected_ns_ = inj.injected_ns;
+      injected_error_ns_ = inj.injected_error_ns;
+    }
   }
   return absl::OkStatus();
 }
@@ -395,13 +404,17 @@ void ExperimentRun::RevertAll(const std::string& why) {
             RpcError("RevertAll", st) + " (the agent reverts by itself when the lease lapses)");
       continue;
     }
-    const ClockOffset& clock = clocks_[name];
+    const timeline::ClockOffset& clock = clocks_[name];
     if (resp.faults().empty()) {
       Event("reverted", asked, name, fmt::format("{}: nothing left to revert", why));
     }
     for (const auto& f : resp.faults()) {
-      const int64_t t = f.reverted_unix_ns() != 0 ? clock.ToController(f.reverted_unix_ns())
-                                                  : asked;
+      const int64_t t = f.reverted_unix_ns() != 0
+                            ? timeline::ToControllerClock(f.reverted_unix_ns(), clock).ns
+                            : asked;
+      for (auto& inj : injected_) {
+        if (inj.fault_id == f.id()) inj.reverted_ns = t;
+      }
       Event("reverted", t, name,
             fmt::format("{} {} ({})", f.spec().kind(), f.id(),
                         f.revert_reason().empty() ? why : f.revert_reason()),
@@ -478,7 +491,7 @@ v1::RunReport ExperimentRun::Execute() {
     }
   }
   report_.set_clock_error_ms(Ms(clock_error));
-  report_.set_error_ms(Ms(max_interval + clock_error));
+  report_.set_error_ms(Ms(max_interval + 2 * clock_error));
 
   if (dry_run_) {
     std::string problems;
@@ -622,7 +635,10 @@ v1::RunReport ExperimentRun::Execute() {
   Progress("reverting");
   const int64_t revert_ns = NowRealtimeNs();
   RevertAll(aborted ? "abort" : "duration");
-  fault_end_ns_ = std::min(fault_end_ns_, revert_ns);
+  for (auto& inj : injected_) {
+    // Not in a RevertAll answer: the agent had reverted it at its deadline.
+    if (inj.reverted_ns == 0 && !inj.is_action) inj.reverted_ns = std::min(inj.end_ns, revert_ns);
+  }
 
   // Steady state after.
   bool steady_after = false;
@@ -633,7 +649,7 @@ v1::RunReport ExperimentRun::Execute() {
         [&] {
           for (const auto& pr : probes_) {
             int run = 0;
-            for (auto it = pr->samples.rbegin(); it != pr->samples.rend() && it->t_ns >= after;
+            for (auto it = pr->samples.rbegin(); it != pr->samples.rend() && it->time_ns >= after;
                  ++it) {
               if (!it->ok) break;
               ++run;
@@ -651,46 +667,52 @@ v1::RunReport ExperimentRun::Execute() {
   report_.set_steady_after(steady_after);
 
   // Result.
-  ResultInputs in;
+  timeline::ResultInput in;
   in.injected_ns = injected_ns_;
-  in.fault_end_ns = fault_end_ns_;
+  in.injected_error_ns = injected_error_ns_;
+  in.experiment_end_ns = injected_ns_ + ExperimentDuration(exp_).count();
   in.rto_ns = RtoTarget(exp_).count();
   in.recovered_after = need;
-  in.clock_error_ns = clock_error;
+  for (const auto& inj : injected_) {
+    in.faults.push_back({inj.is_action ? 0 : inj.reverted_ns, inj.is_action});
+  }
   for (const auto& pr : probes_) {
-    ProbeSeries s;
+    timeline::ProbeSeries s;
     s.name = pr->probe.name();
     s.interval_ns = pr->interval_ns;
+    s.clock_error_ns = pr->clock.error_ns;
     s.samples = pr->samples;
-    std::sort(s.samples.begin(), s.samples.end(),
-              [](const TimedSample& a, const TimedSample& b) { return a.t_ns < b.t_ns; });
     in.probes.push_back(std::move(s));
   }
-  ResultFigures fig = ComputeResult(in);
-  report_.set_time_to_detect_ms(fig.time_to_detect_ms);
-  report_.set_outage_ms(fig.outage_ms);
-  report_.set_time_to_recover_ms(fig.time_to_recover_ms);
-  report_.set_error_ms(fig.error_ms);
+  auto result = timeline::ComputeResult(in);
+  if (!result.ok()) {
+    if (aborted) return Finish("aborted", "aborted by request; faults reverted");
+    return Finish("error", "computing the result: " + std::string(result.status().message()));
+  }
+  const timeline::RunResult& fig = *result;
+  report_.set_time_to_detect_ms(static_cast<double>(fig.time_to_detect_ms));
+  report_.set_outage_ms(static_cast<double>(fig.outage_ms));
+  report_.set_time_to_recover_ms(static_cast<double>(fig.time_to_recover_ms));
+  report_.set_error_ms(static_cast<double>(fig.error_ms));
   report_.set_recovered_during_fault(fig.recovered_during_fault);
   report_.set_outage_observed(fig.outage_observed);
   report_.set_recovered(fig.recovered);
   if (fig.outage_observed) {
     std::string failing;
-    for (const auto& pr : probes_) {
-      for (const auto& s : pr->samples) {
-        if (s.t_ns == fig.outage_start_ns && !s.ok) failing = pr->probe.name();
-      }
+    for (const auto& o : fig.probes) {
+      if (o.failed && o.first_failure_ns == fig.outage_start_ns) failing = o.name;
     }
-    Event("outage_start", fig.outage_start_ns, "", "first failed probe: " + failing, fig.error_ms);
+    Event("outage_start", fig.outage_start_ns, "", "first failed probe: " + failing,
+          static_cast<double>(fig.error_ms));
   }
   if (fig.outage_observed && fig.recovered) {
     Event("recovered", fig.recovered_ns, "",
           fmt::format("{} consecutive successful probes{}", need,
                       fig.recovered_during_fault ? " (during the fault)" : " (after the revert)"),
-          fig.error_ms);
+          static_cast<double>(fig.error_ms));
   }
   if (aborted) return Finish("aborted", "aborted by request; faults reverted");
-  return Finish(fig.verdict, fig.reason);
+  return Finish(timeline::VerdictName(fig.verdict), fig.reason);
 }
 
 }  // namespace faultline::controller

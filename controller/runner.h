@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "controller/run_result.h"
+#include "controller/timeline/clock_offset.h"
 #include "controller/store.h"
 #include "controller/targets.h"
 #include "faultline/v1/agent.grpc.pb.h"
@@ -74,12 +74,16 @@ class ExperimentRun {
   struct Injected {
     std::string agent;
     std::string address;
+    std::string fault_id;
+    bool is_action = false;   // kill: nothing to revert
     int64_t injected_ns = 0;  // controller clock
-    int64_t end_ns = 0;       // when this fault stops being active, controller clock
+    int64_t injected_error_ns = 0;
+    int64_t end_ns = 0;       // its deadline, controller clock
+    int64_t reverted_ns = 0;  // controller clock; 0 = not seen reverted
   };
 
   std::unique_ptr<v1::Agent::Stub> Stub(const std::string& address);
-  absl::StatusOr<ClockOffset> SyncClock(const AgentRef& agent);
+  absl::StatusOr<timeline::ClockOffset> SyncClock(const AgentRef& agent);
   void StartProbes();
   void StopProbes();
   void ProbeThread(ProbeRun* probe);
@@ -106,12 +110,12 @@ class ExperimentRun {
   const std::chrono::steady_clock::time_point started_mono_;
 
   std::map<std::string, std::vector<AgentRef>> targets_;
-  std::map<std::string, ClockOffset> clocks_;  // by agent name
+  std::map<std::string, timeline::ClockOffset> clocks_;  // by agent name
   std::vector<std::unique_ptr<ProbeRun>> probes_;
   std::vector<Injected> injected_;
   std::vector<std::string> lease_addresses_;  // agents holding the run's lease
   int64_t injected_ns_ = 0;
-  int64_t fault_end_ns_ = 0;
+  int64_t injected_error_ns_ = 0;
   v1::RunReport report_;
 
   std::mutex mu_;  // guards the probes' samples, aborted_, lease_stop_

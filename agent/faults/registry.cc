@@ -1,9 +1,15 @@
 #include "agent/faults/registry.h"
 
+#include "agent/faults/disk_fill_fault.h"
+#include "agent/faults/process_faults.h"
+
 namespace faultline::agent {
 
 std::vector<std::unique_ptr<FaultHandler>> MakeDefaultHandlers() {
   std::vector<std::unique_ptr<FaultHandler>> handlers;
+  handlers.push_back(MakeKillHandler());
+  handlers.push_back(MakePauseHandler());
+  handlers.push_back(MakeDiskFillHandler());
   return handlers;
 }
 

@@ -1,0 +1,209 @@
+#include "agent/daemon.h"
+
+#include <fmt/format.h>
+#include <grp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "agent/agent_service.h"
+#include "agent/fault_manager.h"
+#include "agent/faults/proc_process_table.h"
+#include "agent/faults/registry.h"
+#include "agent/policy.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+#ifndef FAULTLINE_VERSION
+#define FAULTLINE_VERSION "dev"
+#endif
+
+namespace faultline::agent {
+namespace {
+
+// Everything the agent runs on, in destruction order (the manager reverts its
+// faults when destroyed).
+struct Core {
+  v1::Policy policy;
+  ProcProcessTable processes;
+  std::unique_ptr<FaultManager> manager;
+};
+
+absl::StatusOr<std::unique_ptr<Core>> MakeCore(const AgentOptions& options) {
+  auto core = std::make_unique<Core>();
+  auto handlers = MakeDefaultHandlers();
+  std::vector<std::string> kinds;
+  for (const auto& h : handlers) kinds.push_back(h->Kind());
+  ASSIGN_OR_RETURN(core->policy, LoadPolicy(options.policy_file, kinds));
+  ASSIGN_OR_RETURN(auto ledger, Ledger::Open(options.state_dir));
+  FaultContext ctx;
+  ctx.policy = &core->policy;
+  ctx.agent_pid = ::getpid();
+  for (const auto& l : options.listen) {
+    if (l.rfind("unix:", 0) != 0) ctx.control_addresses.push_back(l);
+  }
+  if (!options.controller.empty() && options.controller.rfind("unix:", 0) != 0) {
+    ctx.control_addresses.push_back(options.controller);
+  }
+  ctx.processes = &core->processes;
+  core->manager = std::make_unique<FaultManager>(std::move(ledger), std::move(handlers), ctx);
+  return core;
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+absl::Status PrepareUnixSocket(const Endpoint& ep) {
+  size_t slash = ep.path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    RETURN_IF_ERROR(MakeDirs(ep.path.substr(0, slash), 0755));
+  }
+  struct stat st {};
+  if (::lstat(ep.path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          fmt::format("--listen: {} exists and is not a socket", ep.path));
+    }
+    ::unlink(ep.path.c_str());  // stale socket of an earlier run
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RestrictUnixSocket(const Endpoint& ep, const std::string& group) {
+  mode_t mode = 0600;
+  if (!group.empty()) {
+    struct group* g = ::getgrnam(group.c_str());
+    if (g == nullptr) {
+      return absl::InvalidArgumentError(fmt::format("--socket-group: no group \"{}\"", group));
+    }
+    if (::chown(ep.path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      return absl::InternalError(fmt::format("chown {}: {}", ep.path, std::strerror(errno)));
+    }
+    mode = 0660;
+  }
+  if (::chmod(ep.path.c_str(), mode) != 0) {
+    return absl::InternalError(fmt::format("chmod {}: {}", ep.path, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// Blocks the termination signals in every thread (call before any thread
+// starts) so that main can sigwait for them.
+sigset_t BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+int Fail(const absl::Status& st) {
+  spdlog::error("{}", std::string(st.message()));
+  std::fprintf(stderr, "faultline-agent: %s\n", std::string(st.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RevertAllOffline(const AgentOptions& options) {
+  auto core = MakeCore(options);
+  if (!core.ok()) return Fail(core.status());
+  std::vector<std::string> swept;
+  auto reverted = (*core)->manager->Recover(&swept);
+  if (reverted.ok()) {
+    for (const auto& r : *reverted) {
+      std::printf("reverted %s (%s) %s\n", r.id().c_str(), r.spec().kind().c_str(), r.target().c_str());
+    }
+  }
+  for (const auto& s : swept) std::printf("swept %s\n", s.c_str());
+  if (!reverted.ok()) return Fail(reverted.status());
+  std::printf("ledger clean: %zu reverted, %zu leftovers swept\n", reverted->size(), swept.size());
+  return 0;
+}
+
+int RunAgent(const AgentOptions& options) {
+  sigset_t signals = BlockTerminationSignals();
+
+  std::vector<Endpoint> endpoints;
+  for (const auto& l : options.listen) {
+    auto ep = ParseEndpoint("--listen", l);
+    if (!ep.ok()) return Fail(ep.status());
+    if (!ep->is_unix && !options.insecure && !options.tls.All()) {
+      return Fail(absl::InvalidArgumentError(fmt::format(
+          "--listen {}: TCP needs --tls-cert, --tls-key and --tls-ca (mutual TLS); "
+          "pass --insecure to serve plain TCP",
+          l)));
+    }
+    endpoints.push_back(*ep);
+  }
+
+  auto core = MakeCore(options);
+  if (!core.ok()) return Fail(core.status());
+  FaultManager& manager = *(*core)->manager;
+  std::vector<std::string> swept;
+  auto recovered = manager.Recover(&swept);
+  if (!recovered.ok()) {
+    // Serve anyway: the operator needs the agent to see and retry what is left.
+    spdlog::error("{}", std::string(recovered.status().message()));
+  } else if (!recovered->empty() || !swept.empty()) {
+    spdlog::warn("reverted {} fault(s) left by a previous run, swept {} leftover(s)",
+                 recovered->size(), swept.size());
+  }
+  manager.Start();
+
+  AgentIdentity identity{options.name.empty() ? Hostname() : options.name, options.labels,
+                         FAULTLINE_VERSION};
+  AgentService service(&manager, identity);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  for (const auto& ep : endpoints) {
+    auto creds = MakeServerCredentials(ep, options.tls, options.insecure);
+    if (!creds.ok()) return Fail(creds.status());
+    if (ep.is_unix) {
+      if (absl::Status st = PrepareUnixSocket(ep); !st.ok()) return Fail(st);
+    }
+    builder.AddListeningPort(ep.GrpcTarget(), *creds);
+  }
+  builder.RegisterService(&service);
+  // The socket must never be reachable with looser permissions, not even for
+  // the moment between bind() and chmod().
+  mode_t old_umask = ::umask(0077);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ::umask(old_umask);
+  if (!server) {
+    return Fail(absl::UnavailableError("cannot listen on the --listen addresses (in use?)"));
+  }
+  for (const auto& ep : endpoints) {
+    if (!ep.is_unix) continue;
+    if (absl::Status st = RestrictUnixSocket(ep, options.socket_group); !st.ok()) {
+      server->Shutdown();
+      return Fail(st);
+    }
+  }
+  spdlog::info("faultline-agent {} \"{}\" serving on {}", FAULTLINE_VERSION, identity.name,
+               fmt::join(options.listen, ", "));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: reverting every active fault, then exiting", sig);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  core->reset();  // reverts every active fault
+  for (const auto& ep : endpoints) {
+    if (ep.is_unix) ::unlink(ep.path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace faultline::agent

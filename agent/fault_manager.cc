@@ -1,0 +1,384 @@
+#include "agent/fault_manager.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "agent/policy.h"
+#include "common/clock.h"
+#include "common/status_macros.h"
+#include "common/units.h"
+
+namespace faultline::agent {
+namespace {
+
+using Clock = ActiveFault::Clock;
+
+// A lease is renewed by the controller every TTL/3 or so; anything shorter than
+// this cannot be kept alive over a real network.
+constexpr int64_t kMinLeaseTtlMs = 100;
+// How soon the reaper retries a revert that failed.
+constexpr auto kRevertRetry = std::chrono::seconds(1);
+
+std::string JoinKinds(const std::vector<std::string>& kinds) {
+  std::string out;
+  for (const auto& k : kinds) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+}  // namespace
+
+std::string NewFaultId() {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  return fmt::format("f{:012x}", rng() & 0xffffffffffffULL);
+}
+
+ActiveFault::ActiveFault(v1::FaultRecord record, const FaultHandler* handler,
+                         FaultManager* manager, Clock::time_point deadline)
+    : record_(std::move(record)), handler_(handler), manager_(manager), deadline_(deadline) {}
+
+ActiveFault::~ActiveFault() {
+  if (reverted_) return;
+  absl::Status st = Revert("shutdown");
+  if (!st.ok()) {
+    spdlog::error("fault {}: revert at shutdown failed (left in the ledger for the next start): {}",
+                  record_.id(), std::string(st.message()));
+  }
+}
+
+absl::Status ActiveFault::Revert(const std::string& reason) {
+  if (reverted_) return absl::OkStatus();
+  RETURN_IF_ERROR(handler_->Revert(record_, manager_->context()));
+  record_.set_state(v1::FAULT_STATE_REVERTED);
+  record_.set_reverted_unix_ns(NowRealtimeNs());
+  record_.set_reverted_mono_ns(NowMonotonicNs());
+  record_.set_revert_reason(reason);
+  reverted_ = true;
+  // The kernel change is undone; a failure to forget the record only means the
+  // next start reverts it again, which is harmless.
+  absl::Status st = manager_->ledger().Remove(record_.id());
+  if (!st.ok()) spdlog::warn("fault {}: {}", record_.id(), std::string(st.message()));
+  spdlog::info("fault {} ({}) reverted: {}", record_.id(), record_.spec().kind(), reason);
+  return absl::OkStatus();
+}
+
+FaultManager::FaultManager(std::unique_ptr<Ledger> ledger,
+                           std::vector<std::unique_ptr<FaultHandler>> handlers,
+                           FaultContext context)
+    : ledger_(std::move(ledger)), handlers_(std::move(handlers)), context_(std::move(context)) {}
+
+FaultManager::~FaultManager() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  active_.clear();  // each ActiveFault reverts itself
+}
+
+const FaultHandler* FaultManager::HandlerFor(const std::string& kind) const {
+  for (const auto& h : handlers_) {
+    if (h->Kind() == kind) return h.get();
+  }
+  return nullptr;
+}
+
+std::vector<std::string> FaultManager::Kinds() const {
+  std::vector<std::string> kinds;
+  for (const auto& h : handlers_) kinds.push_back(h->Kind());
+  return kinds;
+}
+
+std::vector<std::string> FaultManager::Capabilities() const {
+  std::vector<std::string> kinds;
+  for (const auto& h : handlers_) {
+    if (PolicyAllows(*context_.policy, h->Kind()) && h->HostSupports(context_).ok()) {
+      kinds.push_back(h->Kind());
+    }
+  }
+  return kinds;
+}
+
+absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<std::string>* swept) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> problems;
+  ASSIGN_OR_RETURN(std::vector<v1::FaultRecord> records, ledger_->Load(&problems));
+  std::vector<v1::FaultRecord> reverted;
+  for (auto& record : records) {
+    const FaultHandler* handler = HandlerFor(record.spec().kind());
+    if (handler == nullptr) {
+      problems.push_back(fmt::format("fault {}: unknown kind \"{}\" in the ledger", record.id(),
+                                     record.spec().kind()));
+      continue;
+    }
+    absl::Status st = handler->Revert(record, context_);
+    if (!st.ok()) {
+      problems.push_back(fmt::format("fault {} ({}): {}", record.id(), record.spec().kind(),
+                                     std::string(st.message())));
+      continue;
+    }
+    record.set_state(v1::FAULT_STATE_REVERTED);
+    record.set_reverted_unix_ns(NowRealtimeNs());
+    record.set_reverted_mono_ns(NowMonotonicNs());
+    record.set_revert_reason("recovery");
+    absl::Status rm = ledger_->Remove(record.id());
+    if (!rm.ok()) problems.push_back(std::string(rm.message()));
+    spdlog::info("fault {} ({}) left by a previous run reverted", record.id(), record.spec().kind());
+    reverted.push_back(std::move(record));
+  }
+  for (const auto& h : handlers_) {
+    auto removed = h->Sweep(context_);
+    if (!removed.ok()) {
+      problems.push_back(fmt::format("sweep {}: {}", h->Kind(), std::string(removed.status().message())));
+      continue;
+    }
+    for (const auto& r : *removed) {
+      spdlog::info("swept leftover {}: {}", h->Kind(), r);
+      if (swept) swept->push_back(fmt::format("{}: {}", h->Kind(), r));
+    }
+  }
+  if (!problems.empty()) {
+    std::string msg = "recovery incomplete:";
+    for (const auto& p : problems) msg += "\n  " + p;
+    return absl::InternalError(msg);
+  }
+  return reverted;
+}
+
+void FaultManager::Start() {
+  reaper_ = std::thread([this] { ReaperLoop(); });
+}
+
+absl::StatusOr<const FaultHandler*> FaultManager::Check(const v1::FaultSpec& spec,
+                                                        std::chrono::nanoseconds* duration) const {
+  const FaultHandler* handler = HandlerFor(spec.kind());
+  if (handler == nullptr) {
+    if (spec.kind().empty()) {
+      return absl::InvalidArgumentError(fmt::format("kind: required (one of {})", JoinKinds(Kinds())));
+    }
+    return absl::InvalidArgumentError(fmt::format("kind: unknown fault kind \"{}\" (known: {})",
+                                                  spec.kind(), JoinKinds(Kinds())));
+  }
+  if (!PolicyAllows(*context_.policy, spec.kind())) {
+    return absl::PermissionDeniedError(
+        fmt::format("kind: \"{}\" is not allowed by this agent's policy", spec.kind()));
+  }
+  *duration = std::chrono::nanoseconds(0);
+  if (handler->Reversible()) {
+    if (spec.duration().empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("duration: required for {} (e.g. 30s)", spec.kind()));
+    }
+    ASSIGN_OR_RETURN(*duration, ParseDuration("duration", spec.duration()));
+    if (duration->count() <= 0) {
+      return absl::InvalidArgumentError("duration: must be greater than 0");
+    }
+  } else if (!spec.duration().empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "duration: {} is a one-off action and takes no duration", spec.kind()));
+  }
+  RETURN_IF_ERROR(handler->Validate(spec, context_));
+  return handler;
+}
+
+v1::PreflightResponse FaultManager::Preflight(const v1::FaultSpec& spec) {
+  v1::PreflightResponse resp;
+  auto add = [&](const std::string& name, const absl::Status& st) {
+    auto* c = resp.add_checks();
+    c->set_name(name);
+    c->set_ok(st.ok());
+    c->set_detail(st.ok() ? "ok" : std::string(st.message()));
+    if (!st.ok() && resp.error().empty()) resp.set_error(std::string(st.message()));
+  };
+  std::chrono::nanoseconds duration{0};
+  auto handler = Check(spec, &duration);
+  add("spec", handler.status());
+  if (handler.ok()) {
+    add("host", (*handler)->HostSupports(context_));
+    v1::FaultRecord scratch;
+    scratch.set_id("preflight");
+    auto changes = (*handler)->Plan(spec, context_, &scratch);
+    add("plan", changes.status());
+    if (changes.ok()) {
+      for (const auto& c : *changes) resp.add_changes(c);
+    }
+  }
+  resp.set_ok(resp.error().empty());
+  return resp;
+}
+
+absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest& request) {
+  const v1::FaultSpec& spec = request.spec();
+  std::chrono::nanoseconds duration{0};
+  ASSIGN_OR_RETURN(const FaultHandler* handler, Check(spec, &duration));
+  if (!request.lease_id().empty() && request.lease_ttl_ms() < kMinLeaseTtlMs) {
+    return absl::InvalidArgumentError(fmt::format(
+        "lease_ttl_ms: must be at least {} with a lease, got {}", kMinLeaseTtlMs, request.lease_ttl_ms()));
+  }
+  if (request.lease_id().size() > 128) {
+    return absl::InvalidArgumentError("lease_id: at most 128 characters");
+  }
+  if (absl::Status st = handler->HostSupports(context_); !st.ok()) return st;
+
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return absl::UnavailableError("agent is shutting down");
+  v1::FaultRecord record;
+  record.set_id(NewFaultId());
+  *record.mutable_spec() = spec;
+  record.set_state(v1::FAULT_STATE_PENDING);
+  record.set_owner(request.owner());
+  record.set_lease_id(request.lease_id());
+  record.set_lease_ttl_ms(request.lease_id().empty() ? 0 : request.lease_ttl_ms());
+  ASSIGN_OR_RETURN(std::vector<std::string> changes, handler->Plan(spec, context_, &record));
+
+  v1::InjectResponse resp;
+  for (const auto& c : changes) resp.add_changes(c);
+  if (request.dry_run()) {
+    *resp.mutable_fault() = record;
+    return resp;
+  }
+
+  const bool reversible = handler->Reversible();
+  // The ledger record exists before the kernel is touched, so a crash at any
+  // point after this leaves something for the next start to revert.
+  if (reversible) RETURN_IF_ERROR(ledger_->Put(record));
+  auto forget = [&](absl::Status cause) {
+    absl::Status rb = handler->Revert(record, context_);
+    if (!rb.ok()) {
+      spdlog::error("fault {}: rollback failed, kept in the ledger: {}", record.id(),
+                    std::string(rb.message()));
+    } else if (reversible) {
+      absl::Status rm = ledger_->Remove(record.id());
+      if (!rm.ok()) spdlog::warn("fault {}: {}", record.id(), std::string(rm.message()));
+    }
+    return cause;
+  };
+  const Clock::time_point applied_at = Clock::now();
+  record.set_injected_unix_ns(NowRealtimeNs());
+  record.set_injected_mono_ns(NowMonotonicNs());
+  if (absl::Status st = handler->Apply(&record, context_); !st.ok()) return forget(st);
+  if (!reversible) {
+    record.set_state(v1::FAULT_STATE_DONE);
+    spdlog::info("fault {} ({}) done: {}", record.id(), spec.kind(), record.target());
+    *resp.mutable_fault() = record;
+    return resp;
+  }
+  record.set_state(v1::FAULT_STATE_ACTIVE);
+  record.set_deadline_unix_ns(record.injected_unix_ns() + duration.count());
+  if (absl::Status st = ledger_->Put(record); !st.ok()) return forget(st);
+
+  auto fault = std::make_unique<ActiveFault>(
+      record, handler, this, applied_at + std::chrono::duration_cast<Clock::duration>(duration));
+  if (!request.lease_id().empty()) fault->RenewLease(std::chrono::milliseconds(request.lease_ttl_ms()));
+  spdlog::info("fault {} ({}) active for {}: {}", record.id(), spec.kind(),
+               FormatDuration(duration), record.target());
+  active_[record.id()] = std::move(fault);
+  *resp.mutable_fault() = record;
+  lock.unlock();
+  wake_.notify_all();
+  return resp;
+}
+
+absl::Status FaultManager::RevertLocked(ActiveFault& fault, const std::string& reason) {
+  absl::Status st = fault.Revert(reason);
+  if (!st.ok()) {
+    fault.RetryAt(Clock::now() + kRevertRetry);
+    spdlog::error("fault {}: revert ({}) failed, retrying: {}", fault.record().id(), reason,
+                  std::string(st.message()));
+  }
+  return st;
+}
+
+absl::StatusOr<v1::FaultRecord> FaultManager::Revert(const std::string& id, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) {
+    return absl::NotFoundError(fmt::format("id: no active fault \"{}\"", id));
+  }
+  RETURN_IF_ERROR(RevertLocked(*it->second, reason));
+  v1::FaultRecord record = it->second->record();
+  active_.erase(it);
+  return record;
+}
+
+absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::string& lease_id,
+                                                                     const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::FaultRecord> reverted;
+  std::string failures;
+  for (auto it = active_.begin(); it != active_.end();) {
+    if (!lease_id.empty() && it->second->record().lease_id() != lease_id) {
+      ++it;
+      continue;
+    }
+    absl::Status st = RevertLocked(*it->second, reason);
+    if (!st.ok()) {
+      failures += fmt::format("\n  {}: {}", it->first, std::string(st.message()));
+      ++it;
+      continue;
+    }
+    reverted.push_back(it->second->record());
+    it = active_.erase(it);
+  }
+  if (!failures.empty()) return absl::InternalError("some faults could not be reverted:" + failures);
+  return reverted;
+}
+
+std::vector<v1::FaultRecord> FaultManager::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::FaultRecord> out;
+  for (const auto& [id, fault] : active_) out.push_back(fault->record());
+  return out;
+}
+
+absl::StatusOr<int> FaultManager::RenewLease(const std::string& lease_id, int64_t ttl_ms) {
+  if (lease_id.empty()) return absl::InvalidArgumentError("lease_id: required");
+  if (ttl_ms < kMinLeaseTtlMs) {
+    return absl::InvalidArgumentError(
+        fmt::format("ttl_ms: must be at least {}, got {}", kMinLeaseTtlMs, ttl_ms));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (auto& [id, fault] : active_) {
+    if (fault->record().lease_id() != lease_id) continue;
+    fault->RenewLease(std::chrono::milliseconds(ttl_ms));
+    ++n;
+  }
+  wake_.notify_all();
+  return n;
+}
+
+void FaultManager::ReaperLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    Clock::time_point next = Clock::time_point::max();
+    for (const auto& [id, fault] : active_) next = std::min(next, fault->NextCheck());
+    if (next == Clock::time_point::max()) {
+      wake_.wait(lock);
+    } else {
+      wake_.wait_until(lock, next);
+    }
+    if (stopping_) break;
+    const Clock::time_point now = Clock::now();
+    for (auto it = active_.begin(); it != active_.end();) {
+      ActiveFault& f = *it->second;
+      const char* reason = nullptr;
+      if (f.deadline() <= now) reason = "deadline";
+      else if (f.lease_expiry() <= now) reason = "lease";
+      else if (f.NextCheck() <= now) reason = "retry";
+      if (reason != nullptr && RevertLocked(f, reason).ok()) {
+        it = active_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+}  // namespace faultline::agent

@@ -1,0 +1,129 @@
+// The agent's fault engine: validates, plans, records, applies and reverts
+// faults through their kind's FaultHandler, keeping the ledger in step, and
+// reverts faults whose deadline passes or whose lease lapses.
+#ifndef FAULTLINE_AGENT_FAULT_MANAGER_H_
+#define FAULTLINE_AGENT_FAULT_MANAGER_H_
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/faults/fault_handler.h"
+#include "agent/ledger.h"
+#include "faultline/v1/agent.pb.h"
+
+namespace faultline::agent {
+
+class FaultManager;
+
+// One applied, reversible fault. Owned by the FaultManager; destroying it
+// reverts it (reason "shutdown") unless it was reverted already. Revert() is
+// idempotent. Not thread-safe: the manager serializes access.
+class ActiveFault {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ActiveFault(v1::FaultRecord record, const FaultHandler* handler, FaultManager* manager,
+              Clock::time_point deadline);
+  ~ActiveFault();
+  ActiveFault(const ActiveFault&) = delete;
+  ActiveFault& operator=(const ActiveFault&) = delete;
+
+  // Undoes the fault and forgets its ledger record. On error the fault stays
+  // active (and in the ledger) so that it can be retried.
+  absl::Status Revert(const std::string& reason);
+
+  const v1::FaultRecord& record() const { return record_; }
+  bool reverted() const { return reverted_; }
+  Clock::time_point deadline() const { return deadline_; }
+  // Clock::time_point::max() when the fault holds no lease.
+  Clock::time_point lease_expiry() const { return lease_expiry_; }
+  void RenewLease(std::chrono::milliseconds ttl) { lease_expiry_ = Clock::now() + ttl; }
+  // Earliest moment the reaper must look at this fault: its deadline or lease
+  // expiry, or after a failed revert, the retry time.
+  Clock::time_point NextCheck() const {
+    if (retry_at_ != Clock::time_point::max()) return retry_at_;
+    return std::min(deadline_, lease_expiry_);
+  }
+  void RetryAt(Clock::time_point t) { retry_at_ = t; }
+
+ private:
+  v1::FaultRecord record_;
+  const FaultHandler* handler_;
+  FaultManager* manager_;
+  Clock::time_point deadline_;
+  Clock::time_point lease_expiry_ = Clock::time_point::max();
+  Clock::time_point retry_at_ = Clock::time_point::max();
+  bool reverted_ = false;
+};
+
+// Owns the handlers, the ledger and every active fault. Thread-safe: every
+// state-changing call is serialized by one mutex (fault operations are short
+// kernel calls); a reaper thread enforces deadlines and leases.
+class FaultManager {
+ public:
+  FaultManager(std::unique_ptr<Ledger> ledger, std::vector<std::unique_ptr<FaultHandler>> handlers,
+               FaultContext context);
+  // Stops the reaper and reverts every active fault.
+  ~FaultManager();
+
+  // Start-up recovery: reverts every record left in the ledger (a previous
+  // agent died with them active), then sweeps tagged leftovers. Returns the
+  // records it reverted; an error lists the ones that could not be reverted
+  // (they stay in the ledger for the next attempt).
+  absl::StatusOr<std::vector<v1::FaultRecord>> Recover(std::vector<std::string>* swept);
+
+  // Starts the deadline/lease reaper thread.
+  void Start();
+
+  absl::StatusOr<v1::InjectResponse> Inject(const v1::InjectRequest& request);
+  v1::PreflightResponse Preflight(const v1::FaultSpec& spec);
+  absl::StatusOr<v1::FaultRecord> Revert(const std::string& id, const std::string& reason);
+  // Reverts every fault (lease_id empty) or those held by lease_id. Faults that
+  // fail to revert are left active and reported in the error.
+  absl::StatusOr<std::vector<v1::FaultRecord>> RevertAll(const std::string& lease_id,
+                                                         const std::string& reason);
+  std::vector<v1::FaultRecord> List() const;
+  // Extends every fault held by lease_id; returns how many there are.
+  absl::StatusOr<int> RenewLease(const std::string& lease_id, int64_t ttl_ms);
+  // The kinds this host can inject now.
+  std::vector<std::string> Capabilities() const;
+  std::vector<std::string> Kinds() const;
+
+  const FaultContext& context() const { return context_; }
+  Ledger& ledger() { return *ledger_; }
+
+ private:
+  const FaultHandler* HandlerFor(const std::string& kind) const;
+  // Validation shared by Inject and Preflight: kind known and allowed, duration
+  // and lease fields, the kind's own checks.
+  absl::StatusOr<const FaultHandler*> Check(const v1::FaultSpec& spec,
+                                            std::chrono::nanoseconds* duration) const;
+  absl::Status RevertLocked(ActiveFault& fault, const std::string& reason);
+  void ReaperLoop();
+
+  std::unique_ptr<Ledger> ledger_;
+  std::vector<std::unique_ptr<FaultHandler>> handlers_;
+  FaultContext context_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::map<std::string, std::unique_ptr<ActiveFault>> active_;  // guarded by mu_
+  bool stopping_ = false;                                      // guarded by mu_
+  std::thread reaper_;
+};
+
+// A fresh fault id ("f" + 12 hex digits).
+std::string NewFaultId();
+
+}  // namespace faultline::agent
+
+#endif  // FAULTLINE_AGENT_FAULT_MANAGER_H_

@@ -1,0 +1,472 @@
+#include "agent/faults/disk_fill_fault.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "common/endpoint.h"
+#include "common/status_macros.h"
+#include "common/units.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+namespace faultline::agent {
+namespace {
+
+// Closes the fd it holds.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() { Close(); }
+  int get() const { return fd_; }
+  int Close() {
+    int rc = 0;
+    if (fd_ >= 0) rc = close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+std::string StripTrailingSlashes(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string UnescapeMountField(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7' && s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' &&
+        s[i + 3] <= '7') {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Only names we create: the prefix and a record id of safe characters.
+bool IsFillFileName(const std::string& name) {
+  if (!absl::StartsWith(name, kFillFilePrefix) || name.size() == sizeof(kFillFilePrefix) - 1) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
+  });
+}
+
+// The record must name an absolute path whose last component is a fill file:
+// Revert never unlinks anything else, even from a damaged ledger.
+absl::Status CheckFillPath(const std::string& file) {
+  const size_t slash = file.rfind('/');
+  if (file.empty() || file[0] != '/' || slash == std::string::npos ||
+      !IsFillFileName(file.substr(slash + 1))) {
+    return absl::InternalError(
+        fmt::format("disk_fill.file: \"{}\" is not a Faultline fill file; refusing to touch it", file));
+  }
+  return absl::OkStatus();
+}
+
+// fsyncs a folder so a created or removed entry survives a crash.
+absl::Status SyncDir(const std::string& dir) {
+  ScopedFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 || fsync(fd.get()) != 0) {
+    return absl::InternalError(fmt::format("fsync {}: {}", dir, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+std::string Dirname(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Which field the spec filled (for messages from Apply).
+std::string FillField(const v1::FaultSpec& spec) {
+  if (spec.has_percent()) return "percent";
+  if (!spec.leave_free().empty()) return "leave_free";
+  if (!spec.bytes().empty()) return "bytes";
+  return "path";
+}
+
+class RealFilesystem : public Filesystem {
+ public:
+  absl::StatusOr<std::string> RealDirectory(const std::string& path) const override {
+    std::unique_ptr<char, void (*)(void*)> real(realpath(path.c_str(), nullptr), std::free);
+    if (!real) {
+      const int e = errno;
+      if (e == ENOENT) {
+        return absl::FailedPreconditionError(fmt::format("path: {} does not exist", path));
+      }
+      return absl::FailedPreconditionError(fmt::format("path: {}: {}", path, std::strerror(e)));
+    }
+    struct stat st {};
+    if (stat(real.get(), &st) != 0) {
+      return absl::FailedPreconditionError(
+          fmt::format("path: {}: {}", path, std::strerror(errno)));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(fmt::format("path: {} is not a directory", path));
+    }
+    return std::string(real.get());
+  }
+
+  absl::StatusOr<FsUsage> StatFs(const std::string& path) const override {
+    struct statvfs vfs {};
+    if (statvfs(path.c_str(), &vfs) != 0) {
+      return absl::FailedPreconditionError(
+          fmt::format("path: statvfs {}: {}", path, std::strerror(errno)));
+    }
+    FsUsage u;
+    u.frsize = vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize;
+    u.blocks = vfs.f_blocks;
+    u.bfree = vfs.f_bfree;
+    u.bavail = vfs.f_bavail;
+    return u;
+  }
+
+  absl::StatusOr<std::vector<MountEntry>> Mounts() const override {
+    ASSIGN_OR_RETURN(const std::string text, ReadFileToString("/proc/self/mountinfo"));
+    return ParseMountInfo(text);
+  }
+};
+
+// Fills a filesystem with one fallocate'd file. Holds only the Filesystem
+// (thread-safe): thread-safe.
+class DiskFillHandler : public FaultHandler {
+ public:
+  explicit DiskFillHandler(std::unique_ptr<Filesystem> fs) : fs_(std::move(fs)) {}
+
+  std::string Kind() const override { return "disk-fill"; }
+
+  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& /*ctx*/) const override {
+    if (spec.path().empty()) {
+      return absl::InvalidArgumentError("path: required (a directory on the filesystem to fill)");
+    }
+    if (spec.path()[0] != '/') {
+      return absl::InvalidArgumentError(
+          fmt::format("path: must be an absolute path, got \"{}\"", spec.path()));
+    }
+    return ParseFillRequest(spec).status();
+  }
+
+  absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
+                                                v1::FaultRecord* record) const override {
+    RETURN_IF_ERROR(Validate(spec, ctx));
+    ASSIGN_OR_RETURN(const FillRequest request, ParseFillRequest(spec));
+    if (!IsFillFileName(kFillFilePrefix + record->id())) {
+      return absl::InternalError(
+          fmt::format("record id \"{}\" cannot name a fill file", record->id()));
+    }
+    ASSIGN_OR_RETURN(const std::string real, fs_->RealDirectory(spec.path()));
+    ASSIGN_OR_RETURN(const std::vector<MountEntry> mounts, fs_->Mounts());
+    const std::optional<MountEntry> mount = FindMount(mounts, real);
+    if (!mount.has_value()) {
+      return absl::FailedPreconditionError(fmt::format("path: no mount holds {}", real));
+    }
+    if (IsPseudoFilesystem(mount->fs_type)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "path: {} is on a {} filesystem ({}), which cannot be filled", spec.path(),
+          mount->fs_type, mount->mount_point));
+    }
+    if (mount->read_only) {
+      return absl::FailedPreconditionError(
+          fmt::format("path: {} is mounted read-only", mount->mount_point));
+    }
+    ASSIGN_OR_RETURN(const FsUsage usage, fs_->StatFs(real));
+    ASSIGN_OR_RETURN(const FillPlan plan, ComputeFill(request, usage, mount->mount_point));
+    RETURN_IF_ERROR(CheckCeiling(request, plan, mount->mount_point, ctx.policy));
+
+    v1::DiskFillState* state = record->mutable_disk_fill();
+    state->set_file(JoinPath(mount->mount_point, kFillFilePrefix + record->id()));
+    state->set_bytes(plan.bytes);
+    state->set_mount(mount->mount_point);
+    record->set_target(fmt::format("{} ({}): {} -> {} used (+{})", mount->mount_point,
+                                   mount->fs_type, FormatPercent(plan.used_percent_before) + "%",
+                                   FormatPercent(plan.used_percent_after) + "%", FormatSize(plan.bytes)));
+    return std::vector<std::string>{fmt::format(
+        "create {} with {} allocated: {} goes from {}% to {}% used", state->file(),
+        FormatSize(plan.bytes), mount->mount_point, FormatPercent(plan.used_percent_before),
+        FormatPercent(plan.used_percent_after))};
+  }
+
+  // Creates the file (never an existing one) and allocates its blocks; on any
+  // failure the file is removed before the error is returned.
+  absl::Status Apply(v1::FaultRecord* record, const FaultContext& /*ctx*/) const override {
+    const std::string field = FillField(record->spec());
+    const std::string& file = record->disk_fill().file();
+    RETURN_IF_ERROR(CheckFillPath(file));
+    const uint64_t bytes = record->disk_fill().bytes();
+    ScopedFd fd(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd.get() < 0) {
+      return absl::FailedPreconditionError(
+          fmt::format("{}: cannot create {}: {}", field, file, std::strerror(errno)));
+    }
+    auto fail = [&](const std::string& what, int err) {
+      fd.Close();
+      if (unlink(file.c_str()) != 0 && errno != ENOENT) {
+        spdlog::error("disk-fill {}: could not remove {} after a failed apply: {}", record->id(),
+                      file, std::strerror(errno));
+      }
+      std::string why = std::strerror(err);
+      if (err == EOPNOTSUPP) why = "the filesystem does not support fallocate";
+      return absl::FailedPreconditionError(fmt::format("{}: {} {}: {}", field, what, file, why));
+    };
+    if (bytes > 0) {
+      int rc;
+      do {
+        rc = fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes));
+      } while (rc != 0 && errno == EINTR);
+      if (rc != 0) return fail(fmt::format("cannot allocate {} in", FormatSize(bytes)), errno);
+    }
+    if (fsync(fd.get()) != 0) return fail("cannot fsync", errno);
+    if (fd.Close() != 0) return fail("cannot close", errno);
+    if (absl::Status s = SyncDir(Dirname(file)); !s.ok()) {
+      // The file exists and is allocated; only its directory entry's durability
+      // is in doubt, and the ledger already names it.
+      spdlog::warn("disk-fill {}: {}", record->id(), std::string(s.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Unlinks the file; a missing file (never created, or already removed) is fine.
+  absl::Status Revert(const v1::FaultRecord& record, const FaultContext& /*ctx*/) const override {
+    const std::string& file = record.disk_fill().file();
+    if (file.empty()) return absl::OkStatus();  // Plan never filled the record
+    RETURN_IF_ERROR(CheckFillPath(file));
+    if (unlink(file.c_str()) != 0) {
+      if (errno == ENOENT) return absl::OkStatus();
+      return absl::InternalError(fmt::format("unlink {}: {}", file, std::strerror(errno)));
+    }
+    if (absl::Status s = SyncDir(Dirname(file)); !s.ok()) {
+      spdlog::warn("disk-fill {}: {}", record.id(), std::string(s.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext& /*ctx*/) const override {
+    ASSIGN_OR_RETURN(const std::vector<MountEntry> mounts, fs_->Mounts());
+    std::vector<std::string> removed;
+    std::set<std::string> seen;
+    for (const MountEntry& m : mounts) {
+      if (IsPseudoFilesystem(m.fs_type) || m.read_only) continue;
+      if (!seen.insert(m.mount_point).second) continue;
+      SweepMountRoot(m.mount_point, &removed);
+    }
+    return removed;
+  }
+
+ private:
+  static void SweepMountRoot(const std::string& root, std::vector<std::string>* removed) {
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(root.c_str()), closedir);
+    if (!dir) {
+      spdlog::debug("disk-fill sweep: cannot read {}: {}", root, std::strerror(errno));
+      return;
+    }
+    bool any = false;
+    while (dirent* ent = readdir(dir.get())) {
+      const std::string name = ent->d_name;
+      if (!IsFillFileName(name)) continue;
+      struct stat st {};
+      if (fstatat(dirfd(dir.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode)) {
+        continue;
+      }
+      const std::string path = JoinPath(root, name);
+      if (unlinkat(dirfd(dir.get()), name.c_str(), 0) != 0) {
+        spdlog::warn("disk-fill sweep: cannot remove {}: {}", path, std::strerror(errno));
+        continue;
+      }
+      any = true;
+      removed->push_back(path);
+    }
+    if (any && fsync(dirfd(dir.get())) != 0) {
+      spdlog::warn("disk-fill sweep: fsync {}: {}", root, std::strerror(errno));
+    }
+  }
+
+  std::unique_ptr<Filesystem> fs_;
+};
+
+}  // namespace
+
+std::vector<MountEntry> ParseMountInfo(const std::string& text) {
+  std::vector<MountEntry> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    // id parent maj:min root mount_point options [optional...] - type source super_options
+    auto dash = std::find(f.begin(), f.end(), absl::string_view("-"));
+    if (f.size() < 7 || dash == f.end() || dash - f.begin() < 6 || f.end() - dash < 3) continue;
+    MountEntry m;
+    m.mount_point = UnescapeMountField(f[4]);
+    for (absl::string_view opt : absl::StrSplit(f[5], ',')) {
+      if (opt == "ro") m.read_only = true;
+    }
+    m.fs_type = UnescapeMountField(*(dash + 1));
+    m.source = UnescapeMountField(*(dash + 2));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::optional<MountEntry> FindMount(const std::vector<MountEntry>& mounts,
+                                    const std::string& real_path) {
+  std::optional<MountEntry> best;
+  for (const MountEntry& m : mounts) {
+    const std::string& mp = m.mount_point;
+    const bool holds =
+        mp == "/" ? !real_path.empty() && real_path[0] == '/'
+                  : real_path == mp || (absl::StartsWith(real_path, mp) && real_path[mp.size()] == '/');
+    if (!holds) continue;
+    if (!best.has_value() || mp.size() >= best->mount_point.size()) best = m;
+  }
+  return best;
+}
+
+bool IsPseudoFilesystem(const std::string& fs_type) {
+  static const std::set<std::string> kPseudo = {
+      "proc",     "sysfs",   "devtmpfs",   "devpts",     "mqueue",   "bpf",
+      "tracefs",  "debugfs", "securityfs", "pstore",     "configfs", "fusectl",
+      "autofs",   "hugetlbfs", "nsfs",     "binfmt_misc", "efivarfs", "rpc_pipefs",
+      "selinuxfs",
+  };
+  return kPseudo.count(fs_type) > 0 || absl::StartsWith(fs_type, "cgroup");
+}
+
+std::string FormatPercent(double v) {
+  std::string s = fmt::format("{:.2f}", v);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+absl::StatusOr<FillRequest> ParseFillRequest(const v1::FaultSpec& spec) {
+  std::vector<std::string> given;
+  if (spec.has_percent()) given.push_back("percent");
+  if (!spec.leave_free().empty()) given.push_back("leave_free");
+  if (!spec.bytes().empty()) given.push_back("bytes");
+  if (given.empty()) {
+    return absl::InvalidArgumentError("percent: give exactly one of percent, leave_free, bytes");
+  }
+  if (given.size() > 1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: give only one of percent, leave_free, bytes, got {} and {}", given[1], given[0],
+        given[1]));
+  }
+  FillRequest r;
+  r.field = given[0];
+  if (spec.has_percent()) {
+    r.by = FillRequest::By::kPercent;
+    r.percent = spec.percent();
+    if (!(r.percent >= 1 && r.percent <= 100)) {  // also rejects NaN
+      return absl::InvalidArgumentError(
+          fmt::format("percent: must be between 1 and 100, got {:g}", r.percent));
+    }
+  } else if (!spec.leave_free().empty()) {
+    r.by = FillRequest::By::kLeaveFree;
+    ASSIGN_OR_RETURN(r.size, ParseSize("leave_free", spec.leave_free()));
+  } else {
+    r.by = FillRequest::By::kBytes;
+    ASSIGN_OR_RETURN(r.size, ParseSize("bytes", spec.bytes()));
+    if (r.size == 0) return absl::InvalidArgumentError("bytes: must be greater than 0");
+  }
+  return r;
+}
+
+absl::StatusOr<FillPlan> ComputeFill(const FillRequest& request, const FsUsage& usage,
+                                     const std::string& where) {
+  if (usage.frsize == 0 || usage.blocks == 0) {
+    return absl::FailedPreconditionError(
+        fmt::format("path: the filesystem at {} reports no capacity", where));
+  }
+  FillPlan plan;
+  const uint64_t bs = usage.frsize;
+  const uint64_t avail = usage.bavail * bs;
+  plan.used = (usage.blocks > usage.bfree ? usage.blocks - usage.bfree : 0) * bs;
+  plan.size = plan.used + avail;
+  switch (request.by) {
+    case FillRequest::By::kPercent: {
+      const long double target_ld =
+          std::ceil(static_cast<long double>(request.percent) / 100.0L * plan.size);
+      const uint64_t target = static_cast<uint64_t>(target_ld);
+      uint64_t need = target > plan.used ? target - plan.used : 0;
+      need = (need + bs - 1) / bs * bs;  // whole blocks, so used really reaches P%
+      plan.bytes = std::min(need, avail);
+      break;
+    }
+    case FillRequest::By::kLeaveFree: {
+      uint64_t need = avail > request.size ? avail - request.size : 0;
+      plan.bytes = need / bs * bs;  // whole blocks, so at least leave_free stays free
+      break;
+    }
+    case FillRequest::By::kBytes:
+      if (request.size > avail) {
+        return absl::FailedPreconditionError(
+            fmt::format("bytes: {} requested but only {} is free on {}", FormatSize(request.size),
+                        FormatSize(avail), where));
+      }
+      plan.bytes = request.size;
+      break;
+  }
+  if (plan.size > 0) {
+    plan.used_percent_before = 100.0 * static_cast<double>(plan.used) / static_cast<double>(plan.size);
+    plan.used_percent_after =
+        100.0 * static_cast<double>(plan.used + plan.bytes) / static_cast<double>(plan.size);
+  }
+  return plan;
+}
+
+absl::Status CheckCeiling(const FillRequest& request, const FillPlan& plan, const std::string& mount,
+                          const v1::Policy* policy) {
+  if (policy == nullptr || plan.bytes == 0) return absl::OkStatus();
+  // For percent the request itself is the result (block rounding aside, which
+  // must not turn a fill to exactly the ceiling into a refusal).
+  const double after =
+      request.by == FillRequest::By::kPercent ? request.percent : plan.used_percent_after;
+  for (const v1::DiskFillCeiling& c : policy->disk_fill_ceilings()) {
+    if (StripTrailingSlashes(c.mount()) != StripTrailingSlashes(mount)) continue;
+    if (after > c.max_percent()) {
+      return absl::PermissionDeniedError(fmt::format(
+          "{}: filling would take {} to {}%, above the policy ceiling of {}%", request.field, mount,
+          FormatPercent(after), FormatPercent(c.max_percent())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Filesystem> MakeRealFilesystem() { return std::make_unique<RealFilesystem>(); }
+
+std::unique_ptr<FaultHandler> MakeDiskFillHandler() {
+  return MakeDiskFillHandler(MakeRealFilesystem());
+}
+
+std::unique_ptr<FaultHandler> MakeDiskFillHandler(std::unique_ptr<Filesystem> fs) {
+  return std::make_unique<DiskFillHandler>(std::move(fs));
+}
+
+}  // namespace faultline::agent

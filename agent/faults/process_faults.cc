@@ -1,0 +1,219 @@
+#include "agent/faults/process_faults.h"
+
+#include <csignal>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "agent/faults/process_selector.h"
+#include "agent/faults/process_table.h"
+#include "agent/faults/signals.h"
+#include "common/status_macros.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+namespace faultline::agent {
+namespace {
+
+std::vector<v1::ProcessRef> Refs(const v1::FaultRecord& record) {
+  return {record.processes().begin(), record.processes().end()};
+}
+
+std::string Who(const v1::ProcessRef& ref) { return fmt::format("pid {} ({})", ref.pid(), ref.comm()); }
+
+// Fills record->processes and record->target from a selection.
+void RecordSelection(const std::vector<ProcessInfo>& picked, v1::FaultRecord* record) {
+  record->clear_processes();
+  for (const auto& p : picked) {
+    v1::ProcessRef* ref = record->add_processes();
+    ref->set_pid(p.pid);
+    ref->set_start_time(p.start_time);
+    ref->set_comm(p.comm);
+  }
+  record->set_target(DescribeProcesses(Refs(*record)));
+}
+
+// Signals `ref` if it is still the process that was planned (same start time;
+// a reused pid is another process). NOT_FOUND when it is gone or was replaced.
+absl::Status SignalIfSame(const ProcessTable& table, const v1::ProcessRef& ref, int signo) {
+  absl::StatusOr<ProcessInfo> now = table.Get(ref.pid());
+  if (absl::IsNotFound(now.status())) {
+    return absl::NotFoundError(fmt::format("{} has exited", Who(ref)));
+  }
+  if (!now.ok()) return now.status();
+  if (now->start_time != ref.start_time()) {
+    return absl::NotFoundError(
+        fmt::format("{} has exited (the pid now belongs to another process)", Who(ref)));
+  }
+  absl::Status s = table.Signal(ref.pid(), signo);
+  if (absl::IsNotFound(s)) return absl::NotFoundError(fmt::format("{} has exited", Who(ref)));
+  if (!s.ok()) {
+    return absl::Status(s.code(), fmt::format("{}: {}", Who(ref), std::string(s.message())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NeedTable(const FaultContext& ctx) {
+  if (ctx.processes == nullptr) return absl::InternalError("no process table");
+  return absl::OkStatus();
+}
+
+// Sends a signal to processes picked by the selectors. An action: once a
+// signal is delivered there is nothing to undo. Stateless: thread-safe.
+class KillHandler : public FaultHandler {
+ public:
+  std::string Kind() const override { return "kill"; }
+  bool Reversible() const override { return false; }
+
+  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
+    RETURN_IF_ERROR(ValidateProcessSelection(spec, ctx));
+    return ParseSignalOf(spec).status();
+  }
+
+  absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
+                                                v1::FaultRecord* record) const override {
+    RETURN_IF_ERROR(NeedTable(ctx));
+    ASSIGN_OR_RETURN(const int signo, ParseSignalOf(spec));
+    ASSIGN_OR_RETURN(const std::vector<ProcessInfo> picked, SelectProcesses(spec, ctx));
+    RecordSelection(picked, record);
+    std::vector<std::string> lines;
+    for (const auto& ref : record->processes()) {
+      lines.push_back(fmt::format("send {} to {}", SignalName(signo), Who(ref)));
+    }
+    return lines;
+  }
+
+  // Signals every recorded process that is still the same process. Fails only
+  // if none could be signalled; the record then keeps just the signalled ones.
+  absl::Status Apply(v1::FaultRecord* record, const FaultContext& ctx) const override {
+    RETURN_IF_ERROR(NeedTable(ctx));
+    ASSIGN_OR_RETURN(const int signo, ParseSignalOf(record->spec()));
+    if (record->processes().empty()) {
+      return absl::FailedPreconditionError("process: no process was planned");
+    }
+    std::vector<v1::ProcessRef> signalled;
+    std::vector<std::string> failures;
+    absl::StatusCode first_code = absl::StatusCode::kOk;
+    for (const auto& ref : record->processes()) {
+      absl::Status s = SignalIfSame(*ctx.processes, ref, signo);
+      if (s.ok()) {
+        signalled.push_back(ref);
+        continue;
+      }
+      if (first_code == absl::StatusCode::kOk) first_code = s.code();
+      failures.push_back(std::string(s.message()));
+    }
+    if (signalled.empty()) {
+      // A process that exited by itself is host state, not an internal error.
+      const absl::StatusCode code =
+          first_code == absl::StatusCode::kNotFound ? absl::StatusCode::kFailedPrecondition : first_code;
+      return absl::Status(code, fmt::format("process: could not send {} to any process: {}",
+                                            SignalName(signo), absl::StrJoin(failures, "; ")));
+    }
+    if (!failures.empty()) {
+      spdlog::warn("kill {}: sent {} to {} of {} processes; not to: {}", record->id(),
+                   SignalName(signo), signalled.size(), record->processes_size(),
+                   absl::StrJoin(failures, "; "));
+      record->clear_processes();
+      for (auto& ref : signalled) *record->add_processes() = std::move(ref);
+      record->set_target(DescribeProcesses(Refs(*record)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Revert(const v1::FaultRecord& /*record*/, const FaultContext& /*ctx*/) const override {
+    return absl::OkStatus();
+  }
+
+ private:
+  static absl::StatusOr<int> ParseSignalOf(const v1::FaultSpec& spec) {
+    return ParseSignal(spec.signal().empty() ? "KILL" : spec.signal());
+  }
+};
+
+// Stops processes with SIGSTOP and resumes them with SIGCONT on revert.
+// Stateless: thread-safe.
+class PauseHandler : public FaultHandler {
+ public:
+  std::string Kind() const override { return "pause"; }
+
+  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
+    if (!spec.signal().empty()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "signal: pause always sends SIGSTOP (and SIGCONT at revert), got \"{}\"", spec.signal()));
+    }
+    return ValidateProcessSelection(spec, ctx);
+  }
+
+  absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
+                                                v1::FaultRecord* record) const override {
+    RETURN_IF_ERROR(Validate(spec, ctx));
+    RETURN_IF_ERROR(NeedTable(ctx));
+    SelectionOptions options;
+    options.exclude_stopped = true;
+    ASSIGN_OR_RETURN(const std::vector<ProcessInfo> picked, SelectProcesses(spec, ctx, options));
+    RecordSelection(picked, record);
+    std::vector<std::string> lines;
+    for (const auto& ref : record->processes()) {
+      lines.push_back(fmt::format("send SIGSTOP to {} (SIGCONT at revert)", Who(ref)));
+    }
+    return lines;
+  }
+
+  // All-or-nothing: if any process cannot be stopped, the ones already stopped
+  // are resumed before the error is returned.
+  absl::Status Apply(v1::FaultRecord* record, const FaultContext& ctx) const override {
+    RETURN_IF_ERROR(NeedTable(ctx));
+    if (record->processes().empty()) {
+      return absl::FailedPreconditionError("process: no process was planned");
+    }
+    std::vector<const v1::ProcessRef*> stopped;
+    for (const auto& ref : record->processes()) {
+      absl::Status s = SignalIfSame(*ctx.processes, ref, SIGSTOP);
+      if (s.ok()) {
+        stopped.push_back(&ref);
+        continue;
+      }
+      for (const v1::ProcessRef* done : stopped) {
+        absl::Status undo = SignalIfSame(*ctx.processes, *done, SIGCONT);
+        if (!undo.ok() && !absl::IsNotFound(undo)) {
+          spdlog::error("pause {}: could not resume {} after a failed apply: {}", record->id(),
+                        Who(*done), std::string(undo.message()));
+        }
+      }
+      const absl::StatusCode code =
+          absl::IsNotFound(s) ? absl::StatusCode::kFailedPrecondition : s.code();
+      return absl::Status(code, fmt::format("process: could not pause {}; resumed the {} already "
+                                            "paused",
+                                            std::string(s.message()), stopped.size()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Resumes every recorded process that is still the same process; processes
+  // that have exited are fine. Idempotent (SIGCONT to a running process is a
+  // no-op). Tries them all before reporting a failure.
+  absl::Status Revert(const v1::FaultRecord& record, const FaultContext& ctx) const override {
+    RETURN_IF_ERROR(NeedTable(ctx));
+    std::vector<std::string> failures;
+    absl::StatusCode code = absl::StatusCode::kOk;
+    for (const auto& ref : record.processes()) {
+      absl::Status s = SignalIfSame(*ctx.processes, ref, SIGCONT);
+      if (s.ok() || absl::IsNotFound(s)) continue;
+      if (code == absl::StatusCode::kOk) code = s.code();
+      failures.push_back(std::string(s.message()));
+    }
+    if (!failures.empty()) {
+      return absl::Status(code, fmt::format("could not resume: {}", absl::StrJoin(failures, "; ")));
+    }
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FaultHandler> MakeKillHandler() { return std::make_unique<KillHandler>(); }
+std::unique_ptr<FaultHandler> MakePauseHandler() { return std::make_unique<PauseHandler>(); }
+
+}  // namespace faultline::agent

@@ -1,0 +1,52 @@
+#include "agent/policy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/status_macros.h"
+#include "common/yaml_proto.h"
+
+namespace faultline::agent {
+
+absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
+                                      const std::vector<std::string>& known_kinds) {
+  v1::Policy policy;
+  if (path.empty()) return policy;
+  absl::Status st = YamlFileToMessage(path, &policy);
+  if (!st.ok()) {
+    return absl::InvalidArgumentError(fmt::format("--policy: {}", std::string(st.message())));
+  }
+  std::vector<std::string> problems;
+  for (int i = 0; i < policy.allowed_kinds_size(); ++i) {
+    const std::string& k = policy.allowed_kinds(i);
+    if (std::find(known_kinds.begin(), known_kinds.end(), k) == known_kinds.end()) {
+      problems.push_back(fmt::format("allowed_kinds[{}]: unknown fault kind \"{}\"", i, k));
+    }
+  }
+  for (int i = 0; i < policy.disk_fill_ceilings_size(); ++i) {
+    const auto& c = policy.disk_fill_ceilings(i);
+    if (c.mount().empty() || c.mount()[0] != '/') {
+      problems.push_back(fmt::format("disk_fill_ceilings[{}].mount: must be an absolute path", i));
+    }
+    if (!(c.max_percent() > 0 && c.max_percent() <= 100)) {
+      problems.push_back(fmt::format(
+          "disk_fill_ceilings[{}].max_percent: must be between 0 and 100, got {}", i, c.max_percent()));
+    }
+  }
+  if (!problems.empty()) {
+    std::string msg = fmt::format("--policy: {}:", path);
+    for (const auto& p : problems) msg += " " + p + ";";
+    msg.pop_back();
+    return absl::InvalidArgumentError(msg);
+  }
+  return policy;
+}
+
+bool PolicyAllows(const v1::Policy& policy, const std::string& kind) {
+  if (policy.allowed_kinds_size() == 0) return true;
+  return std::find(policy.allowed_kinds().begin(), policy.allowed_kinds().end(), kind) !=
+         policy.allowed_kinds().end();
+}
+
+}  // namespace faultline::agent

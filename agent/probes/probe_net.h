@@ -1,0 +1,85 @@
+// Socket helpers shared by the tcp and http probes: an owned fd, host name
+// resolution bounded by a deadline, and a non-blocking connect with poll.
+#ifndef FAULTLINE_AGENT_PROBES_PROBE_NET_H_
+#define FAULTLINE_AGENT_PROBES_PROBE_NET_H_
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace faultline::probes {
+
+using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC on Linux
+
+// An owned file descriptor (closed on destruction). Move-only, not thread-safe.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void Reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// HOST:PORT, IPv6 in brackets ("[::1]:80"). Port 1..65535, host non-empty.
+struct HostPort {
+  std::string host;  // without brackets
+  uint16_t port = 0;
+};
+absl::StatusOr<HostPort> ParseHostPort(const std::string& field, const std::string& text);
+
+// Milliseconds left until `deadline` for poll(), at least 0, rounded up so a
+// sub-millisecond remainder still waits.
+int PollTimeoutMs(Clock::time_point deadline);
+
+// Resolves one host name to socket addresses, never waiting past a deadline.
+// Address literals are converted in place. Names go through getaddrinfo() on a
+// helper thread (glibc's resolver cannot be given a deadline); if the deadline
+// passes first, the lookup keeps running and the next Resolve() of the same name
+// joins it instead of starting another, so a dead DNS server costs at most one
+// thread per resolver. Owned by one probe; not thread-safe.
+class Resolver {
+ public:
+  Resolver();
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  absl::StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& target,
+                                                        Clock::time_point deadline);
+
+ private:
+  struct Lookup;
+  std::shared_ptr<Lookup> in_flight_;
+};
+
+// Connects to the first address that accepts before `deadline` (non-blocking
+// connect + poll). The returned socket is non-blocking and close-on-exec.
+absl::StatusOr<UniqueFd> ConnectTcp(const std::vector<sockaddr_storage>& addresses,
+                                    Clock::time_point deadline);
+
+std::string FormatSockaddr(const sockaddr_storage& address);
+
+}  // namespace faultline::probes
+
+#endif  // FAULTLINE_AGENT_PROBES_PROBE_NET_H_

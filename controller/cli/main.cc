@@ -1,0 +1,26 @@
+// faultline: the command-line client. Wiring only; commands live beside it.
+#include <CLI/CLI.hpp>
+
+#include "controller/cli/cli.h"
+
+int main(int argc, char** argv) {
+  faultline::cli::CliContext ctx;
+  CLI::App app{"faultline: chaos experiments with measured RTO/RPO"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags such as -o json may follow the command
+  app.set_version_flag("--version", std::string("faultline ") + FAULTLINE_VERSION);
+  app.add_option("--agent", ctx.agent, "talk straight to one agent: unix:/PATH or HOST:PORT");
+  app.add_option("--controller", ctx.controller, "controller address: HOST:PORT or unix:/PATH")
+      ->capture_default_str();
+  app.add_flag("--insecure", ctx.insecure, "plain TCP without TLS");
+  app.add_option("--tls-cert", ctx.tls.cert, "client certificate (PEM)");
+  app.add_option("--tls-key", ctx.tls.key, "client key (PEM)");
+  app.add_option("--tls-ca", ctx.tls.ca, "CA of the server's certificate (PEM)");
+  app.add_option("-o,--output", ctx.output, "table|json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  faultline::cli::AddAgentCommands(app, ctx);
+  faultline::cli::AddControllerCommands(app, ctx);
+  CLI11_PARSE(app, argc, argv);
+  return ctx.exit_code;
+}

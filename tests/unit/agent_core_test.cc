@@ -1,0 +1,366 @@
+// Ledger and FaultManager behaviour with a fake fault kind that records what
+// the manager asked of it.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "agent/fault_manager.h"
+#include "agent/ledger.h"
+#include "agent/policy.h"
+
+namespace faultline::agent {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+// A fault kind whose "kernel state" is a set of applied ids, shared across
+// manager instances like the real kernel is across agent restarts.
+class FakeHandler : public FaultHandler {
+ public:
+  explicit FakeHandler(std::string kind, bool reversible = true)
+      : kind_(std::move(kind)), reversible_(reversible) {}
+  std::string Kind() const override { return kind_; }
+  bool Reversible() const override { return reversible_; }
+  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext&) const override {
+    if (spec.path() == "bad") return absl::InvalidArgumentError("path: bad");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext&,
+                                                v1::FaultRecord* record) const override {
+    record->set_target("thing " + spec.path());
+    return std::vector<std::string>{"would do " + spec.path()};
+  }
+  absl::Status Apply(v1::FaultRecord* record, const FaultContext&) const override {
+    std::lock_guard<std::mutex> l(mu);
+    if (record->spec().path() == "fail-apply") return absl::InternalError("apply failed");
+    applied.insert(record->id());
+    return absl::OkStatus();
+  }
+  absl::Status Revert(const v1::FaultRecord& record, const FaultContext&) const override {
+    std::lock_guard<std::mutex> l(mu);
+    if (fail_revert) return absl::InternalError("revert failed");
+    applied.erase(record.id());
+    ++reverts;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext&) const override {
+    return std::vector<std::string>(leftovers.begin(), leftovers.end());
+  }
+
+  mutable std::mutex mu;
+  mutable std::set<std::string> applied;
+  mutable int reverts = 0;
+  std::atomic<bool> fail_revert{false};
+  std::vector<std::string> leftovers;
+
+ private:
+  std::string kind_;
+  bool reversible_;
+};
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-core-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override {
+    manager_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // A manager over the ledger in dir_, with `handler` (not owned: the fake
+  // outlives managers, as the kernel outlives agents).
+  void StartManager() {
+    auto ledger = Ledger::Open(dir_.string());
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    std::vector<std::unique_ptr<FaultHandler>> handlers;
+    handlers.push_back(std::make_unique<Forward>(&handler_));
+    handlers.push_back(std::make_unique<FakeHandler>("action", false));
+    FaultContext ctx;
+    ctx.policy = &policy_;
+    manager_ = std::make_unique<FaultManager>(std::move(*ledger), std::move(handlers), ctx);
+    manager_->Start();
+  }
+
+  v1::InjectRequest Request(const std::string& path, const std::string& duration = "10s") {
+    v1::InjectRequest r;
+    r.mutable_spec()->set_kind("fake");
+    r.mutable_spec()->set_path(path);
+    r.mutable_spec()->set_duration(duration);
+    return r;
+  }
+
+  size_t LedgerFiles() {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir_ / "ledger")) n += e.path().extension() == ".fault";
+    return n;
+  }
+
+  // Delegates to a FakeHandler owned by the test.
+  class Forward : public FaultHandler {
+   public:
+    explicit Forward(FakeHandler* h) : h_(h) {}
+    std::string Kind() const override { return "fake"; }
+    absl::Status Validate(const v1::FaultSpec& s, const FaultContext& c) const override { return h_->Validate(s, c); }
+    absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& s, const FaultContext& c,
+                                                  v1::FaultRecord* r) const override { return h_->Plan(s, c, r); }
+    absl::Status Apply(v1::FaultRecord* r, const FaultContext& c) const override { return h_->Apply(r, c); }
+    absl::Status Revert(const v1::FaultRecord& r, const FaultContext& c) const override { return h_->Revert(r, c); }
+    absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext& c) const override { return h_->Sweep(c); }
+   private:
+    FakeHandler* h_;
+  };
+
+  fs::path dir_;
+  v1::Policy policy_;
+  FakeHandler handler_{"fake"};
+  std::unique_ptr<FaultManager> manager_;
+};
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
+TEST_F(ManagerTest, LedgerRecordWrittenBeforeApplyAndRemovedOnRevert) {
+  StartManager();
+  auto resp = manager_->Inject(Request("a"));
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->fault().state(), v1::FAULT_STATE_ACTIVE);
+  EXPECT_EQ(resp->fault().target(), "thing a");
+  EXPECT_EQ(LedgerFiles(), 1u);
+  EXPECT_EQ(handler_.applied.count(resp->fault().id()), 1u);
+  auto rev = manager_->Revert(resp->fault().id(), "request");
+  ASSERT_TRUE(rev.ok());
+  EXPECT_EQ(rev->state(), v1::FAULT_STATE_REVERTED);
+  EXPECT_EQ(rev->revert_reason(), "request");
+  EXPECT_EQ(LedgerFiles(), 0u);
+  EXPECT_TRUE(handler_.applied.empty());
+  EXPECT_EQ(manager_->Revert(resp->fault().id(), "request").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ManagerTest, FailedApplyLeavesNothing) {
+  StartManager();
+  auto resp = manager_->Inject(Request("fail-apply"));
+  ASSERT_FALSE(resp.ok());
+  EXPECT_EQ(LedgerFiles(), 0u);
+  EXPECT_TRUE(manager_->List().empty());
+}
+
+TEST_F(ManagerTest, DryRunChangesNothing) {
+  StartManager();
+  auto req = Request("a");
+  req.set_dry_run(true);
+  auto resp = manager_->Inject(req);
+  ASSERT_TRUE(resp.ok());
+  EXPECT_THAT(resp->changes(), ::testing::ElementsAre("would do a"));
+  EXPECT_EQ(LedgerFiles(), 0u);
+  EXPECT_TRUE(handler_.applied.empty());
+  EXPECT_TRUE(manager_->List().empty());
+}
+
+TEST_F(ManagerTest, RevertedAtDeadline) {
+  StartManager();
+  auto resp = manager_->Inject(Request("a", "200ms"));
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(manager_->List().size(), 1u);
+  EXPECT_TRUE(WaitFor([&] { return manager_->List().empty(); }, std::chrono::seconds(2)));
+  EXPECT_TRUE(handler_.applied.empty());
+  EXPECT_EQ(LedgerFiles(), 0u);
+}
+
+TEST_F(ManagerTest, LapsedLeaseReverts_RenewedLeaseHolds) {
+  StartManager();
+  auto lapsing = Request("lapse", "1m");
+  lapsing.set_lease_id("run-1");
+  lapsing.set_lease_ttl_ms(300);
+  auto held = Request("held", "1m");
+  held.set_lease_id("run-2");
+  held.set_lease_ttl_ms(300);
+  auto a = manager_->Inject(lapsing);
+  auto b = manager_->Inject(held);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(900)) {
+    ASSERT_EQ(*manager_->RenewLease("run-2", 300), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto list = manager_->List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].lease_id(), "run-2");
+  EXPECT_EQ(handler_.applied.count(a->fault().id()), 0u);
+}
+
+TEST_F(ManagerTest, RecoverRevertsWhatACrashedAgentLeft) {
+  StartManager();
+  auto resp = manager_->Inject(Request("a", "10m"));
+  ASSERT_TRUE(resp.ok());
+  // Simulate a crash: the manager goes away without reverting (its ledger and
+  // the "kernel" state stay).
+  handler_.fail_revert = true;
+  manager_.reset();  // the destructor's revert fails, like a SIGKILLed agent's never ran
+  handler_.fail_revert = false;
+  ASSERT_EQ(handler_.applied.count(resp->fault().id()), 1u);
+  ASSERT_EQ(LedgerFiles(), 1u);
+
+  handler_.leftovers = {"orphan-1"};
+  StartManager();
+  std::vector<std::string> swept;
+  auto reverted = manager_->Recover(&swept);
+  ASSERT_TRUE(reverted.ok()) << reverted.status();
+  ASSERT_EQ(reverted->size(), 1u);
+  EXPECT_EQ((*reverted)[0].id(), resp->fault().id());
+  EXPECT_EQ((*reverted)[0].revert_reason(), "recovery");
+  EXPECT_THAT(swept, ::testing::ElementsAre("fake: orphan-1"));
+  EXPECT_TRUE(handler_.applied.empty());
+  EXPECT_EQ(LedgerFiles(), 0u);
+}
+
+TEST_F(ManagerTest, FailedRevertStaysActiveAndIsRetried) {
+  StartManager();
+  auto resp = manager_->Inject(Request("a", "100ms"));
+  ASSERT_TRUE(resp.ok());
+  handler_.fail_revert = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(manager_->List().size(), 1u);
+  EXPECT_EQ(LedgerFiles(), 1u);
+  handler_.fail_revert = false;
+  EXPECT_TRUE(WaitFor([&] { return manager_->List().empty(); }, std::chrono::seconds(3)));
+  EXPECT_EQ(LedgerFiles(), 0u);
+}
+
+TEST_F(ManagerTest, ShutdownRevertsEverything) {
+  StartManager();
+  ASSERT_TRUE(manager_->Inject(Request("a", "10m")).ok());
+  ASSERT_TRUE(manager_->Inject(Request("b", "10m")).ok());
+  EXPECT_EQ(handler_.applied.size(), 2u);
+  manager_.reset();
+  EXPECT_TRUE(handler_.applied.empty());
+  EXPECT_EQ(LedgerFiles(), 0u);
+}
+
+TEST_F(ManagerTest, BadRequestsNameTheField) {
+  policy_.add_allowed_kinds("action");
+  StartManager();
+  struct Case {
+    v1::InjectRequest req;
+    absl::StatusCode code;
+    std::string text;
+  };
+  std::vector<Case> cases;
+  auto r = Request("a");
+  r.mutable_spec()->set_kind("nope");
+  cases.push_back({r, absl::StatusCode::kInvalidArgument, "kind: unknown fault kind \"nope\""});
+  cases.push_back({Request("a"), absl::StatusCode::kPermissionDenied,
+                   "kind: \"fake\" is not allowed by this agent's policy"});
+  cases.push_back({Request("a", ""), absl::StatusCode::kInvalidArgument, "duration: required"});
+  cases.push_back({Request("a", "soon"), absl::StatusCode::kInvalidArgument, "duration: invalid duration"});
+  cases.push_back({Request("a", "0s"), absl::StatusCode::kInvalidArgument, "duration: must be greater than 0"});
+  cases.push_back({Request("bad"), absl::StatusCode::kInvalidArgument, "path: bad"});
+  r = Request("a");
+  r.set_lease_id("x");
+  r.set_lease_ttl_ms(5);
+  cases.push_back({r, absl::StatusCode::kInvalidArgument, "lease_ttl_ms: must be at least"});
+  r = Request("a");
+  r.mutable_spec()->set_kind("action");
+  cases.push_back({r, absl::StatusCode::kInvalidArgument, "duration: action is a one-off action"});
+  // The policy is read at call time: check the refusal, then allow "fake".
+  policy_.clear_allowed_kinds();
+  policy_.add_allowed_kinds("action");
+  auto denied = manager_->Inject(cases[1].req);
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(denied.status().message()), HasSubstr(cases[1].text));
+  policy_.add_allowed_kinds("fake");
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (i == 1) continue;
+    auto st = manager_->Inject(cases[i].req).status();
+    EXPECT_EQ(st.code(), cases[i].code) << i << ": " << st;
+    EXPECT_THAT(std::string(st.message()), HasSubstr(cases[i].text)) << i;
+  }
+  EXPECT_TRUE(manager_->List().empty());
+  EXPECT_EQ(LedgerFiles(), 0u);
+  EXPECT_TRUE(handler_.applied.empty());
+}
+
+TEST_F(ManagerTest, NonReversibleActionIsNotLedgered) {
+  StartManager();
+  v1::InjectRequest r;
+  r.mutable_spec()->set_kind("action");
+  auto resp = manager_->Inject(r);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->fault().state(), v1::FAULT_STATE_DONE);
+  EXPECT_EQ(LedgerFiles(), 0u);
+  EXPECT_TRUE(manager_->List().empty());
+}
+
+TEST(LedgerTest, ReplaysRecordsAndSetsAsideCorruptOnes) {
+  fs::path dir = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-ledger");
+  fs::remove_all(dir);
+  {
+    auto ledger = Ledger::Open(dir.string());
+    ASSERT_TRUE(ledger.ok());
+    v1::FaultRecord a, b;
+    a.set_id("fa");
+    a.set_injected_mono_ns(2);
+    a.mutable_spec()->set_kind("pause");
+    b.set_id("fb");
+    b.set_injected_mono_ns(1);
+    ASSERT_TRUE((*ledger)->Put(a).ok());
+    ASSERT_TRUE((*ledger)->Put(b).ok());
+    std::ofstream(dir / "ledger" / "fc.fault") << "\xff\xff garbage";
+    // A second agent on the same state dir is refused while this one holds it.
+    auto second = Ledger::Open(dir.string());
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(second.status().message()), HasSubstr("in use by another faultline-agent"));
+  }
+  auto ledger = Ledger::Open(dir.string());
+  ASSERT_TRUE(ledger.ok());
+  std::vector<std::string> problems;
+  auto records = (*ledger)->Load(&problems);
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].id(), "fb");  // oldest first
+  EXPECT_EQ((*records)[1].spec().kind(), "pause");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(fs::exists(dir / "ledger" / "fc.fault.corrupt"));
+  ASSERT_TRUE((*ledger)->Remove("fa").ok());
+  ASSERT_TRUE((*ledger)->Remove("fa").ok());  // idempotent
+  EXPECT_EQ((*ledger)->Load(nullptr)->size(), 1u);
+  ledger->reset();
+  fs::remove_all(dir);
+}
+
+TEST(PolicyTest, LoadsAndRejectsUnknownKinds) {
+  fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-policy.yaml");
+  std::ofstream(p) << "allowed_kinds: [pause, kil]\ndisk_fill_ceilings: [{mount: data, max_percent: 120}]\n";
+  auto policy = LoadPolicy(p.string(), {"kill", "pause"});
+  ASSERT_FALSE(policy.ok());
+  const std::string msg(policy.status().message());
+  EXPECT_THAT(msg, HasSubstr("allowed_kinds[1]: unknown fault kind \"kil\""));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[0].mount: must be an absolute path"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[0].max_percent"));
+  std::ofstream(p) << "allowed_kinds: [pause]\nprotected_processes: [sshd]\n";
+  policy = LoadPolicy(p.string(), {"kill", "pause"});
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_TRUE(PolicyAllows(*policy, "pause"));
+  EXPECT_FALSE(PolicyAllows(*policy, "kill"));
+  EXPECT_TRUE(PolicyAllows(v1::Policy(), "kill"));
+  fs::remove(p);
+}
+
+}  // namespace
+}  // namespace faultline::agent
