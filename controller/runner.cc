@@ -216,7 +216,8 @@ void ExperimentRun::ProbeThread(ProbeRun* pr) {
       auto [ok, error] = pr->check(timeout);
       {
         std::lock_guard<std::mutex> lock(mu_);
-        pr->samples.push_back({t, ok});
+        // Successes at completion, failures at start (see the agent stream).
+        pr->samples.push_back({ok ? NowRealtimeNs() : t, ok});
         if (!ok) {
           ++pr->failures;
           pr->last_error = error;
@@ -245,8 +246,11 @@ void ExperimentRun::ProbeThread(ProbeRun* pr) {
     while (reader->Read(&s)) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        pr->samples.push_back(
-            {timeline::ToControllerClock(s.start_unix_ns(), pr->clock).ns, s.ok()});
+        // A success is stamped when it completed (the service answered by
+        // then), a failure when it started (the service was down by then): a
+        // check that straddles the recovery must not date it early.
+        const int64_t at = s.start_unix_ns() + (s.ok() ? s.latency_ns() : 0);
+        pr->samples.push_back({timeline::ToControllerClock(at, pr->clock).ns, s.ok()});
         if (!s.ok()) {
           ++pr->failures;
           pr->last_error = s.error();
