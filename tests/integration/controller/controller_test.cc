@@ -209,6 +209,60 @@ TEST_F(ControllerTest, RunMeasuresAPauseAndStoresTheRun) {
   EXPECT_THAT(show.out, ::testing::HasSubstr("FAIL"));
 }
 
+// A supervised service: killed, restarted by its supervisor after 1 s. The
+// measured time to recover is the restart delay (plus the service's start-up),
+// within the error; pass with a generous RTO, fail with one below the delay.
+TEST_F(ControllerTest, KillAndRestartMeasuresTheSupervisorDelay) {
+  ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  const std::string supervisor =
+      "import subprocess, sys, time\n"
+      "while True:\n"
+      "    p = subprocess.Popen(['/usr/bin/python3', '-m', 'http.server', sys.argv[1],"
+      " '--bind', '127.0.0.1'])\n"
+      "    p.wait()\n"
+      "    time.sleep(float(sys.argv[2]))\n";
+  ASSERT_OK_AND_ASSIGN(auto sup, host_->Exec({"/usr/bin/python3", "-c", supervisor,
+                                              std::to_string(port), "1.0"}));
+  services_.push_back(std::move(sup));
+  ASSERT_TRUE(ServiceAnswers(port));
+  auto experiment = [&](const std::string& rto) {
+    return fmt::format(R"(
+name: kill-and-restart
+targets:
+  db: {{labels: {{role: db}}, count: 1}}
+probes:
+  - name: http
+    from: controller
+    http: {{url: "http://127.0.0.1:{0}/", expect_status: 200}}
+    interval: 20ms
+    timeout: 200ms
+faults:
+  - kind: kill
+    on: db
+    process: {{cmdline: "^/usr/bin/python3 -m http.server {0} "}}
+    signal: KILL
+objectives: {{rto: {1}, recovered_after: 3}}
+duration: 4s
+)",
+                       port, rto);
+  };
+  for (const auto& [rto, verdict] : {std::pair{"10s", "pass"}, std::pair{"500ms", "fail"}}) {
+    ASSERT_TRUE(ServiceAnswers(port));
+    std::string file = WriteExperiment("kill.yaml", experiment(rto));
+    CommandResult r = RunCommand(Cli({"run", file, "-o", "json"}), 60s);
+    v1::RunReport report;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok())
+        << r.Describe();
+    EXPECT_EQ(report.verdict(), verdict) << report.reason();
+    EXPECT_TRUE(report.recovered_during_fault()) << report.ShortDebugString();
+    // 1 s restart delay + python's start-up (well under a second here).
+    EXPECT_GE(report.time_to_recover_ms(), 1000 - report.error_ms());
+    EXPECT_LE(report.time_to_recover_ms(), 1000 + report.error_ms() + 1000);
+    std::printf("kill + 1.0 s restart (rto %s): time to recover %.0f ms +/- %.0f ms -> %s\n",
+                rto, report.time_to_recover_ms(), report.error_ms(), report.verdict().c_str());
+  }
+}
+
 TEST_F(ControllerTest, NotSteadyWhenTheServiceIsDown) {
   ASSERT_OK_AND_ASSIGN(int port, PickFreePort());  // nothing listens there
   std::string file = WriteExperiment("down.yaml", PauseExperiment(port, "2s"));
