@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "agent/probes/probe.h"
 #include "common/endpoint.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
@@ -286,6 +287,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   for (int i = 0; i < exp.probes_size(); ++i) {
     const v1::ExperimentProbe& p = exp.probes(i);
     const std::string path = fmt::format("probes[{}]", i);
+    const size_t before = problems.size();
     if (p.name().empty()) {
       problems.push_back(path + ".name: required");
     } else if (!probe_names.insert(p.name()).second) {
@@ -334,6 +336,12 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
                                      p.interval()));
     }
     CheckDuration(path + ".timeout", p.timeout(), false, &problems);
+    // The probe library's own checks (URL syntax, timeout bounds...), when ours
+    // found nothing: the same code validates it on the agent.
+    if (problems.size() == before) {
+      auto probe = MakeProbe(ToProbeSpec(p));
+      if (!probe.ok()) problems.push_back(fmt::format("{}.{}", path, std::string(probe.status().message())));
+    }
   }
 
   // Faults.

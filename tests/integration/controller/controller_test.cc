@@ -263,6 +263,45 @@ duration: 4s
   }
 }
 
+TEST_F(ControllerTest, ValidateReportsEveryProblemWithItsPath) {
+  std::string bad = WriteExperiment("bad.yaml", R"(
+name: bad
+targets:
+  db: {labels: {role: db}}
+probes:
+  - {name: p, from: nowhere, tcp: {address: "127.0.0.1:1"}}
+faults:
+  - {kind: pause, on: ghost, process: {name: x}, colour: red}
+objectives: {rto: 1s}
+duration: 5s
+)");
+  CommandResult r = RunCommand(Cli({"validate", bad}));
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, ::testing::HasSubstr("faults[0].colour: unknown field"));
+  // Schema errors stop before semantics; fix the schema and see the rest.
+  std::string bad2 = WriteExperiment("bad2.yaml", R"(
+name: bad
+targets:
+  db: {labels: {role: db}}
+probes:
+  - {name: p, from: nowhere, tcp: {address: "127.0.0.1:1"}}
+faults:
+  - {kind: pause, on: ghost, process: {name: x}}
+objectives: {rto: 1s}
+duration: 5s
+)");
+  r = RunCommand(Cli({"validate", bad2}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("probes[0].from: unknown target \"nowhere\""));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("faults[0].on: unknown target \"ghost\""));
+  r = RunCommand(Cli({"validate", "-o", "json", bad2}));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("\"valid\":false"));
+  std::string good = WriteExperiment("good.yaml", PauseExperiment(8080, "5s"));
+  r = RunCommand(Cli({"validate", good}));
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_THAT(r.out, ::testing::HasSubstr("ok"));
+}
+
 TEST_F(ControllerTest, NotSteadyWhenTheServiceIsDown) {
   ASSERT_OK_AND_ASSIGN(int port, PickFreePort());  // nothing listens there
   std::string file = WriteExperiment("down.yaml", PauseExperiment(port, "2s"));

@@ -224,3 +224,25 @@ TEST(ExperimentsFolder, EveryFileValidates) {
 
 }  // namespace
 }  // namespace faultline::controller
+
+namespace faultline::controller {
+namespace {
+
+TEST(Experiment, ProbeLibraryChecksApply) {
+  auto exp = LoadExperiment(R"(
+name: x
+targets:
+  db: {names: [db-1]}
+probes:
+  - {name: p, http: {url: "http://[bad/"}}
+faults:
+  - {kind: pause, on: db, process: {name: x}}
+objectives: {rto: 1s}
+duration: 5s
+)");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), ::testing::HasSubstr("probes[0].http.url"));
+}
+
+}  // namespace
+}  // namespace faultline::controller
