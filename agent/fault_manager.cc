@@ -133,6 +133,9 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<s
     reverted.push_back(std::move(record));
   }
   for (const auto& h : handlers_) {
+    // A kind the policy forbids is one this agent never injects: leave the
+    // host's matching objects alone.
+    if (!PolicyAllows(*context_.policy, h->Kind())) continue;
     auto removed = h->Sweep(context_);
     if (!removed.ok()) {
       problems.push_back(fmt::format("sweep {}: {}", h->Kind(), std::string(removed.status().message())));

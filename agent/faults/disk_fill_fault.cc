@@ -260,7 +260,10 @@ class DiskFillHandler : public FaultHandler {
     if (file.empty()) return absl::OkStatus();  // Plan never filled the record
     RETURN_IF_ERROR(CheckFillPath(file));
     if (unlink(file.c_str()) != 0) {
-      if (errno == ENOENT) return absl::OkStatus();
+      if (errno == ENOENT) {
+        WarnIfUnmounted(record);
+        return absl::OkStatus();
+      }
       return absl::InternalError(fmt::format("unlink {}: {}", file, std::strerror(errno)));
     }
     if (absl::Status s = SyncDir(Dirname(file)); !s.ok()) {
@@ -282,6 +285,23 @@ class DiskFillHandler : public FaultHandler {
   }
 
  private:
+  // A missing file is normally one already removed. But if the filesystem is
+  // not mounted now (e.g. a revert at boot before the mount), the file may
+  // reappear with it: say so; the sweep at the next agent start removes it.
+  void WarnIfUnmounted(const v1::FaultRecord& record) const {
+    const std::string& mount = record.disk_fill().mount();
+    if (mount.empty() || mount == "/") return;
+    absl::StatusOr<std::vector<MountEntry>> mounts = fs_->Mounts();
+    if (!mounts.ok()) return;
+    for (const MountEntry& m : *mounts) {
+      if (m.mount_point == mount) return;
+    }
+    spdlog::warn(
+        "disk-fill {}: {} is missing and {} is not mounted now; if that filesystem is mounted "
+        "later, the agent's start-up sweep removes the fill file",
+        record.id(), record.disk_fill().file(), mount);
+  }
+
   static void SweepMountRoot(const std::string& root, std::vector<std::string>* removed) {
     std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(root.c_str()), closedir);
     if (!dir) {

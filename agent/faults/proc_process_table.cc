@@ -10,6 +10,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -96,6 +97,15 @@ std::string ParseProcCgroup(const std::string& text) {
   return "";
 }
 
+pid_t ParseProcTgid(const std::string& status) {
+  for (absl::string_view line : absl::StrSplit(status, '\n', absl::SkipEmpty())) {
+    if (line.substr(0, 5) != "Tgid:") continue;
+    pid_t tgid = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(5)), &tgid)) return tgid;
+  }
+  return 0;
+}
+
 ProcProcessTable::ProcProcessTable(std::string proc_root) : proc_root_(std::move(proc_root)) {}
 
 absl::StatusOr<ProcessInfo> ProcProcessTable::Get(pid_t pid) const {
@@ -106,6 +116,14 @@ absl::StatusOr<ProcessInfo> ProcProcessTable::Get(pid_t pid) const {
   auto stat = ReadProcFile(dir + "/stat");
   if (absl::IsNotFound(stat.status())) return gone();
   if (!stat.ok()) return stat.status();
+  // /proc/TID exists for every thread, though readdir lists only processes.
+  // Signalling a thread id reaches its whole process, so a thread id is not a
+  // process here (or a thread of the agent would pass as a stranger).
+  auto status = ReadProcFile(dir + "/status");
+  if (absl::IsNotFound(status.status())) return gone();
+  if (!status.ok()) return status.status();
+  if (ParseProcTgid(*status) != pid) return gone();
+
   ProcessInfo info;
   info.pid = pid;
   if (absl::Status s = ParseProcStat(*stat, &info); !s.ok()) {

@@ -20,10 +20,13 @@ absl::Status ParseProcStat(const std::string& stat, ProcessInfo* info);
 // "0::/a/b\n" (cgroup v2) -> "/a/b"; "" when the process has no v2 entry.
 std::string ParseProcCgroup(const std::string& text);
 
+// The Tgid of /proc/PID/status text; 0 when absent.
+pid_t ParseProcTgid(const std::string& status);
+
 // The processes of the pid namespace whose /proc is mounted at `proc_root`
 // (the agent's own by default). Holds no state beyond the path: thread-safe.
 // Processes that vanish while they are read are skipped (List) or reported as
-// NOT_FOUND (Get).
+// NOT_FOUND (Get); so is a thread id that is not its process's id.
 class ProcProcessTable : public ProcessTable {
  public:
   explicit ProcProcessTable(std::string proc_root = "/proc");

@@ -32,6 +32,9 @@ struct SelectionOptions {
   bool exclude_stopped = false;
 };
 
+// process.cmdline is an ECMAScript regex searched in the first 64 KiB of the
+// space-joined cmdline, in linear time; back-references are refused.
+//
 // Checks spec.process and the mode without reading the process table:
 // INVALID_ARGUMENT for malformed fields; PERMISSION_DENIED for an explicit pid
 // of 1 or the agent, or a name the policy protects.

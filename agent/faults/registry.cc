@@ -1,6 +1,8 @@
 #include "agent/faults/registry.h"
 
 #include "agent/faults/disk_fill_fault.h"
+#include "agent/faults/nft/dns.h"
+#include "agent/faults/nft/partition.h"
 #include "agent/faults/process_faults.h"
 
 namespace faultline::agent {
@@ -10,6 +12,8 @@ std::vector<std::unique_ptr<FaultHandler>> MakeDefaultHandlers() {
   handlers.push_back(MakeKillHandler());
   handlers.push_back(MakePauseHandler());
   handlers.push_back(MakeDiskFillHandler());
+  handlers.push_back(std::make_unique<nft::PartitionHandler>());
+  handlers.push_back(std::make_unique<nft::DnsHandler>());
   return handlers;
 }
 

@@ -50,7 +50,8 @@ class ExecProbe final : public Probe {
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     int out_pipe[2];
     int err_pipe[2];
-    if (!dev_null.valid() || ::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    if (!dev_null.valid()) return {false, fmt::format("open /dev/null: {}", std::strerror(errno))};
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
       return {false, fmt::format("pipe: {}", std::strerror(errno))};
     }
     UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace faultline::timeline {
 namespace {
@@ -84,6 +85,20 @@ ProbeOutcome Analyze(const ProbeSeries& series, int64_t injected_ns, int n,
 }
 
 }  // namespace
+
+ProbeSeries MapProbeSeries(std::string name, int64_t interval_ns,
+                           const std::vector<ProbeObservation>& agent_samples,
+                           const ClockOffset& offset) {
+  ProbeSeries series;
+  series.name = std::move(name);
+  series.interval_ns = interval_ns;
+  series.clock_error_ns = offset.error_ns;
+  series.samples.reserve(agent_samples.size());
+  for (const ProbeObservation& s : agent_samples) {
+    series.samples.push_back({ToControllerClock(s.time_ns, offset).ns, s.ok});
+  }
+  return series;
+}
 
 const char* VerdictName(Verdict verdict) {
   return verdict == Verdict::kPass ? "pass" : "fail";

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "controller/timeline/clock_offset.h"
 
 namespace faultline::timeline {
 
@@ -39,6 +40,15 @@ struct ProbeSeries {
   int64_t clock_error_ns = 0;  // mapping error of its times (0 if run by the controller)
   std::vector<ProbeObservation> samples;
 };
+
+// A probe's series from samples stamped by an agent (times on the agent's clock,
+// e.g. ProbeSample.start_mono_ns with an offset estimated from monotonic clock
+// readings, which NTP steps cannot disturb mid-run), mapped onto the
+// controller's clock; clock_error_ns is the offset's error. A probe the
+// controller ran itself needs no mapping (clock_error_ns = 0).
+ProbeSeries MapProbeSeries(std::string name, int64_t interval_ns,
+                           const std::vector<ProbeObservation>& agent_samples,
+                           const ClockOffset& offset);
 
 // One injected fault. A fault is active from `injected` until its revert; an
 // action fault (kill: nothing to revert) counts as active until the experiment's

@@ -3,6 +3,7 @@
 // the host, gRPC straight to the agent and the `faultline` CLI.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <chrono>
@@ -84,9 +85,26 @@ class AgentTest : public ::testing::Test {
     auto dir = TestDir::Create("agent");
     ASSERT_TRUE(dir.ok()) << dir.status().message();
     dir_ = std::move(*dir);
-    auto host = SimHost::Create("host");
+    // Its own network namespace: network fault kinds check and sweep the
+    // namespace the agent runs in, which must never be the machine's.
+    auto host = SimHost::Create("host", HostNet::kPrivate);
     ASSERT_TRUE(host.ok()) << host.status().message();
     host_ = std::move(*host);
+  }
+
+  // For the tests that dial TCP on the machine's loopback: the host then shares
+  // the test's network namespace, so its agent gets a policy holding only the
+  // kinds that never touch networking (no network check or sweep can then reach
+  // the machine's own qdiscs or nftables ruleset). Returns the --policy flags.
+  absl::StatusOr<std::vector<std::string>> UseLoopbackHost() {
+    host_.reset();
+    auto host = SimHost::Create("host", HostNet::kShared);
+    if (!host.ok()) return host.status();
+    host_ = std::move(*host);
+    absl::Status st = dir_->WriteFile("loopback-policy.yaml",
+                                      "allowed_kinds: [kill, pause, disk-fill]\n");
+    if (!st.ok()) return st;
+    return std::vector<std::string>{"--policy", dir_->Path("loopback-policy.yaml")};
   }
 
   void TearDown() override {
@@ -367,10 +385,12 @@ TEST_F(AgentTest, SigkilledAgentRevertsPauseAndDiskFillOnRestart) {
   const auto t0 = Clock::now();
   ASSERT_OK(agent_->Restart());
   const auto ready = Clock::now();
-  EXPECT_TRUE(WaitFor([&] { return Running(victim); }, 2s))
-      << "victim still " << ProcessState(victim.outer_pid) << " 2 s after the agent answered";
-  EXPECT_TRUE(WaitFor([&] { return Usage(outside).used_blocks == before.used_blocks; }, 2s))
-      << "fill still " << Usage(outside).percent() << "% 2 s after the agent answered";
+  // Both undone within 2 s of the restart.
+  EXPECT_TRUE(WaitFor([&] { return Running(victim); }, t0 + 2s - Clock::now()))
+      << "victim still " << ProcessState(victim.outer_pid) << " 2 s after the restart";
+  EXPECT_TRUE(WaitFor([&] { return Usage(outside).used_blocks == before.used_blocks; },
+                      t0 + 2s - Clock::now()))
+      << "fill still " << Usage(outside).percent() << "% 2 s after the restart";
   std::printf("restart: answered after %.3f s, reverted %.3f s after start\n",
               Seconds(ready - t0), Seconds(Clock::now() - t0));
   EXPECT_TRUE(ActiveFaults().empty());
@@ -455,12 +475,14 @@ TEST_F(AgentTest, SigtermRevertsEverythingBeforeExit) {
 }
 
 TEST_F(AgentTest, MutualTlsServesOnlyClientsOfItsCa) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
   ASSERT_OK_AND_ASSIGN(TestCerts certs, MakeTestCerts(*dir_));
   ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
   const std::string tcp = "127.0.0.1:" + std::to_string(port);
   AgentOptions o;
   o.listen = {tcp};
   o.args = {"--tls-cert", certs.server_cert, "--tls-key", certs.server_key, "--tls-ca", certs.ca};
+  o.args.insert(o.args.end(), policy.begin(), policy.end());
   o.client_tls = certs.Client();
   ASSERT_OK(StartAgent(o));  // Start() waits for Info over mTLS with the good client
   faultline::v1::InfoResponse info;
@@ -479,6 +501,8 @@ TEST_F(AgentTest, MutualTlsServesOnlyClientsOfItsCa) {
   no_cert.pem_root_certs = ca_pem;
   grpc::Status s = info_with(grpc::SslCredentials(no_cert));
   EXPECT_FALSE(s.ok()) << "served a client without a certificate";
+  // Refused in the handshake, not by a timeout.
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
 
   grpc::SslCredentialsOptions other;
   other.pem_root_certs = ca_pem;
@@ -486,6 +510,7 @@ TEST_F(AgentTest, MutualTlsServesOnlyClientsOfItsCa) {
   ASSERT_OK_AND_ASSIGN(other.pem_private_key, ReadFileToString(certs.other_client_key));
   s = info_with(grpc::SslCredentials(other));
   EXPECT_FALSE(s.ok()) << "served a client whose certificate is from another CA";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
 
   s = info_with(grpc::InsecureChannelCredentials());
   EXPECT_FALSE(s.ok()) << "served a plaintext client on a TLS port";
@@ -497,11 +522,13 @@ TEST_F(AgentTest, MutualTlsServesOnlyClientsOfItsCa) {
 }
 
 TEST_F(AgentTest, TcpWithoutTlsOrInsecureRefusesToStart) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
   ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
   ASSERT_OK_AND_ASSIGN(std::string agent_bin, AgentBinary());
   ASSERT_OK_AND_ASSIGN(std::string state, dir_->MakeSubdir("state"));
-  CommandResult r = host_->Run(
-      {agent_bin, "--listen", "127.0.0.1:" + std::to_string(port), "--state-dir", state}, 20s);
+  CommandResult r = host_->Run({agent_bin, "--listen", "127.0.0.1:" + std::to_string(port),
+                                "--state-dir", state, policy[0], policy[1]},
+                               20s);
   EXPECT_FALSE(r.timed_out) << "the agent started serving plain TCP";
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   const std::string all = r.out + r.err;
@@ -510,6 +537,7 @@ TEST_F(AgentTest, TcpWithoutTlsOrInsecureRefusesToStart) {
 }
 
 TEST_F(AgentTest, InsecureTcpPauseKillAndDiskFillThroughCli) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
   ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
   const std::string outside = host_->OutsidePath(mnt);
   const DiskUsage before = Usage(outside);
@@ -517,7 +545,7 @@ TEST_F(AgentTest, InsecureTcpPauseKillAndDiskFillThroughCli) {
   const std::string tcp = "127.0.0.1:" + std::to_string(port);
   AgentOptions o;
   o.listen = {tcp};
-  o.args = {"--insecure"};
+  o.args = {"--insecure", policy[0], policy[1]};
   o.client_insecure = true;
   ASSERT_OK(StartAgent(o));
   ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("fldemo"));
@@ -688,6 +716,85 @@ TEST_F(AgentTest, PolicyRefusalsArePermissionDenied) {
   s = agent_->stub().RevertAll(ctx.get(), req, &all);
   EXPECT_TRUE(s.ok()) << Describe(s);
   EXPECT_EQ(Usage(outside).used_blocks, before.used_blocks);
+}
+
+TEST_F(AgentTest, NeverTargetsItselfOrNothing) {
+  ASSERT_OK(StartAgent());
+  ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("flvictim"));
+  InjectResponse resp;
+  FaultSpec self = KillSpec("");
+  self.mutable_process()->set_pid(agent_->inner_pid());
+  grpc::Status s = Inject(self, &resp);
+  EXPECT_FALSE(s.ok()) << "the agent accepted to kill itself";
+  EXPECT_TRUE(s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+              s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+              s.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+      << Describe(s);
+  EXPECT_TRUE(agent_->Running());
+
+  // A selector matching no process is an error, not an empty success.
+  s = Inject(PauseSpec("flnobody", "30s"), &resp);
+  EXPECT_FALSE(s.ok()) << "accepted: " << resp.ShortDebugString();
+  EXPECT_NE(s.error_message().find("flnobody"), std::string::npos) << Describe(s);
+  EXPECT_TRUE(ActiveFaults().empty());
+  EXPECT_TRUE(Running(victim));
+}
+
+TEST_F(AgentTest, DiskFillRevertedAtItsDeadline) {
+  ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
+  const std::string outside = host_->OutsidePath(mnt);
+  const DiskUsage before = Usage(outside);
+  ASSERT_OK(StartAgent());
+  InjectResponse resp;
+  const auto t0 = Clock::now();
+  grpc::Status s = Inject(DiskFillSpec(mnt, 80, "2s"), &resp);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_GE(Usage(outside).percent(), 80.0);
+  std::this_thread::sleep_until(t0 + 1500ms);
+  EXPECT_GE(Usage(outside).percent(), 80.0) << "emptied before its deadline";
+  EXPECT_TRUE(WaitFor([&] { return Usage(outside).used_blocks == before.used_blocks; },
+                      t0 + 3500ms - Clock::now()))
+      << "still " << Usage(outside).percent() << "% after " << Seconds(Clock::now() - t0) << " s";
+  faultline::v1::ListFaultsRequest req;
+  faultline::v1::ListFaultsResponse list;
+  auto ctx = ContextWithDeadline(5s);
+  s = agent_->stub().ListFaults(ctx.get(), req, &list);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  for (const auto& f : list.faults()) {
+    if (f.id() != resp.fault().id()) continue;
+    EXPECT_EQ(f.state(), faultline::v1::FAULT_STATE_REVERTED);
+    EXPECT_EQ(f.revert_reason(), "deadline");
+  }
+}
+
+TEST_F(AgentTest, CliRevertsOneFaultById) {
+  ASSERT_OK(StartAgent());
+  ASSERT_OK_AND_ASSIGN(HostProcess a, StartVictim("flfirst"));
+  ASSERT_OK_AND_ASSIGN(HostProcess b, StartVictim("flsecond"));
+  InjectResponse ra, rb;
+  grpc::Status s = Inject(PauseSpec("flfirst", "10m"), &ra);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  s = Inject(PauseSpec("flsecond", "10m"), &rb);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_TRUE(WaitFor([&] { return Paused(a) && Paused(b); }, 1s));
+  CommandResult r = Cli({"revert", ra.fault().id()});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_TRUE(WaitFor([&] { return Running(a); }, 500ms));
+  EXPECT_TRUE(Paused(b));
+  auto active = ActiveFaults();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].id(), rb.fault().id());
+  r = Cli({"revert", "no-such-fault"});
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+}
+
+TEST_F(AgentTest, UnixSocketIsRootOnly) {
+  ASSERT_OK(StartAgent());
+  struct stat st {};
+  const std::string path = agent_->address().substr(5);
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << std::oct << (st.st_mode & 0777);
 }
 
 }  // namespace

@@ -1,9 +1,14 @@
 #include "harness/agent_process.h"
 
 #include <fmt/format.h>
+#include <netdb.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -24,6 +29,35 @@ absl::StatusOr<std::string> BinaryFromEnv(const char* var) {
     return absl::FailedPreconditionError(fmt::format("{}={} is not executable", var, v));
   }
   return std::string(v);
+}
+
+// True when a plain connect() to the endpoint succeeds (the agent listens).
+bool AcceptsConnections(const Endpoint& ep) {
+  int fd = -1;
+  int rc = -1;
+  if (ep.is_unix) {
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (ep.path.size() >= sizeof(addr.sun_path)) {
+      close(fd);
+      return false;
+    }
+    std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
+    rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } else {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &res) != 0) {
+      return false;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+  }
+  if (fd >= 0) close(fd);
+  return rc == 0;
 }
 
 }  // namespace
@@ -69,10 +103,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(SimHost& host,
   agent->dial_ = agent->options_.dial.empty() ? agent->options_.listen.front()
                                               : agent->options_.dial;
   agent->log_path_ = dir.Path("agent.log");
-  ASSIGN_OR_RETURN(agent->channel_, Dial("agent address", agent->dial_,
-                                         agent->options_.client_tls,
-                                         agent->options_.client_insecure));
-  agent->stub_ = faultline::v1::Agent::NewStub(agent->channel_);
+  // Checked before starting anything.
+  RETURN_IF_ERROR(ParseEndpoint("agent address", agent->dial_).status());
   RETURN_IF_ERROR(agent->Launch());
   return agent;
 }
@@ -98,8 +130,24 @@ absl::Status AgentProcess::Launch() {
                                            Log()));
   }
   process_ = *found;
-  // Wait for Info, failing early if the agent exits.
+  // A channel that dialled too early sits in reconnect backoff for seconds: wait
+  // until the address accepts connections, then make a fresh channel.
   const auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
+  ASSIGN_OR_RETURN(Endpoint ep, ParseEndpoint("agent address", dial_));
+  bool accepting = WaitFor(
+      [&] { return AcceptsConnections(ep) || !exec_->Running(); }, options_.ready_timeout);
+  if (!exec_->Running()) {
+    return absl::InternalError(fmt::format("agent exited with {} before listening ({})\n{}",
+                                           exec_->exit_code(), exec_->CommandLine(), Log()));
+  }
+  if (!accepting) {
+    return absl::DeadlineExceededError(fmt::format("agent ({}) does not accept connections on {}\n{}",
+                                                   exec_->CommandLine(), dial_, Log()));
+  }
+  ASSIGN_OR_RETURN(channel_, Dial("agent address", dial_, options_.client_tls,
+                                  options_.client_insecure));
+  stub_ = faultline::v1::Agent::NewStub(channel_);
+  // Wait for Info, failing early if the agent exits.
   for (int attempt = 0; attempt < 1000; ++attempt) {
     absl::Status s = WaitForInfo(*stub_, std::chrono::milliseconds(300));
     if (s.ok()) return absl::OkStatus();

@@ -54,6 +54,8 @@ absl::Status TestDir::WriteFile(const std::string& name, const std::string& cont
 absl::StatusOr<std::string> MakeVictimBinary(const TestDir& dir, const std::string& name) {
   std::string dest = dir.Path(name);
   std::error_code ec;
+  // Several victims may share a name (and the copy may be running: ETXTBSY).
+  if (std::filesystem::exists(dest, ec)) return dest;
   std::filesystem::copy_file("/bin/sleep", dest,
                              std::filesystem::copy_options::overwrite_existing, ec);
   if (ec) return absl::InternalError(fmt::format("copy /bin/sleep to {}: {}", dest, ec.message()));

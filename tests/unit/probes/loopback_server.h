@@ -18,14 +18,17 @@ namespace faultline::testing_util {
 // A TCP socket listening on 127.0.0.1; closed on destruction.
 class Listener {
  public:
-  Listener() {
+  // port 0: the kernel picks one.
+  explicit Listener(int port = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
     ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-          ::listen(fd_, 128) == 0;
+          ::listen(fd_, SOMAXCONN) == 0;
     socklen_t len = sizeof(addr);
     if (ok_ && ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
       port_ = ntohs(addr.sin_port);

@@ -297,6 +297,31 @@ TEST(ResultTest, SilentProbeFails) {
   EXPECT_THAT(r->reason, HasSubstr("quiet"));
 }
 
+TEST(ResultTest, AgentSamplesMappedThroughClockOffset) {
+  // The agent's clock runs 2 s ahead; one exchange with a 1 ms round trip. The
+  // agent stamps a 700 ms outage on its own clock; after mapping, the figures
+  // are measured against the controller's injection time within the error.
+  const int64_t truth_offset = 2'000 * kMs;
+  auto offset = EstimateClockOffset({{kInjected - 5 * kMs,
+                                      kInjected - 4'700'000 + truth_offset, kInjected - 4 * kMs}});
+  ASSERT_TRUE(offset.ok());
+  std::vector<ProbeObservation> agent;
+  for (int64_t t = kInjected - 100 * kMs; t < kInjected + 2000 * kMs; t += 10 * kMs) {
+    const bool down = t >= kInjected + 30 * kMs && t < kInjected + 730 * kMs;
+    agent.push_back({t + truth_offset, !down});
+  }
+  ResultInput in = KillInput();
+  in.probes = {MapProbeSeries("agent-probe", 10 * kMs, agent, *offset)};
+  EXPECT_EQ(in.probes[0].clock_error_ns, 500'000);
+  auto r = ComputeResult(in);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->error_ms, 11);  // 10 ms interval + 0.5 ms clock error, rounded up
+  EXPECT_LE(std::llabs(r->outage_ms - 700), r->error_ms);
+  EXPECT_LE(std::llabs(r->time_to_detect_ms - 30), r->error_ms);
+  EXPECT_LE(std::llabs(r->time_to_recover_ms - 730), r->error_ms);
+  EXPECT_EQ(r->verdict, Verdict::kPass);
+}
+
 TEST(ResultTest, InvalidInputNamesTheField) {
   struct Case {
     std::function<void(ResultInput*)> mutate;
