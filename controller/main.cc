@@ -1,0 +1,103 @@
+// faultline-controller: flags and wiring only; the work is in the controller library.
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "common/endpoint.h"
+#include "common/logging.h"
+#include "controller/controller_service.h"
+#include "controller/local_probe.h"
+#include "controller/store.h"
+
+namespace {
+
+int Fail(const absl::Status& st) {
+  std::fprintf(stderr, "faultline-controller: %s\n", std::string(st.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace faultline;
+  CLI::App app{"faultline-controller: runs chaos experiments against registered agents"};
+  std::vector<std::string> listen = {"127.0.0.1:7100"};
+  std::string db = "/var/lib/faultline/faultline.db";
+  TlsFiles tls;
+  bool insecure = false;
+  std::string log_level = "info";
+  int64_t lease_ttl_ms = 10000;
+  int64_t heartbeat_ms = 1000;
+  app.add_option("--listen", listen, "unix:/PATH or HOST:PORT (repeatable)")
+      ->capture_default_str();
+  app.add_option("--db", db, "SQLite database file")->capture_default_str();
+  app.add_option("--tls-cert", tls.cert, "server/client certificate (PEM)");
+  app.add_option("--tls-key", tls.key, "its private key (PEM)");
+  app.add_option("--tls-ca", tls.ca, "CA that signs agents' and clients' certificates");
+  app.add_flag("--insecure", insecure, "plain TCP, no TLS (tests and labs only)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->capture_default_str();
+  app.add_option("--lease-ttl-ms", lease_ttl_ms, "lease TTL on agents' faults")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval asked of agents")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
+  if (lease_ttl_ms < 100) return Fail(absl::InvalidArgumentError("--lease-ttl-ms: at least 100"));
+  if (heartbeat_ms < 10) return Fail(absl::InvalidArgumentError("--heartbeat-ms: at least 10"));
+
+  // Signals are taken by a dedicated thread; block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = controller::Store::Open(db);
+  if (!store.ok()) return Fail(store.status());
+
+  controller::ControllerOptions options;
+  options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.unhealthy_after = std::chrono::milliseconds(heartbeat_ms * 3 + heartbeat_ms / 2);
+  options.runner.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);
+  options.runner.dial = [tls, insecure](const std::string& address) {
+    return Dial("agent address", address, tls, insecure);
+  };
+  options.runner.local_probe = controller::MakeLocalProbe;
+  controller::ControllerService service(store->get(), options);
+  if (auto st = service.Recover(); !st.ok()) return Fail(st);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  for (const auto& l : listen) {
+    auto ep = ParseEndpoint("--listen", l);
+    if (!ep.ok()) return Fail(ep.status());
+    auto creds = MakeServerCredentials(*ep, tls, insecure);
+    if (!creds.ok()) return Fail(creds.status());
+    if (ep->is_unix) ::unlink(ep->path.c_str());  // a stale socket of an earlier run
+    builder.AddListeningPort(ep->GrpcTarget(), *creds);
+  }
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    return Fail(absl::UnavailableError("--listen: cannot listen on the given address(es)"));
+  }
+  spdlog::info("faultline-controller listening on {} (db {})", fmt::join(listen, ", "), db);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {}: aborting running experiments and stopping", sig);
+    service.AbortRuns();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  });
+  server->Wait();
+  waiter.join();
+  return 0;
+}

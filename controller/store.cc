@@ -1,0 +1,267 @@
+#include "controller/store.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace faultline::controller {
+namespace {
+
+constexpr char kSchema[] = R"sql(
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS agents (
+  name TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  info BLOB NOT NULL,
+  registered_unix_ns INTEGER NOT NULL,
+  last_heartbeat_unix_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY,
+  experiment TEXT NOT NULL,
+  state TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  started_unix_ns INTEGER NOT NULL,
+  ended_unix_ns INTEGER NOT NULL,
+  report BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  run_id TEXT PRIMARY KEY REFERENCES runs(id),
+  verdict TEXT NOT NULL,
+  rto_target_ms REAL, time_to_detect_ms REAL, outage_ms REAL,
+  time_to_recover_ms REAL, error_ms REAL, recovered_during_fault INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  seq INTEGER NOT NULL,
+  unix_ns INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  error_ms REAL NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+)sql";
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+absl::Status SqlError(sqlite3* db, const std::string& what) {
+  return absl::InternalError(fmt::format("sqlite: {}: {}", what, sqlite3_errmsg(db)));
+}
+
+absl::StatusOr<Stmt> Prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) return SqlError(db, sql);
+  return Stmt(s);
+}
+
+void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+std::string ColumnBytes(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  return p == nullptr ? std::string()
+                      : std::string(static_cast<const char*>(p), sqlite3_column_bytes(s, i));
+}
+
+absl::Status StepDone(sqlite3* db, sqlite3_stmt* s, const std::string& what) {
+  if (sqlite3_step(s) != SQLITE_DONE) return SqlError(db, what);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  if (path != ":memory:") {
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    if (!dir.empty()) RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::FailedPreconditionError(fmt::format("--db: cannot open {}: {}", path, msg));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<Store> store(new Store(db));
+  RETURN_IF_ERROR(store->Exec(kSchema));
+  return store;
+}
+
+Store::~Store() = default;
+
+absl::Status Store::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(fmt::format("sqlite: {}", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::UpsertAgent(const StoredAgent& agent) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "INSERT INTO agents(name, address, info, registered_unix_ns, "
+                                   "last_heartbeat_unix_ns) VALUES(?1, ?2, ?3, ?4, ?5) "
+                                   "ON CONFLICT(name) DO UPDATE SET address=?2, info=?3, "
+                                   "last_heartbeat_unix_ns=?5"));
+  BindText(s.get(), 1, agent.info.name());
+  BindText(s.get(), 2, agent.address);
+  BindBlob(s.get(), 3, agent.info.SerializeAsString());
+  sqlite3_bind_int64(s.get(), 4, agent.registered_unix_ns);
+  sqlite3_bind_int64(s.get(), 5, agent.last_heartbeat_unix_ns);
+  return StepDone(db_.get(), s.get(), "upsert agent");
+}
+
+absl::StatusOr<std::vector<StoredAgent>> Store::ListAgents() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "SELECT address, info, registered_unix_ns, "
+                                   "last_heartbeat_unix_ns FROM agents ORDER BY name"));
+  std::vector<StoredAgent> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    StoredAgent a;
+    a.address = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+    if (!a.info.ParseFromString(ColumnBytes(s.get(), 1))) {
+      return absl::DataLossError("sqlite: agents.info does not parse");
+    }
+    a.registered_unix_ns = sqlite3_column_int64(s.get(), 2);
+    a.last_heartbeat_unix_ns = sqlite3_column_int64(s.get(), 3);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list agents");
+  return out;
+}
+
+absl::Status Store::SaveRun(const v1::RunReport& run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                     "INSERT OR REPLACE INTO runs(id, experiment, state, verdict, "
+                                     "started_unix_ns, ended_unix_ns, report) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    BindText(s.get(), 1, run.run_id());
+    BindText(s.get(), 2, run.experiment());
+    BindText(s.get(), 3, run.state());
+    BindText(s.get(), 4, run.verdict());
+    sqlite3_bind_int64(s.get(), 5, run.started_unix_ns());
+    sqlite3_bind_int64(s.get(), 6, run.ended_unix_ns());
+    BindBlob(s.get(), 7, run.SerializeAsString());
+    RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "save run"));
+
+    ASSIGN_OR_RETURN(Stmt r, Prepare(db_.get(),
+                                     "INSERT OR REPLACE INTO results(run_id, verdict, "
+                                     "rto_target_ms, time_to_detect_ms, outage_ms, "
+                                     "time_to_recover_ms, error_ms, recovered_during_fault) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+    BindText(r.get(), 1, run.run_id());
+    BindText(r.get(), 2, run.verdict());
+    sqlite3_bind_double(r.get(), 3, run.rto_target_ms());
+    sqlite3_bind_double(r.get(), 4, run.time_to_detect_ms());
+    sqlite3_bind_double(r.get(), 5, run.outage_ms());
+    sqlite3_bind_double(r.get(), 6, run.time_to_recover_ms());
+    sqlite3_bind_double(r.get(), 7, run.error_ms());
+    sqlite3_bind_int(r.get(), 8, run.recovered_during_fault() ? 1 : 0);
+    RETURN_IF_ERROR(StepDone(db_.get(), r.get(), "save result"));
+
+    ASSIGN_OR_RETURN(Stmt d, Prepare(db_.get(), "DELETE FROM events WHERE run_id = ?1"));
+    BindText(d.get(), 1, run.run_id());
+    RETURN_IF_ERROR(StepDone(db_.get(), d.get(), "clear events"));
+    ASSIGN_OR_RETURN(Stmt e, Prepare(db_.get(),
+                                     "INSERT INTO events(run_id, seq, unix_ns, kind, agent, "
+                                     "detail, error_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    for (int i = 0; i < run.timeline_size(); ++i) {
+      const auto& ev = run.timeline(i);
+      sqlite3_reset(e.get());
+      BindText(e.get(), 1, run.run_id());
+      sqlite3_bind_int(e.get(), 2, i);
+      sqlite3_bind_int64(e.get(), 3, ev.unix_ns());
+      BindText(e.get(), 4, ev.kind());
+      BindText(e.get(), 5, ev.agent());
+      BindText(e.get(), 6, ev.detail());
+      sqlite3_bind_double(e.get(), 7, ev.error_ms());
+      RETURN_IF_ERROR(StepDone(db_.get(), e.get(), "save event"));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status st = body();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<v1::RunReport> Store::GetRun(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "SELECT report FROM runs WHERE id = ?1"));
+  BindText(s.get(), 1, run_id);
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return absl::NotFoundError(fmt::format("run_id: no run \"{}\"", run_id));
+  if (rc != SQLITE_ROW) return SqlError(db_.get(), "get run");
+  v1::RunReport run;
+  if (!run.ParseFromString(ColumnBytes(s.get(), 0))) {
+    return absl::DataLossError("sqlite: runs.report does not parse");
+  }
+  return run;
+}
+
+absl::StatusOr<std::vector<v1::RunReport>> Store::ListRuns(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "SELECT report FROM runs ORDER BY started_unix_ns DESC, id "
+                                   "DESC LIMIT ?1"));
+  sqlite3_bind_int(s.get(), 1, limit > 0 ? limit : -1);
+  std::vector<v1::RunReport> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    v1::RunReport run;
+    if (!run.ParseFromString(ColumnBytes(s.get(), 0))) {
+      return absl::DataLossError("sqlite: runs.report does not parse");
+    }
+    run.clear_timeline();
+    out.push_back(std::move(run));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list runs");
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::RunReport>> Store::MarkInterrupted() {
+  std::vector<v1::RunReport> running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "SELECT report FROM runs WHERE state = 'running'"));
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      v1::RunReport run;
+      if (run.ParseFromString(ColumnBytes(s.get(), 0))) running.push_back(std::move(run));
+    }
+    if (rc != SQLITE_DONE) return SqlError(db_.get(), "find running runs");
+  }
+  for (auto& run : running) {
+    run.set_state("interrupted");
+    run.set_verdict("interrupted");
+    run.set_reason("the controller stopped while the run was in flight");
+    RETURN_IF_ERROR(SaveRun(run));
+  }
+  return running;
+}
+
+}  // namespace faultline::controller

@@ -1,0 +1,65 @@
+// The controller's SQLite store: agents, runs, events (each run's timeline) and
+// results. One file; runs survive a controller restart.
+#ifndef FAULTLINE_CONTROLLER_STORE_H_
+#define FAULTLINE_CONTROLLER_STORE_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "faultline/v1/agent.pb.h"
+#include "faultline/v1/controller.pb.h"
+
+namespace faultline::controller {
+
+// An agent as the store keeps it.
+struct StoredAgent {
+  std::string address;
+  v1::InfoResponse info;  // the last registration or heartbeat
+  int64_t registered_unix_ns = 0;
+  int64_t last_heartbeat_unix_ns = 0;
+};
+
+// One open database. Owned by the controller; thread-safe (one connection
+// behind a mutex: writes are small and rare).
+class Store {
+ public:
+  // Opens (creating folders, file and tables as needed) the database at `path`;
+  // ":memory:" for tests.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  absl::Status UpsertAgent(const StoredAgent& agent);
+  absl::StatusOr<std::vector<StoredAgent>> ListAgents();
+
+  // Writes the whole run: its row, its result and its timeline (replacing what
+  // was stored for that run id).
+  absl::Status SaveRun(const v1::RunReport& run);
+  absl::StatusOr<v1::RunReport> GetRun(const std::string& run_id);
+  // Newest first; without timelines. limit <= 0: all.
+  absl::StatusOr<std::vector<v1::RunReport>> ListRuns(int limit);
+  // Marks every run still `running` as interrupted and returns them (called at
+  // start-up, before any new run starts).
+  absl::StatusOr<std::vector<v1::RunReport>> MarkInterrupted();
+
+ private:
+  struct DbCloser {
+    void operator()(sqlite3* db) const { sqlite3_close(db); }
+  };
+  explicit Store(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const std::string& sql);
+
+  std::mutex mu_;
+  std::unique_ptr<sqlite3, DbCloser> db_;
+};
+
+}  // namespace faultline::controller
+
+#endif  // FAULTLINE_CONTROLLER_STORE_H_

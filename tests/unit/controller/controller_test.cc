@@ -1,0 +1,391 @@
+// The controller service end to end over loopback gRPC, with fake agents:
+// registration and health, runs (accuracy against a scripted outage, verdicts,
+// not steady, dry run, inject failure), abort, restart recovery.
+#include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/server_builder.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+
+#include "agent/registration.h"
+#include "controller/controller_service.h"
+#include "controller/experiment.h"
+#include "tests/unit/controller/fake_agent.h"
+
+namespace faultline::controller {
+namespace {
+
+using ::faultline::testing::FakeAgent;
+using ::faultline::testing::ScriptedService;
+using ::testing::HasSubstr;
+
+constexpr int64_t kSecond = 1'000'000'000;
+
+// A controller service on an ephemeral loopback port.
+class TestController {
+ public:
+  explicit TestController(const std::string& db = ":memory:",
+                          std::chrono::milliseconds lease_ttl = std::chrono::milliseconds(300)) {
+    store_ = *Store::Open(db);
+    ControllerOptions o;
+    o.heartbeat_interval = std::chrono::milliseconds(50);
+    o.unhealthy_after = std::chrono::milliseconds(300);
+    o.runner.lease_ttl = lease_ttl;
+    o.runner.steady_after_timeout = std::chrono::milliseconds(3000);
+    o.runner.steady_slack = std::chrono::milliseconds(2000);
+    o.runner.dial = [](const std::string& address)
+        -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+      return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    };
+    service_ = std::make_unique<ControllerService>(store_.get(), o);
+    EXPECT_TRUE(service_->Recover().ok());
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(service_.get());
+    server_ = b.BuildAndStart();
+    address_ = "127.0.0.1:" + std::to_string(port);
+    stub_ = v1::Controller::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+  ~TestController() { server_->Shutdown(std::chrono::system_clock::now()); }
+
+  void Register(FakeAgent& agent) {
+    grpc::ClientContext ctx;
+    v1::RegisterRequest req;
+    req.set_address(agent.address());
+    *req.mutable_info() = agent.MakeInfo();
+    v1::RegisterResponse resp;
+    ASSERT_TRUE(stub_->Register(&ctx, req, &resp).ok());
+  }
+
+  // Runs `yaml`; returns the report and the progress phases seen.
+  v1::RunReport Run(const std::string& yaml, bool dry_run = false,
+                    std::vector<std::string>* phases = nullptr) {
+    grpc::ClientContext ctx;
+    v1::RunExperimentRequest req;
+    req.set_yaml(yaml);
+    req.set_dry_run(dry_run);
+    auto reader = stub_->RunExperiment(&ctx, req);
+    v1::RunUpdate u;
+    v1::RunReport report;
+    while (reader->Read(&u)) {
+      if (u.has_report()) report = u.report();
+      if (u.has_progress() && phases &&
+          (phases->empty() || phases->back() != u.progress().phase())) {
+        phases->push_back(u.progress().phase());
+      }
+    }
+    grpc::Status st = reader->Finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return report;
+  }
+
+  v1::Controller::Stub* stub() { return stub_.get(); }
+  Store* store() { return store_.get(); }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ControllerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::unique_ptr<v1::Controller::Stub> stub_;
+};
+
+std::string Experiment(const std::string& interval, const std::string& rto,
+                       const std::string& duration, int recovered_after = 3) {
+  return fmt::format(R"(
+name: scripted-outage
+targets:
+  victim: {{labels: {{role: db}}, count: 1}}
+  observer: {{labels: {{zone: b}}, count: 1}}
+probes:
+  - name: svc
+    from: observer
+    tcp: {{address: "127.0.0.1:9"}}
+    interval: {}
+faults:
+  - kind: pause
+    on: victim
+    process: {{name: victim}}
+objectives: {{rto: {}, recovered_after: {}}}
+duration: {}
+)",
+                     interval, rto, recovered_after, duration);
+}
+
+struct Fleet {
+  ScriptedService service;
+  // Skewed clocks: the mapping onto the controller's clock must undo them.
+  FakeAgent victim{"db-1", {{"role", "db"}, {"zone", "a"}}, 3 * kSecond, &service};
+  FakeAgent observer{"obs-1", {{"zone", "b"}}, -2 * kSecond, &service};
+};
+
+std::vector<v1::AgentStatus> Agents(TestController& c) {
+  grpc::ClientContext ctx;
+  v1::ListAgentsResponse resp;
+  EXPECT_TRUE(c.stub()->ListAgents(&ctx, v1::ListAgentsRequest(), &resp).ok());
+  return {resp.agents().begin(), resp.agents().end()};
+}
+
+TEST(Controller, RegistrarRegistersHeartbeatsAndGoesUnhealthyWhenStopped) {
+  TestController c;
+  FakeAgent agent("web-1", {{"zone", "a"}}, 0, nullptr);
+  RegistrationOptions o;
+  o.controller = c.address();
+  o.advertise = agent.address();
+  o.insecure = true;
+  o.heartbeat = std::chrono::milliseconds(50);
+  o.info = [&] { return agent.MakeInfo(); };
+  auto registrar = Registrar::Start(o);
+  ASSERT_TRUE(registrar.ok()) << registrar.status();
+  for (int i = 0; i < 100 && (*registrar)->accepted() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE((*registrar)->accepted(), 3);
+  auto agents = Agents(c);
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0].name(), "web-1");
+  EXPECT_EQ(agents[0].address(), agent.address());
+  EXPECT_EQ(agents[0].labels().at("zone"), "a");
+  EXPECT_EQ(agents[0].health(), "healthy");
+  EXPECT_EQ(agents[0].active_faults(), 0);
+  registrar->reset();  // stops heartbeating
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  agents = Agents(c);
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0].health(), "unhealthy");
+  EXPECT_EQ(agents[0].active_faults(), -1);
+}
+
+TEST(Controller, RegistrarRejectsBadOptions) {
+  RegistrationOptions o;
+  o.controller = "127.0.0.1:1";
+  o.insecure = true;
+  o.info = [] { return v1::InfoResponse(); };
+  auto r = Registrar::Start(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("--advertise"));
+  o.advertise = "nonsense";
+  r = Registrar::Start(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("--advertise"));
+}
+
+TEST(Controller, RegisterRequiresNameAndAddress) {
+  TestController c;
+  grpc::ClientContext ctx;
+  v1::RegisterRequest req;
+  req.mutable_info()->set_name("x");
+  v1::RegisterResponse resp;
+  grpc::Status st = c.stub()->Register(&ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("address"));
+}
+
+// Ground truth: the service stops answering for exactly 700 ms right after the
+// injection. The measured outage must lie within error_ms of it.
+void CheckAccuracy(const std::string& interval) {
+  TestController c;
+  Fleet f;
+  f.service.outage_length_ns = 700'000'000;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  std::vector<std::string> phases;
+  v1::RunReport r = c.Run(Experiment(interval, "5s", "2s"), false, &phases);
+  ASSERT_EQ(r.verdict(), "pass") << r.reason();
+  EXPECT_TRUE(r.recovered_during_fault());
+  EXPECT_TRUE(r.outage_observed());
+  EXPECT_TRUE(r.steady_after());
+  EXPECT_NEAR(r.outage_ms(), 700, r.error_ms()) << "interval " << interval;
+  EXPECT_NEAR(r.time_to_detect_ms(), 0, r.error_ms());
+  EXPECT_NEAR(r.time_to_recover_ms(), 700, r.error_ms());
+  EXPECT_GE(r.error_ms(), r.probe_interval_ms());
+  EXPECT_LT(r.clock_error_ms(), 50);
+  EXPECT_DOUBLE_EQ(r.rto_target_ms(), 5000);
+  std::printf("interval %s: truth 700 ms, measured outage %.1f ms +/- %.1f ms, ttr %.1f ms\n",
+              interval.c_str(), r.outage_ms(), r.error_ms(), r.time_to_recover_ms());
+  // Leases: taken with the run id, renewed, released by RevertAll on that lease.
+  EXPECT_EQ(f.victim.last_lease(), r.run_id());
+  EXPECT_EQ(f.victim.last_duration(), "2s");  // the experiment's duration
+  EXPECT_GE(f.victim.renewals.load(), 3);
+  EXPECT_THAT(f.victim.RevertAllLeases(), ::testing::ElementsAre(r.run_id()));
+  EXPECT_EQ(f.victim.ActiveFaults(), 0);
+  EXPECT_EQ(f.observer.injects.load(), 0);
+  // The timeline has the key events in order.
+  std::vector<std::string> kinds;
+  for (const auto& e : r.timeline()) {
+    if (e.kind() == "injected" || e.kind() == "outage_start" || e.kind() == "recovered" ||
+        e.kind() == "reverted") {
+      kinds.push_back(e.kind());
+    }
+  }
+  EXPECT_THAT(kinds, ::testing::ElementsAre("injected", "outage_start", "recovered", "reverted"));
+  EXPECT_THAT(phases, ::testing::IsSupersetOf({"steady_state", "observing", "done"}));
+  // Stored.
+  auto stored = c.store()->GetRun(r.run_id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->verdict(), "pass");
+  EXPECT_EQ(stored->state(), "done");
+  EXPECT_DOUBLE_EQ(stored->outage_ms(), r.outage_ms());
+}
+
+TEST(Controller, AccuracyAt10msInterval) { CheckAccuracy("10ms"); }
+TEST(Controller, AccuracyAt100msInterval) { CheckAccuracy("100ms"); }
+
+TEST(Controller, RtoBelowTheOutageFails) {
+  TestController c;
+  Fleet f;
+  f.service.outage_length_ns = 700'000'000;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  v1::RunReport r = c.Run(Experiment("20ms", "300ms", "2s"));
+  EXPECT_EQ(r.verdict(), "fail");
+  EXPECT_TRUE(r.recovered_during_fault());
+  EXPECT_THAT(r.reason(), HasSubstr("exceeds the RTO"));
+}
+
+TEST(Controller, RecoveryOnlyAtRevertIsNoFailover) {
+  TestController c;
+  Fleet f;
+  f.service.until_revert = true;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  v1::RunReport r = c.Run(Experiment("20ms", "10s", "1s"));
+  EXPECT_EQ(r.verdict(), "fail");
+  EXPECT_FALSE(r.recovered_during_fault());
+  EXPECT_TRUE(r.recovered());
+  EXPECT_NEAR(r.time_to_recover_ms(), 1000, 100 + r.error_ms());
+}
+
+TEST(Controller, NotSteadyInjectsNothing) {
+  TestController c;
+  Fleet f;
+  f.service.broken = true;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  v1::RunReport r = c.Run(Experiment("20ms", "5s", "2s"));
+  EXPECT_EQ(r.verdict(), "not_steady");
+  EXPECT_THAT(r.reason(), HasSubstr("probe svc failed before injection"));
+  EXPECT_EQ(f.victim.injects.load(), 0);
+  EXPECT_EQ(f.victim.revert_alls.load(), 0);
+}
+
+TEST(Controller, UnknownTargetsAndBadFilesAreErrors) {
+  TestController c;
+  Fleet f;
+  c.Register(f.observer);  // no db agent
+  v1::RunReport r = c.Run(Experiment("20ms", "5s", "2s"));
+  EXPECT_EQ(r.verdict(), "error");
+  EXPECT_THAT(r.reason(), HasSubstr("targets.victim: 0 healthy agent(s) match"));
+  EXPECT_EQ(f.observer.probe_streams.load(), 0);
+
+  grpc::ClientContext ctx;
+  v1::RunExperimentRequest req;
+  req.set_yaml("name: x\nbogus: 1\n");
+  req.set_file("x.yaml");
+  auto reader = c.stub()->RunExperiment(&ctx, req);
+  v1::RunUpdate u;
+  while (reader->Read(&u)) {
+  }
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("bogus: unknown field"));
+}
+
+TEST(Controller, RejectedInjectEndsInErrorAndReverts) {
+  TestController c;
+  Fleet f;
+  f.victim.Reject("process.name: no process named \"victim\"");
+  c.Register(f.victim);
+  c.Register(f.observer);
+  v1::RunReport r = c.Run(Experiment("20ms", "5s", "2s"));
+  EXPECT_EQ(r.verdict(), "error");
+  EXPECT_THAT(r.reason(), HasSubstr("faults[0] (pause) on agent db-1"));
+  EXPECT_THAT(r.reason(), HasSubstr("no process named"));
+  EXPECT_EQ(f.victim.revert_alls.load(), 1);
+}
+
+TEST(Controller, DryRunInjectsNothing) {
+  TestController c;
+  Fleet f;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  v1::RunReport r = c.Run(Experiment("20ms", "5s", "2s"), true);
+  EXPECT_EQ(r.verdict(), "dry_run");
+  ASSERT_EQ(r.faults_size(), 1);
+  EXPECT_EQ(r.faults(0).agent(), "db-1");
+  EXPECT_THAT(r.faults(0).changes(), ::testing::ElementsAre("would pause on db-1"));
+  EXPECT_EQ(f.victim.injects.load(), 0);
+  EXPECT_EQ(f.victim.dry_runs.load(), 1);
+}
+
+TEST(Controller, AbortRevertsWithinASecondAndStoresAborted) {
+  TestController c;
+  Fleet f;
+  f.service.until_revert = true;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  auto run = std::async(std::launch::async, [&] { return c.Run(Experiment("20ms", "5s", "60s")); });
+  for (int i = 0; i < 300 && f.victim.ActiveFaults() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(f.victim.ActiveFaults(), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  grpc::ClientContext ctx;
+  v1::AbortResponse resp;
+  ASSERT_TRUE(c.stub()->Abort(&ctx, v1::AbortRequest(), &resp).ok());
+  EXPECT_EQ(resp.runs_aborted(), 1);
+  EXPECT_EQ(f.victim.ActiveFaults(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  v1::RunReport r = run.get();
+  EXPECT_EQ(r.verdict(), "aborted");
+  EXPECT_EQ(c.store()->GetRun(r.run_id())->verdict(), "aborted");
+  // RevertAll of everything ("") from the abort, and of the run's lease.
+  EXPECT_THAT(f.victim.RevertAllLeases(), ::testing::Contains(""));
+}
+
+TEST(Controller, RunsInFlightAtStartupAreInterruptedAndReverted) {
+  const std::string db = (std::filesystem::temp_directory_path() /
+                          fmt::format("fltest-{}-ctl", getpid()) / "faultline.db")
+                             .string();
+  std::filesystem::remove_all(std::filesystem::path(db).parent_path());
+  FakeAgent agent("db-1", {}, 0, nullptr);
+  {
+    auto store = Store::Open(db);
+    ASSERT_TRUE(store.ok());
+    v1::RunReport run;
+    run.set_run_id("r-inflight");
+    run.set_experiment("x");
+    run.set_state("running");
+    run.add_agents(agent.address());
+    ASSERT_TRUE((*store)->SaveRun(run).ok());
+  }
+  {
+    TestController c(db);
+    for (int i = 0; i < 200 && agent.RevertAllLeases().empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_THAT(agent.RevertAllLeases(), ::testing::ElementsAre("r-inflight"));
+    grpc::ClientContext ctx;
+    v1::GetRunRequest req;
+    req.set_run_id("r-inflight");
+    v1::RunReport r;
+    ASSERT_TRUE(c.stub()->GetRun(&ctx, req, &r).ok());
+    EXPECT_EQ(r.state(), "interrupted");
+    EXPECT_EQ(r.verdict(), "interrupted");
+    grpc::ClientContext ctx2;
+    v1::ListRunsResponse runs;
+    ASSERT_TRUE(c.stub()->ListRuns(&ctx2, v1::ListRunsRequest(), &runs).ok());
+    EXPECT_EQ(runs.runs_size(), 1);
+  }
+  std::filesystem::remove_all(std::filesystem::path(db).parent_path());
+}
+
+}  // namespace
+}  // namespace faultline::controller

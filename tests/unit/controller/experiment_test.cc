@@ -1,0 +1,248 @@
+#include "controller/experiment.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+namespace faultline::controller {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kValid[] = R"(
+name: kill-redis-primary
+description: Sentinel must promote a replica within the RTO.
+targets:
+  primary: {labels: {role: redis-primary}, count: 1}
+  observer: {labels: {zone: b}, count: 1}
+probes:
+  - name: redis-ping
+    from: observer
+    tcp: {address: "10.20.0.10:6379"}
+    interval: 50ms
+    timeout: 200ms
+faults:
+  - kind: kill
+    on: primary
+    process: {name: redis-server}
+    signal: KILL
+objectives: {rto: 30s, recovered_after: 5}
+duration: 60s
+)";
+
+TEST(Experiment, ParsesTheDesignExample) {
+  auto exp = LoadExperiment(kValid);
+  ASSERT_TRUE(exp.ok()) << exp.status();
+  EXPECT_EQ(exp->name(), "kill-redis-primary");
+  EXPECT_EQ(exp->targets().at("primary").labels().at("role"), "redis-primary");
+  EXPECT_EQ(exp->targets().at("primary").count(), 1);
+  ASSERT_EQ(exp->probes_size(), 1);
+  EXPECT_EQ(exp->probes(0).from(), "observer");
+  EXPECT_EQ(exp->probes(0).tcp().address(), "10.20.0.10:6379");
+  ASSERT_EQ(exp->faults_size(), 1);
+  EXPECT_EQ(exp->faults(0).on(), "primary");
+  EXPECT_EQ(exp->faults(0).spec().kind(), "kill");
+  EXPECT_EQ(exp->faults(0).spec().process().name(), "redis-server");
+  EXPECT_EQ(exp->faults(0).spec().signal(), "KILL");
+  EXPECT_EQ(RecoveredAfter(*exp), 5);
+  EXPECT_EQ(RtoTarget(*exp), std::chrono::seconds(30));
+  EXPECT_EQ(ExperimentDuration(*exp), std::chrono::seconds(60));
+  EXPECT_EQ(ProbeInterval(exp->probes(0)), std::chrono::milliseconds(50));
+  v1::ProbeSpec spec = ToProbeSpec(exp->probes(0));
+  EXPECT_EQ(spec.name(), "redis-ping");
+  EXPECT_EQ(spec.tcp().address(), "10.20.0.10:6379");
+  EXPECT_EQ(spec.interval(), "50ms");
+}
+
+TEST(Experiment, RecoveredAfterDefaultsToThree) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find(", recovered_after: 5"), std::string(", recovered_after: 5").size(), "");
+  auto exp = LoadExperiment(yaml);
+  ASSERT_TRUE(exp.ok()) << exp.status();
+  EXPECT_EQ(RecoveredAfter(*exp), 3);
+}
+
+TEST(Experiment, SchemaErrorsCarryTheirPath) {
+  auto exp = ParseExperimentYaml(R"(
+name: x
+duraton: 60s
+targets:
+  a: {labels: {role: db}, count: many}
+probes:
+  - name: p
+    tcp: {adress: "1.2.3.4:5"}
+faults:
+  - kind: disk-fill
+    on: a
+    percent: lots
+    colour: red
+objectives: {rto: [1, 2]}
+)");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_EQ(exp.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(exp.status().message());
+  EXPECT_THAT(msg, HasSubstr("duraton: unknown field"));
+  EXPECT_THAT(msg, HasSubstr("targets.a.count: expected a whole number, got \"many\""));
+  EXPECT_THAT(msg, HasSubstr("probes[0].tcp.adress: unknown field"));
+  // Fault fields are reported where the user wrote them (no ".spec").
+  EXPECT_THAT(msg, HasSubstr("faults[0].percent: expected a number, got \"lots\""));
+  EXPECT_THAT(msg, HasSubstr("faults[0].colour: unknown field (known: on, kind,"));
+  EXPECT_THAT(msg, HasSubstr("objectives.rto: expected a single value"));
+  EXPECT_THAT(msg, Not(HasSubstr(".spec")));
+}
+
+TEST(Experiment, YamlSyntaxErrorHasALine) {
+  auto exp = ParseExperimentYaml("name: [unclosed\n");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), HasSubstr("line "));
+}
+
+TEST(Experiment, TopLevelMustBeAMapping) {
+  auto exp = ParseExperimentYaml("- a\n- b\n");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), HasSubstr("(top): expected a mapping"));
+}
+
+TEST(Experiment, SemanticProblemsAreAllReportedWithPaths) {
+  auto exp = LoadExperiment(R"(
+name: "bad name!"
+targets:
+  db: {labels: {role: db}, count: 1, percent: 50}
+  everyone: {}
+probes:
+  - name: p
+    from: nowhere
+    tcp: {address: "1.2.3.4:5"}
+    http: {url: "http://x/"}
+    interval: 5ms
+  - name: p
+    interval: soon
+  - name: q
+    exec: {argv: []}
+    timeout: 1x
+faults:
+  - kind: kill
+    process: {name: redis}
+    duration: 10s
+  - kind: meltdown
+    on: db
+  - kind: pause
+    on: ghost
+    process: {}
+    duration: 2m
+  - kind: disk-fill
+    on: db
+    path: relative/dir
+    percent: 150
+    bytes: 1G
+objectives: {recovered_after: -1}
+duration: 1m
+)");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_EQ(exp.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(exp.status().message());
+  for (const char* want : {
+           "name: letters, digits",
+           "targets.db: count and percent are exclusive",
+           "targets.everyone: needs labels or names",
+           "probes[0].from: unknown target \"nowhere\"",
+           "probes[0]: needs exactly one of tcp, http, exec, grpc_health, got 2",
+           "probes[0].interval: must be at least 10ms, got 5ms",
+           "probes[1].name: \"p\" is used twice",
+           "probes[1]: needs exactly one of tcp, http, exec, grpc_health, got 0",
+           "probes[1].interval:",
+           "probes[2].exec.argv: must not be empty",
+           "probes[2].timeout:",
+           "faults[0].on: required",
+           "faults[0].duration: kill is an action and has no duration",
+           "faults[1].kind: unknown kind \"meltdown\"",
+           "faults[2].on: unknown target \"ghost\"",
+           "faults[2].process: needs at least one of",
+           "faults[2].duration: 2m is longer than the experiment's duration 1m",
+           "faults[3].path: must be an absolute directory path",
+           "faults[3]: needs exactly one of percent, leave_free, bytes",
+           "faults[3].percent: must be between 1 and 100, got 150",
+           "objectives.rto: required",
+           "objectives.recovered_after: must be at least 1, got -1",
+       }) {
+    EXPECT_THAT(msg, HasSubstr(want));
+  }
+}
+
+TEST(Experiment, MissingEverythingIsReported) {
+  auto exp = LoadExperiment("description: nothing else\n");
+  ASSERT_FALSE(exp.ok());
+  const std::string msg(exp.status().message());
+  for (const char* want : {"name: required", "targets: at least one", "probes: at least one",
+                           "faults: at least one", "duration: required", "objectives.rto: required"}) {
+    EXPECT_THAT(msg, HasSubstr(want));
+  }
+}
+
+TEST(Experiment, ControllerIsAReservedTargetButAValidProbeOrigin) {
+  auto exp = LoadExperiment(R"(
+name: x
+targets:
+  controller: {labels: {a: b}}
+  db: {names: [db-1]}
+probes:
+  - {name: p, from: controller, tcp: {address: "127.0.0.1:1"}}
+faults:
+  - {kind: pause, on: db, process: {name: x}}
+objectives: {rto: 1s}
+duration: 5s
+)");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), HasSubstr("targets.controller: \"controller\" is reserved"));
+  EXPECT_THAT(exp.status().message(), Not(HasSubstr("probes[0]")));
+}
+
+// Every example in experiments/ must load and validate; the design's four named
+// experiments and one per fault kind must be there.
+TEST(ExperimentsFolder, EveryFileValidates) {
+  namespace fs = std::filesystem;
+  std::set<std::string> files;
+  std::set<std::string> kinds;
+  for (const auto& entry : fs::directory_iterator(FAULTLINE_EXPERIMENTS_DIR)) {
+    if (entry.path().extension() != ".yaml") continue;
+    files.insert(entry.path().filename().string());
+    auto exp = LoadExperimentFile(entry.path().string());
+    EXPECT_TRUE(exp.ok()) << entry.path() << ":\n" << exp.status().message();
+    if (!exp.ok()) continue;
+    for (const auto& f : exp->faults()) kinds.insert(f.spec().kind());
+  }
+  for (const char* want : {"kill-and-restart.yaml", "kill-database-primary.yaml",
+                           "latency-between-services.yaml", "disk-fill-100.yaml",
+                           "zone-outage.yaml"}) {
+    EXPECT_TRUE(files.contains(want)) << want;
+  }
+  for (const auto& kind : KnownFaultKinds()) EXPECT_TRUE(kinds.contains(kind)) << kind;
+}
+
+}  // namespace
+}  // namespace faultline::controller
+
+namespace faultline::controller {
+namespace {
+
+TEST(Experiment, ProbeLibraryChecksApply) {
+  auto exp = LoadExperiment(R"(
+name: x
+targets:
+  db: {names: [db-1]}
+probes:
+  - {name: p, http: {url: "http://[bad/"}}
+faults:
+  - {kind: pause, on: db, process: {name: x}}
+objectives: {rto: 1s}
+duration: 5s
+)");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), ::testing::HasSubstr("probes[0].http.url"));
+}
+
+}  // namespace
+}  // namespace faultline::controller
