@@ -17,6 +17,8 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
+}  // namespace
+
 std::string JsonQuote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
@@ -33,6 +35,8 @@ std::string JsonQuote(const std::string& s) {
   }
   return out + "\"";
 }
+
+namespace {
 
 std::string Join(const std::string& path, const std::string& name) {
   return path.empty() ? name : path + "." + name;

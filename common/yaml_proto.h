@@ -19,6 +19,9 @@ namespace faultline {
 absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out);
 absl::Status YamlFileToMessage(const std::string& path, google::protobuf::Message* out);
 
+// `s` as a JSON string literal, quotes included.
+std::string JsonQuote(const std::string& s);
+
 // The problems found, each "path: reason"; empty when the YAML fits the message.
 std::vector<std::string> CheckYamlAgainst(const std::string& yaml,
                                           const google::protobuf::Descriptor* desc);

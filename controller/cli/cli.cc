@@ -1,11 +1,11 @@
 #include "controller/cli/cli.h"
 
-#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
 
 #include "common/grpc_status.h"
+#include "common/yaml_proto.h"
 
 namespace faultline::cli {
 
@@ -25,11 +25,7 @@ void CliContext::Fail(const absl::Status& status) {
   const std::string msg(status.message());
   std::fprintf(stderr, "faultline: %s: %s\n", code, msg.c_str());
   if (Json()) {
-    google::protobuf::Value v;  // only for escaping
-    v.set_string_value(msg);
-    std::string quoted;
-    (void)google::protobuf::util::MessageToJsonString(v, &quoted);
-    std::printf("{\"error\":{\"code\":\"%s\",\"message\":%s}}\n", code, quoted.c_str());
+    std::printf("{\"error\":{\"code\":\"%s\",\"message\":%s}}\n", code, JsonQuote(msg).c_str());
   }
   exit_code = 1;
 }

@@ -13,6 +13,7 @@
 #include "common/endpoint.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "common/yaml_proto.h"
 #include "controller/cli/cli.h"
 #include "controller/cli/report.h"
 #include "controller/experiment.h"
@@ -79,11 +80,11 @@ void CmdValidate(CliContext& ctx, const std::string& file) {
       while (start <= msg.size()) {
         size_t end = msg.find('\n', start);
         if (end == std::string::npos) end = msg.size();
-        problems += (problems.empty() ? "" : ",") + JsonString(msg.substr(start, end - start));
+        problems += (problems.empty() ? "" : ",") + JsonQuote(msg.substr(start, end - start));
         start = end + 1;
       }
     }
-    std::printf("{\"file\":%s,\"valid\":%s,\"problems\":[%s]}\n", JsonString(file).c_str(),
+    std::printf("{\"file\":%s,\"valid\":%s,\"problems\":[%s]}\n", JsonQuote(file).c_str(),
                 exp.ok() ? "true" : "false", problems.c_str());
     if (!exp.ok()) ctx.exit_code = 1;
     return;

@@ -1,5 +1,7 @@
 #include "controller/cli/report.h"
 
+#include "common/yaml_proto.h"
+
 #include <fmt/format.h>
 
 #include <ctime>
@@ -23,22 +25,6 @@ std::string FormatUtc(int64_t unix_ns) {
   gmtime_r(&secs, &utc);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1,
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 std::string TextReport(const v1::RunReport& r) {

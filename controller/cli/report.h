@@ -13,8 +13,6 @@ std::string TextReport(const v1::RunReport& run);
 std::string MarkdownReport(const v1::RunReport& run);
 // "2026-11-25 20:31:05" (UTC); "-" for 0.
 std::string FormatUtc(int64_t unix_ns);
-// A JSON string literal.
-std::string JsonString(const std::string& s);
 
 }  // namespace faultline::cli
 
