@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "absl/strings/ascii.h"
+
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -37,17 +39,8 @@ bool NextNumber(const std::string& s, size_t* pos, double* value, std::string* u
   return true;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
+std::string Lower(const std::string& s) { return absl::AsciiStrToLower(s); }
+std::string Trim(const std::string& s) { return std::string(absl::StripAsciiWhitespace(s)); }
 
 }  // namespace
 

@@ -4,7 +4,7 @@
 // (DESIGN.md, "The ledger and leases"):
 //   Validate(spec) -> Plan(spec, &record) -> ledger write (fsync) -> Apply(record)
 //   -> mark active ... -> Revert(record) -> ledger removal.
-// Plan() may read the system (pick pids, measure a filesystem) but changes
+// Plan() may read the host (pick pids, measure a filesystem) but changes
 // nothing; it fills the record with everything Revert() needs. Apply() is
 // all-or-nothing: if it fails part way, it undoes what it did before returning.
 // Revert() works from the record alone (it also runs after an agent crash, in a

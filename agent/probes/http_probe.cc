@@ -1,6 +1,8 @@
 // http probe: a minimal HTTP/1.1 GET client (plain http:// only), healthy when
 // the status matches and the body contains the expected text.
 #include <fmt/format.h>
+
+#include "absl/strings/ascii.h"
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -19,17 +21,8 @@ namespace {
 
 constexpr size_t kMaxResponseBytes = 1 << 20;
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
+std::string Lower(const std::string& s) { return absl::AsciiStrToLower(s); }
+std::string Trim(const std::string& s) { return std::string(absl::StripAsciiWhitespace(s)); }
 
 // Short, printable form of user text for error messages.
 std::string Quote(const std::string& s) {
