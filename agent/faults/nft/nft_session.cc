@@ -3,6 +3,12 @@
 #include <fmt/format.h>
 #include <nftables/libnftables.h>
 
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "agent/faults/netns.h"
@@ -25,6 +31,20 @@ std::string OneLine(std::string text) {
   return text;
 }
 
+// libnftables exit()s the whole process when it cannot open its netlink
+// socket (a kernel without nfnetlink), so find out first, in the calling
+// thread's network namespace, and turn it into an error.
+absl::Status CheckNetfilterNetlink() {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "kernel lacks nfnetlink/nf_tables ({}): load the modules or use a kernel that has them",
+        std::strerror(errno)));
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void NftSession::CtxDeleter::operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
@@ -45,6 +65,7 @@ NftSession::~NftSession() {
 }
 
 absl::StatusOr<std::string> NftSession::Run(const std::string& commands) {
+  if (absl::Status st = CheckNetfilterNetlink(); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(NftMutex());
   const int rc = nft_run_cmd_from_buffer(ctx_.get(), commands.c_str());
   // The buffers are reset by the next command, so copy them now.
