@@ -18,6 +18,7 @@
 #include "agent/faults/proc_process_table.h"
 #include "agent/faults/registry.h"
 #include "agent/policy.h"
+#include "agent/registration.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -195,9 +196,34 @@ int RunAgent(const AgentOptions& options) {
   spdlog::info("faultline-agent {} \"{}\" serving on {}", FAULTLINE_VERSION, identity.name,
                fmt::join(options.listen, ", "));
 
+  std::unique_ptr<Registrar> registrar;
+  if (!options.controller.empty()) {
+    RegistrationOptions reg;
+    reg.controller = options.controller;
+    reg.advertise = options.advertise;
+    // Without --advertise, a single TCP listener is the obvious address.
+    if (reg.advertise.empty()) {
+      std::vector<std::string> tcp;
+      for (const auto& l : options.listen) {
+        if (l.rfind("unix:", 0) != 0) tcp.push_back(l);
+      }
+      if (tcp.size() == 1) reg.advertise = tcp[0];
+    }
+    reg.tls = options.tls;
+    reg.insecure = options.insecure;
+    reg.info = [&service] { return service.MakeInfo(); };
+    auto started = Registrar::Start(std::move(reg));
+    if (!started.ok()) {
+      server->Shutdown();
+      return Fail(started.status());
+    }
+    registrar = std::move(*started);
+  }
+
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: reverting every active fault, then exiting", sig);
+  registrar.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   core->reset();  // reverts every active fault
   for (const auto& ep : endpoints) {

@@ -41,7 +41,10 @@ class ControllerTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(int agent_port, PickFreePort());
     AgentOptions o;
     o.listen = {fmt::format("127.0.0.1:{}", agent_port)};
-    o.args = {"--insecure", "--name", "db-1", "--label", "role=db", "--label", "zone=a"};
+    // The host shares the test's network namespace (loopback): process faults only.
+    ASSERT_OK(dir_->WriteFile("policy.yaml", "allowed_kinds: [kill, pause]\n"));
+    o.args = {"--insecure", "--name", "db-1", "--label", "role=db", "--label", "zone=a",
+              "--policy", dir_->Path("policy.yaml")};
     o.client_insecure = true;
     ASSERT_OK_AND_ASSIGN(agent_, AgentProcess::Start(*host_, *dir_, o));
     ASSERT_OK(StartController());
