@@ -1,6 +1,8 @@
 #include "harness/agent_process.h"
 
 #include <fmt/format.h>
+
+#include <atomic>
 #include <netdb.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -95,9 +97,14 @@ absl::Status WaitForInfo(faultline::v1::Agent::Stub& stub, std::chrono::millisec
 absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(SimHost& host,
                                                                   const TestDir& dir,
                                                                   AgentOptions options) {
-  if (options.listen.empty()) options.listen.push_back("unix:" + dir.Path("agent.sock"));
+  // Defaults numbered per test process, so several agents can share a TestDir.
+  static std::atomic<int> started{0};
+  const int n = started++;
+  if (options.listen.empty()) {
+    options.listen.push_back("unix:" + dir.Path(fmt::format("agent-{}.sock", n)));
+  }
   if (options.state_dir.empty()) {
-    ASSIGN_OR_RETURN(options.state_dir, dir.MakeSubdir("state"));
+    ASSIGN_OR_RETURN(options.state_dir, dir.MakeSubdir(fmt::format("state-{}", n)));
   }
   std::unique_ptr<AgentProcess> agent(new AgentProcess(host, std::move(options)));
   agent->dial_ = agent->options_.dial.empty() ? agent->options_.listen.front()
