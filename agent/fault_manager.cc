@@ -52,17 +52,8 @@ ActiveFault::~ActiveFault() {
 
 absl::Status ActiveFault::Revert(const std::string& reason) {
   if (reverted_) return absl::OkStatus();
-  RETURN_IF_ERROR(handler_->Revert(record_, manager_->context()));
-  record_.set_state(v1::FAULT_STATE_REVERTED);
-  record_.set_reverted_unix_ns(NowRealtimeNs());
-  record_.set_reverted_mono_ns(NowMonotonicNs());
-  record_.set_revert_reason(reason);
+  RETURN_IF_ERROR(manager_->RevertRecord(*handler_, reason, &record_));
   reverted_ = true;
-  // The kernel change is undone; a failure to forget the record only means the
-  // next start reverts it again, which is harmless.
-  absl::Status st = manager_->ledger().Remove(record_.id());
-  if (!st.ok()) spdlog::warn("fault {}: {}", record_.id(), std::string(st.message()));
-  spdlog::info("fault {} ({}) reverted: {}", record_.id(), record_.spec().kind(), reason);
   return absl::OkStatus();
 }
 
@@ -105,6 +96,21 @@ std::vector<std::string> FaultManager::Capabilities() const {
   return kinds;
 }
 
+absl::Status FaultManager::RevertRecord(const FaultHandler& handler, const std::string& reason,
+                                      v1::FaultRecord* record) {
+  RETURN_IF_ERROR(handler.Revert(*record, context_));
+  record->set_state(v1::FAULT_STATE_REVERTED);
+  record->set_reverted_unix_ns(NowRealtimeNs());
+  record->set_reverted_mono_ns(NowMonotonicNs());
+  record->set_revert_reason(reason);
+  // The kernel change is undone; a failure to forget the record only means the
+  // next start reverts it again, which is harmless.
+  absl::Status st = ledger_->Remove(record->id());
+  if (!st.ok()) spdlog::warn("fault {}: {}", record->id(), std::string(st.message()));
+  spdlog::info("fault {} ({}) reverted: {}", record->id(), record->spec().kind(), reason);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<std::string>* swept) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> problems;
@@ -117,19 +123,12 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<s
                                      record.spec().kind()));
       continue;
     }
-    absl::Status st = handler->Revert(record, context_);
+    absl::Status st = RevertRecord(*handler, "recovery", &record);
     if (!st.ok()) {
       problems.push_back(fmt::format("fault {} ({}): {}", record.id(), record.spec().kind(),
                                      std::string(st.message())));
       continue;
     }
-    record.set_state(v1::FAULT_STATE_REVERTED);
-    record.set_reverted_unix_ns(NowRealtimeNs());
-    record.set_reverted_mono_ns(NowMonotonicNs());
-    record.set_revert_reason("recovery");
-    absl::Status rm = ledger_->Remove(record.id());
-    if (!rm.ok()) problems.push_back(std::string(rm.message()));
-    spdlog::info("fault {} ({}) left by a previous run reverted", record.id(), record.spec().kind());
     reverted.push_back(std::move(record));
   }
   for (const auto& h : handlers_) {

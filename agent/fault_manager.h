@@ -42,7 +42,6 @@ class ActiveFault {
   absl::Status Revert(const std::string& reason);
 
   const v1::FaultRecord& record() const { return record_; }
-  bool reverted() const { return reverted_; }
   Clock::time_point deadline() const { return deadline_; }
   // Clock::time_point::max() when the fault holds no lease.
   Clock::time_point lease_expiry() const { return lease_expiry_; }
@@ -99,7 +98,12 @@ class FaultManager {
   std::vector<std::string> Kinds() const;
 
   const FaultContext& context() const { return context_; }
-  Ledger& ledger() { return *ledger_; }
+
+  // Undoes `record` through `handler`, stamps it reverted with `reason` and
+  // forgets its ledger entry. Shared by ActiveFault::Revert and start-up
+  // recovery; the caller serializes (holds mu_ or runs before Start).
+  absl::Status RevertRecord(const FaultHandler& handler, const std::string& reason,
+                            v1::FaultRecord* record);
 
  private:
   const FaultHandler* HandlerFor(const std::string& kind) const;
