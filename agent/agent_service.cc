@@ -42,7 +42,7 @@ grpc::Status AgentService::Inject(grpc::ServerContext* ctx, const v1::InjectRequ
                                   v1::InjectResponse* resp) {
   auto result = manager_->Inject(*req);
   if (!result.ok()) {
-    spdlog::info("inject {} from {} refused: {}", req->spec().kind(), Peer(ctx),
+    spdlog::info("inject {} from {} refused: {}", spec::KindName(req->spec()), Peer(ctx),
                  std::string(result.status().message()));
     return ToGrpcStatus(result.status());
   }

@@ -125,7 +125,7 @@ int RevertAllOffline(const AgentOptions& options) {
   auto reverted = (*core)->manager->Recover(&swept);
   if (reverted.ok()) {
     for (const auto& r : *reverted) {
-      std::printf("reverted %s (%s) %s\n", r.id().c_str(), r.spec().kind().c_str(), r.target().c_str());
+      std::printf("reverted %s (%s) %s\n", r.id().c_str(), spec::KindName(r.spec()).c_str(), r.target().c_str());
     }
   }
   for (const auto& s : swept) std::printf("swept %s\n", s.c_str());

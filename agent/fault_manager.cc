@@ -4,12 +4,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
 #include <random>
 
+#include "absl/strings/str_join.h"
 #include "agent/policy.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "common/units.h"
+#include "spec/fault_spec.h"
 
 namespace faultline::agent {
 namespace {
@@ -21,12 +24,6 @@ using Clock = ActiveFault::Clock;
 constexpr int64_t kMinLeaseTtlMs = 100;
 // How soon the reaper retries a revert that failed.
 constexpr auto kRevertRetry = std::chrono::seconds(1);
-
-std::string JoinKinds(const std::vector<std::string>& kinds) {
-  std::string out;
-  for (const auto& k : kinds) out += (out.empty() ? "" : ", ") + k;
-  return out;
-}
 
 }  // namespace
 
@@ -64,18 +61,18 @@ FaultManager::FaultManager(std::unique_ptr<Ledger> ledger,
 
 FaultManager::~FaultManager() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (reaper_.joinable()) reaper_.join();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   active_.clear();  // each ActiveFault reverts itself
 }
 
-const FaultHandler* FaultManager::HandlerFor(const std::string& kind) const {
+const FaultHandler* FaultManager::HandlerFor(v1::FaultSpec::KindCase kind_case) const {
   for (const auto& h : handlers_) {
-    if (h->Kind() == kind) return h.get();
+    if (h->kind_case() == kind_case) return h.get();
   }
   return nullptr;
 }
@@ -107,25 +104,24 @@ absl::Status FaultManager::RevertRecord(const FaultHandler& handler, const std::
   // next start reverts it again, which is harmless.
   absl::Status st = ledger_->Remove(record->id());
   if (!st.ok()) spdlog::warn("fault {}: {}", record->id(), std::string(st.message()));
-  spdlog::info("fault {} ({}) reverted: {}", record->id(), record->spec().kind(), reason);
+  spdlog::info("fault {} ({}) reverted: {}", record->id(), handler.Kind(), reason);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<std::string>* swept) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> problems;
   ASSIGN_OR_RETURN(std::vector<v1::FaultRecord> records, ledger_->Load(&problems));
   std::vector<v1::FaultRecord> reverted;
   for (auto& record : records) {
-    const FaultHandler* handler = HandlerFor(record.spec().kind());
+    const FaultHandler* handler = HandlerFor(record.spec().kind_case());
     if (handler == nullptr) {
-      problems.push_back(fmt::format("fault {}: unknown kind \"{}\" in the ledger", record.id(),
-                                     record.spec().kind()));
+      problems.push_back(fmt::format("fault {}: no fault kind in the ledger record", record.id()));
       continue;
     }
     absl::Status st = RevertRecord(*handler, "recovery", &record);
     if (!st.ok()) {
-      problems.push_back(fmt::format("fault {} ({}): {}", record.id(), record.spec().kind(),
+      problems.push_back(fmt::format("fault {} ({}): {}", record.id(), handler->Kind(),
                                      std::string(st.message())));
       continue;
     }
@@ -159,32 +155,17 @@ void FaultManager::Start() {
 
 absl::StatusOr<const FaultHandler*> FaultManager::Check(const v1::FaultSpec& spec,
                                                         std::chrono::nanoseconds* duration) const {
-  const FaultHandler* handler = HandlerFor(spec.kind());
+  ASSIGN_OR_RETURN(const spec::Checked checked, spec::Validate(spec));
+  const FaultHandler* handler = HandlerFor(spec.kind_case());
   if (handler == nullptr) {
-    if (spec.kind().empty()) {
-      return absl::InvalidArgumentError(fmt::format("kind: required (one of {})", JoinKinds(Kinds())));
-    }
-    return absl::InvalidArgumentError(fmt::format("kind: unknown fault kind \"{}\" (known: {})",
-                                                  spec.kind(), JoinKinds(Kinds())));
+    return absl::UnimplementedError(
+        fmt::format("kind: this agent has no handler for {}", checked.kind->name));
   }
-  if (!PolicyAllows(*context_.policy, spec.kind())) {
+  if (!PolicyAllows(*context_.policy, checked.kind->name)) {
     return absl::PermissionDeniedError(
-        fmt::format("kind: \"{}\" is not allowed by this agent's policy", spec.kind()));
+        fmt::format("kind: \"{}\" is not allowed by this agent's policy", checked.kind->name));
   }
-  *duration = std::chrono::nanoseconds(0);
-  if (handler->Reversible()) {
-    if (spec.duration().empty()) {
-      return absl::InvalidArgumentError(
-          fmt::format("duration: required for {} (e.g. 30s)", spec.kind()));
-    }
-    ASSIGN_OR_RETURN(*duration, ParseDuration("duration", spec.duration()));
-    if (duration->count() <= 0) {
-      return absl::InvalidArgumentError("duration: must be greater than 0");
-    }
-  } else if (!spec.duration().empty()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "duration: {} is a one-off action and takes no duration", spec.kind()));
-  }
+  *duration = checked.duration;
   RETURN_IF_ERROR(handler->Validate(spec, context_));
   return handler;
 }
@@ -228,8 +209,6 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   }
   if (absl::Status st = handler->HostSupports(context_); !st.ok()) return st;
 
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return absl::UnavailableError("agent is shutting down");
   v1::FaultRecord record;
   record.set_id(NewFaultId());
   *record.mutable_spec() = spec;
@@ -237,6 +216,7 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   record.set_owner(request.owner());
   record.set_lease_id(request.lease_id());
   record.set_lease_ttl_ms(request.lease_id().empty() ? 0 : request.lease_ttl_ms());
+  // Plan may be slow (a scan of every process, a hung filesystem): no lock.
   ASSIGN_OR_RETURN(std::vector<std::string> changes, handler->Plan(spec, context_, &record));
 
   v1::InjectResponse resp;
@@ -246,7 +226,9 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
     return resp;
   }
 
-  const bool reversible = handler->Reversible();
+  absl::ReleasableMutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("agent is shutting down");
+  const bool reversible = spec::KindFor(spec.kind_case()).reversible;
   // The ledger record exists before the kernel is touched, so a crash at any
   // point after this leaves something for the next start to revert.
   if (reversible) RETURN_IF_ERROR(ledger_->Put(record));
@@ -267,7 +249,7 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   if (absl::Status st = handler->Apply(&record, context_); !st.ok()) return forget(st);
   if (!reversible) {
     record.set_state(v1::FAULT_STATE_DONE);
-    spdlog::info("fault {} ({}) done: {}", record.id(), spec.kind(), record.target());
+    spdlog::info("fault {} ({}) done: {}", record.id(), handler->Kind(), record.target());
     *resp.mutable_fault() = record;
     return resp;
   }
@@ -278,12 +260,12 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   auto fault = std::make_unique<ActiveFault>(
       record, handler, this, applied_at + std::chrono::duration_cast<Clock::duration>(duration));
   if (!request.lease_id().empty()) fault->RenewLease(std::chrono::milliseconds(request.lease_ttl_ms()));
-  spdlog::info("fault {} ({}) active for {}: {}", record.id(), spec.kind(),
+  spdlog::info("fault {} ({}) active for {}: {}", record.id(), handler->Kind(),
                FormatDuration(duration), record.target());
   active_[record.id()] = std::move(fault);
   *resp.mutable_fault() = record;
-  lock.unlock();
-  wake_.notify_all();
+  lock.Release();
+  wake_.SignalAll();
   return resp;
 }
 
@@ -298,7 +280,7 @@ absl::Status FaultManager::RevertLocked(ActiveFault& fault, const std::string& r
 }
 
 absl::StatusOr<v1::FaultRecord> FaultManager::Revert(const std::string& id, const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = active_.find(id);
   if (it == active_.end()) {
     return absl::NotFoundError(fmt::format("id: no active fault \"{}\"", id));
@@ -311,7 +293,7 @@ absl::StatusOr<v1::FaultRecord> FaultManager::Revert(const std::string& id, cons
 
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::string& lease_id,
                                                                      const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<v1::FaultRecord> reverted;
   std::string failures;
   for (auto it = active_.begin(); it != active_.end();) {
@@ -333,7 +315,7 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::
 }
 
 std::vector<v1::FaultRecord> FaultManager::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<v1::FaultRecord> out;
   for (const auto& [id, fault] : active_) out.push_back(fault->record());
   return out;
@@ -345,26 +327,28 @@ absl::StatusOr<int> FaultManager::RenewLease(const std::string& lease_id, int64_
     return absl::InvalidArgumentError(
         fmt::format("ttl_ms: must be at least {}, got {}", kMinLeaseTtlMs, ttl_ms));
   }
-  std::lock_guard<std::mutex> lock(mu_);
   int n = 0;
-  for (auto& [id, fault] : active_) {
-    if (fault->record().lease_id() != lease_id) continue;
-    fault->RenewLease(std::chrono::milliseconds(ttl_ms));
-    ++n;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, fault] : active_) {
+      if (fault->record().lease_id() != lease_id) continue;
+      fault->RenewLease(std::chrono::milliseconds(ttl_ms));
+      ++n;
+    }
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   return n;
 }
 
 void FaultManager::ReaperLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (!stopping_) {
     Clock::time_point next = Clock::time_point::max();
     for (const auto& [id, fault] : active_) next = std::min(next, fault->NextCheck());
     if (next == Clock::time_point::max()) {
-      wake_.wait(lock);
+      wake_.Wait(&mu_);
     } else {
-      wake_.wait_until(lock, next);
+      wake_.WaitWithTimeout(&mu_, absl::FromChrono(next - Clock::now()));
     }
     if (stopping_) break;
     const Clock::time_point now = Clock::now();

@@ -6,16 +6,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/faults/fault_handler.h"
 #include "agent/ledger.h"
 #include "faultline/v1/agent.pb.h"
@@ -64,9 +64,12 @@ class ActiveFault {
   bool reverted_ = false;
 };
 
-// Owns the handlers, the ledger and every active fault. Thread-safe: every
-// state-changing call is serialized by one mutex (fault operations are short
-// kernel calls); a reaper thread enforces deadlines and leases.
+// Owns the handlers, the ledger and every active fault. Thread-safe. One
+// mutex guards the active faults; validation and Plan (which may scan every
+// process or wait on a slow filesystem) run without it, so a slow plan never
+// delays another fault's deadline, lease or revert. Writing the ledger and
+// applying (short kernel calls) happen under it. A reaper thread enforces
+// deadlines and leases.
 class FaultManager {
  public:
   FaultManager(std::unique_ptr<Ledger> ledger, std::vector<std::unique_ptr<FaultHandler>> handlers,
@@ -106,22 +109,23 @@ class FaultManager {
                             v1::FaultRecord* record);
 
  private:
-  const FaultHandler* HandlerFor(const std::string& kind) const;
-  // Validation shared by Inject and Preflight: kind known and allowed, duration
-  // and lease fields, the kind's own checks.
+  const FaultHandler* HandlerFor(v1::FaultSpec::KindCase kind_case) const;
+  // Validation shared by Inject and Preflight: the spec's rules (spec/), the
+  // kind allowed by the policy, the handler's host checks.
   absl::StatusOr<const FaultHandler*> Check(const v1::FaultSpec& spec,
                                             std::chrono::nanoseconds* duration) const;
-  absl::Status RevertLocked(ActiveFault& fault, const std::string& reason);
+  absl::Status RevertLocked(ActiveFault& fault, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaperLoop();
 
   std::unique_ptr<Ledger> ledger_;
-  std::vector<std::unique_ptr<FaultHandler>> handlers_;
-  FaultContext context_;
+  const std::vector<std::unique_ptr<FaultHandler>> handlers_;
+  const FaultContext context_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  std::map<std::string, std::unique_ptr<ActiveFault>> active_;  // guarded by mu_
-  bool stopping_ = false;                                      // guarded by mu_
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_;  // signalled when active_ or a lease changes, or on stop
+  std::map<std::string, std::unique_ptr<ActiveFault>> active_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reaper_;
 };
 

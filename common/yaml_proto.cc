@@ -7,7 +7,11 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 
 #include "common/endpoint.h"
 
@@ -17,7 +21,29 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
+// The enum's own name in UPPER_SNAKE plus "_": SelectionMode -> SELECTION_MODE_.
+std::string EnumPrefix(const google::protobuf::EnumDescriptor& e) {
+  std::string out;
+  for (char c : e.name()) {
+    if (absl::ascii_isupper(static_cast<unsigned char>(c)) && !out.empty()) out += '_';
+    out += absl::ascii_toupper(static_cast<unsigned char>(c));
+  }
+  return out + "_";
+}
+
+bool IsUnspecified(const google::protobuf::EnumValueDescriptor& v) {
+  const std::string& n = v.name();
+  return n.size() >= 12 && n.compare(n.size() - 12, 12, "_UNSPECIFIED") == 0;
+}
+
 }  // namespace
+
+std::string ShortEnumName(const google::protobuf::EnumValueDescriptor& value) {
+  std::string name = value.name();
+  const std::string prefix = EnumPrefix(*value.type());
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  return absl::AsciiStrToLower(name);
+}
 
 std::string JsonQuote(const std::string& s) {
   std::string out = "\"";
@@ -78,6 +104,7 @@ class Converter {
     }
     std::string out = "{";
     bool first = true;
+    std::map<const google::protobuf::OneofDescriptor*, std::string> oneofs_seen;
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
       const std::string fpath = Join(path, key);
@@ -92,6 +119,17 @@ class Converter {
         continue;
       }
       if (kv.second.IsNull()) continue;
+      if (const auto* oneof = field->real_containing_oneof()) {
+        auto [it, fresh] = oneofs_seen.emplace(oneof, field->name());
+        if (!fresh) {
+          std::vector<std::string> members;
+          for (int i = 0; i < oneof->field_count(); ++i) members.push_back(oneof->field(i)->name());
+          problems.push_back(fmt::format("{}: {} and {} are exclusive (give one of {})",
+                                         path.empty() ? "(top)" : path, it->second, field->name(),
+                                         absl::StrJoin(members, ", ")));
+          continue;
+        }
+      }
       std::string value = Field(kv.second, field, fpath);
       out += fmt::format("{}{}:{}", first ? "" : ",", JsonQuote(field->name()), value);
       first = false;
@@ -163,12 +201,20 @@ class Converter {
         if (s == "true" || s == "false") return s;
         problems.push_back(fmt::format("{}: expected true or false, got \"{}\"", path, s));
         return "false";
-      case FieldDescriptor::CPPTYPE_ENUM:
-        if (field->enum_type()->FindValueByName(s) == nullptr) {
-          problems.push_back(fmt::format("{}: unknown value \"{}\"", path, s));
-          return "0";
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        const google::protobuf::EnumDescriptor* e = field->enum_type();
+        const std::string want = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s));
+        std::vector<std::string> names;
+        for (int i = 0; i < e->value_count(); ++i) {
+          const auto* v = e->value(i);
+          if (IsUnspecified(*v)) continue;
+          if (ShortEnumName(*v) == want) return JsonQuote(v->name());
+          names.push_back(ShortEnumName(*v));
         }
-        return JsonQuote(s);
+        problems.push_back(fmt::format("{}: must be one of {}, got \"{}\"", path,
+                                       absl::StrJoin(names, ", "), s));
+        return "0";
+      }
       default:
         return JsonQuote(s);
     }
@@ -190,10 +236,20 @@ std::vector<std::string> CheckYamlAgainst(const std::string& yaml, const Descrip
 }
 
 absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("line {}, column {}: {}", e.mark.line + 1,
+                                                  e.mark.column + 1, e.msg));
+  }
+  return YamlNodeToMessage(root, out);
+}
+
+absl::Status YamlNodeToMessage(const YAML::Node& root, google::protobuf::Message* out) {
   Converter c;
   std::string json;
   try {
-    YAML::Node root = YAML::Load(yaml);
     json = c.Message(root, out->GetDescriptor(), "");
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("line {}, column {}: {}", e.mark.line + 1,

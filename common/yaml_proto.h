@@ -2,11 +2,14 @@
 // against the message's descriptor (unknown fields and wrong types are reported
 // with their path, e.g. "faults[0].percent: expected a number, got \"x\""), then
 // rendered as JSON and parsed by protobuf's JSON parser. Every problem found is
-// reported, one per line.
+// reported, one per line. Enum values are written short and in any case
+// (`mode: all` for SELECTION_MODE_ALL); two members of one oneof are refused.
 #ifndef FAULTLINE_COMMON_YAML_PROTO_H_
 #define FAULTLINE_COMMON_YAML_PROTO_H_
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <yaml-cpp/yaml.h>
 
 #include <string>
 #include <vector>
@@ -17,7 +20,13 @@ namespace faultline {
 
 // On error the status message lists every problem ("path: reason"), one a line.
 absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out);
+absl::Status YamlNodeToMessage(const YAML::Node& node, google::protobuf::Message* out);
 absl::Status YamlFileToMessage(const std::string& path, google::protobuf::Message* out);
+
+// An enum value as people write it: the value's name without the enum's own
+// prefix, lower case (SELECTION_MODE_ALL -> "all"). YAML and flags accept it in
+// any case; *_UNSPECIFIED values are never accepted.
+std::string ShortEnumName(const google::protobuf::EnumValueDescriptor& value);
 
 // `s` as a JSON string literal, quotes included.
 std::string JsonQuote(const std::string& s);

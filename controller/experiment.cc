@@ -8,6 +8,8 @@
 #include <set>
 
 #include "agent/probes/probe.h"
+#include "common/status_macros.h"
+#include "spec/fault_spec.h"
 #include "common/endpoint.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
@@ -18,55 +20,41 @@ namespace {
 constexpr std::chrono::nanoseconds kMinProbeInterval = std::chrono::milliseconds(10);
 constexpr std::chrono::nanoseconds kDefaultProbeInterval = std::chrono::seconds(1);
 
-// Moves the flat FaultSpec fields of every `faults:` entry under `spec`, so the
-// YAML matches ExperimentFault. Returns a copy; `root` is not changed.
-YAML::Node NestFaultSpecs(const YAML::Node& root) {
-  if (!root.IsMap()) return root;
-  const YAML::Node faults = root["faults"];
-  if (!faults || !faults.IsSequence()) return root;
-  YAML::Node nested(YAML::NodeType::Sequence);
-  for (const auto& f : faults) {
-    if (!f.IsMap()) {
-      nested.push_back(f);
-      continue;
-    }
-    YAML::Node entry(YAML::NodeType::Map);
-    YAML::Node spec(YAML::NodeType::Map);
-    for (const auto& kv : f) {
-      const std::string key = kv.first.Scalar();
-      if (key == "on") {
-        entry["on"] = kv.second;
-      } else {
-        spec[key] = kv.second;
-      }
-    }
-    entry["spec"] = spec;
-    nested.push_back(entry);
-  }
-  YAML::Node out(YAML::NodeType::Map);
-  for (const auto& kv : root) {
+// An old flat entry (`kind: kill` beside `on`) as the new form: the kind is a
+// key holding its own fields. Returns "" when `entry` has no `kind:` key.
+std::string OldFormHint(const YAML::Node& entry) {
+  if (!entry.IsMap() || !entry["kind"] || !entry["kind"].IsScalar()) return "";
+  const std::string kind = entry["kind"].Scalar();
+  const spec::FaultKind* k = spec::FindKind(kind);
+  YAML::Node shared(YAML::NodeType::Map);
+  YAML::Node own(YAML::NodeType::Map);
+  for (const auto& kv : entry) {
     const std::string key = kv.first.Scalar();
-    out[key] = key == "faults" ? nested : kv.second;
+    if (key == "kind") continue;
+    if (key == "on" || key == "duration" || key == "netns" || key == "netns_pid") {
+      shared[key] = kv.second;
+    } else {
+      own[key] = kv.second;
+    }
   }
-  return out;
+  shared[k != nullptr ? k->field : kind] = own;
+  YAML::Emitter out;
+  out << YAML::Flow << shared;
+  return out.c_str();
 }
 
-// Rewrites "faults[3].spec.x" paths back to the flat form the user wrote.
-std::string FlattenFaultPaths(const std::string& message) {
-  static const std::regex kSpecPath(R"(faults\[(\d+)\]\.spec\.)");
-  static const std::regex kUnknown(R"(^(faults\[\d+\]\.[A-Za-z0-9_]+: unknown field \(known: ))");
-  std::string out;
-  size_t start = 0;
-  while (start <= message.size()) {
-    size_t end = message.find('\n', start);
-    if (end == std::string::npos) end = message.size();
-    std::string line = std::regex_replace(message.substr(start, end - start), kSpecPath,
-                                          "faults[$1].");
-    line = std::regex_replace(line, kUnknown, "$1on, ");
-    out += (out.empty() ? "" : "\n") + line;
-    start = end + 1;
+// Refuses the flat form of earlier versions with the new form of each entry.
+std::vector<std::string> OldFormProblems(const YAML::Node& root) {
+  std::vector<std::string> problems;
+  const YAML::Node faults = root["faults"];
+  if (!faults || !faults.IsSequence()) return problems;
+  for (size_t i = 0; i < faults.size(); ++i) {
+    const std::string hint = OldFormHint(faults[i]);
+    if (hint.empty()) continue;
+    problems.push_back(fmt::format(
+        "faults[{}].kind: the kind is now a key holding its fields; write - {}", i, hint));
   }
-  return out;
+  return problems;
 }
 
 std::string JoinLines(const std::vector<std::string>& lines) {
@@ -96,125 +84,7 @@ bool CheckDuration(const std::string& path, const std::string& text, bool requir
   return true;
 }
 
-void CheckSize(const std::string& path, const std::string& text,
-               std::vector<std::string>* problems) {
-  if (text.empty()) return;
-  auto s = ParseSize(path, text);
-  if (!s.ok()) problems->push_back(std::string(s.status().message()));
-}
-
-void ValidateFaultFields(const std::string& path, const v1::FaultSpec& spec,
-                         std::vector<std::string>* problems) {
-  const std::string& kind = spec.kind();
-  if (kind == "kill" || kind == "pause") {
-    const auto& p = spec.process();
-    if (p.pid() == 0 && p.name().empty() && p.cmdline().empty() && p.pidfile().empty() &&
-        p.cgroup().empty()) {
-      problems->push_back(fmt::format(
-          "{}.process: needs at least one of pid, name, cmdline, pidfile, cgroup", path));
-    }
-    if (!p.cmdline().empty()) {
-      try {
-        std::regex re(p.cmdline());
-      } catch (const std::regex_error& e) {
-        problems->push_back(fmt::format("{}.process.cmdline: invalid regex: {}", path, e.what()));
-      }
-    }
-    static const std::set<std::string> kModes = {"", "one", "all", "count", "percent"};
-    if (!kModes.contains(spec.mode())) {
-      problems->push_back(fmt::format(
-          "{}.mode: must be one, all, count or percent, got \"{}\"", path, spec.mode()));
-    }
-    if (spec.mode() == "count" && spec.count() <= 0) {
-      problems->push_back(fmt::format("{}.count: must be at least 1 with mode count", path));
-    }
-    if (spec.mode() == "percent" &&
-        (!spec.has_percent() || spec.percent() <= 0 || spec.percent() > 100)) {
-      problems->push_back(
-          fmt::format("{}.percent: must be between 1 and 100 with mode percent", path));
-    }
-    if (kind == "pause" && !spec.signal().empty()) {
-      problems->push_back(fmt::format("{}.signal: only for kind kill", path));
-    }
-    if (kind == "kill" && !spec.signal().empty()) {
-      static const std::set<std::string> kSignals = {"KILL", "TERM", "INT", "HUP", "QUIT",
-                                                     "ABRT", "USR1", "USR2", "SIGKILL",
-                                                     "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT",
-                                                     "SIGABRT", "SIGUSR1", "SIGUSR2"};
-      if (!kSignals.contains(spec.signal())) {
-        problems->push_back(fmt::format("{}.signal: unknown signal \"{}\"", path, spec.signal()));
-      }
-    }
-  } else if (kind == "disk-fill") {
-    if (spec.path().empty() || spec.path()[0] != '/') {
-      problems->push_back(fmt::format("{}.path: must be an absolute directory path", path));
-    }
-    int how = (spec.has_percent() ? 1 : 0) + (spec.leave_free().empty() ? 0 : 1) +
-              (spec.bytes().empty() ? 0 : 1);
-    if (how != 1) {
-      problems->push_back(
-          fmt::format("{}: needs exactly one of percent, leave_free, bytes", path));
-    }
-    if (spec.has_percent() && (spec.percent() <= 0 || spec.percent() > 100)) {
-      problems->push_back(fmt::format("{}.percent: must be between 1 and 100, got {}", path,
-                                      spec.percent()));
-    }
-    CheckSize(path + ".leave_free", spec.leave_free(), problems);
-    CheckSize(path + ".bytes", spec.bytes(), problems);
-  } else if (kind == "netem" || kind == "bandwidth") {
-    if (spec.interface().empty()) {
-      problems->push_back(fmt::format("{}.interface: required for kind {}", path, kind));
-    }
-    if (kind == "bandwidth" && spec.rate().empty()) {
-      problems->push_back(fmt::format("{}.rate: required for kind bandwidth", path));
-    }
-    if (!spec.rate().empty()) {
-      auto r = ParseRate(path + ".rate", spec.rate());
-      if (!r.ok()) problems->push_back(std::string(r.status().message()));
-    }
-    if (!spec.delay().empty()) CheckDuration(path + ".delay", spec.delay(), false, problems);
-    if (!spec.jitter().empty()) CheckDuration(path + ".jitter", spec.jitter(), false, problems);
-    for (const auto& [name, value] :
-         {std::pair{"loss", spec.loss()}, std::pair{"duplicate", spec.duplicate()},
-          std::pair{"corrupt", spec.corrupt()}, std::pair{"reorder", spec.reorder()},
-          std::pair{"delay_correlation", spec.delay_correlation()}}) {
-      if (value.empty()) continue;
-      auto p = ParsePercent(fmt::format("{}.{}", path, name), value);
-      if (!p.ok()) problems->push_back(std::string(p.status().message()));
-    }
-    if (kind == "netem" && spec.delay().empty() && spec.loss().empty() &&
-        spec.duplicate().empty() && spec.corrupt().empty() && spec.reorder().empty() &&
-        spec.rate().empty()) {
-      problems->push_back(fmt::format(
-          "{}: netem needs at least one of delay, loss, duplicate, corrupt, reorder, rate",
-          path));
-    }
-  } else if (kind == "partition") {
-    if (spec.peers().empty()) {
-      problems->push_back(fmt::format("{}.peers: required for kind partition", path));
-    }
-  }
-  if (kind == "partition" || kind == "dns") {
-    static const std::set<std::string> kDirections = {"", "both", "ingress", "egress"};
-    if (!kDirections.contains(spec.direction())) {
-      problems->push_back(fmt::format("{}.direction: must be both, ingress or egress, got \"{}\"",
-                                      path, spec.direction()));
-    }
-    static const std::set<std::string> kProtocols = {"", "tcp", "udp"};
-    if (!kProtocols.contains(spec.protocol())) {
-      problems->push_back(
-          fmt::format("{}.protocol: must be tcp or udp, got \"{}\"", path, spec.protocol()));
-    }
-  }
-}
-
 }  // namespace
-
-const std::vector<std::string>& KnownFaultKinds() {
-  static const std::vector<std::string> kKinds = {"kill",      "pause",     "disk-fill", "netem",
-                                                  "bandwidth", "partition", "dns"};
-  return kKinds;
-}
 
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml) {
   YAML::Node root;
@@ -228,13 +98,11 @@ absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml) {
     return absl::InvalidArgumentError("(top): expected a mapping with name, targets, probes, "
                                       "faults, objectives, duration");
   }
-  YAML::Emitter out;
-  out << NestFaultSpecs(root);
-  v1::Experiment exp;
-  absl::Status st = YamlToMessage(out.c_str(), &exp);
-  if (!st.ok()) {
-    return absl::Status(st.code(), FlattenFaultPaths(std::string(st.message())));
+  if (auto old = OldFormProblems(root); !old.empty()) {
+    return absl::InvalidArgumentError(JoinLines(old));
   }
+  v1::Experiment exp;
+  RETURN_IF_ERROR(YamlNodeToMessage(root, &exp));
   return exp;
 }
 
@@ -358,26 +226,19 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
       problems.push_back(
           fmt::format("{}.on: unknown target \"{}\" (targets: {})", path, f.on(), known_list()));
     }
-    const auto& kinds = KnownFaultKinds();
-    if (f.spec().kind().empty()) {
-      problems.push_back(path + ".kind: required");
-    } else if (std::find(kinds.begin(), kinds.end(), f.spec().kind()) == kinds.end()) {
-      std::string all;
-      for (const auto& k : kinds) all += (all.empty() ? "" : ", ") + k;
-      problems.push_back(
-          fmt::format("{}.kind: unknown kind \"{}\" (known: {})", path, f.spec().kind(), all));
-    } else {
-      ValidateFaultFields(path, f.spec(), &problems);
+    // The fault's own fields, through exactly the code the agent runs (with a
+    // stand-in duration when the experiment's own is missing or broken, which
+    // is reported above).
+    v1::FaultSpec spec = FaultSpecFor(exp, i);
+    if (!have_duration && f.duration().empty() && !spec.duration().empty()) {
+      spec.set_duration("1s");
     }
-    std::chrono::nanoseconds fd{0};
-    if (!f.spec().duration().empty()) {
-      if (f.spec().kind() == "kill") {
-        problems.push_back(path + ".duration: kill is an action and has no duration");
-      } else if (CheckDuration(path + ".duration", f.spec().duration(), false, &problems, &fd) &&
-                 have_duration && fd > duration) {
-        problems.push_back(fmt::format("{}.duration: {} is longer than the experiment's duration {}",
-                                       path, f.spec().duration(), exp.duration()));
-      }
+    auto checked = spec::Validate(spec);
+    if (!checked.ok()) {
+      problems.push_back(fmt::format("{}.{}", path, std::string(checked.status().message())));
+    } else if (have_duration && checked->duration > duration) {
+      problems.push_back(fmt::format("{}.duration: {} is longer than the experiment's duration {}",
+                                     path, spec.duration(), exp.duration()));
     }
   }
 
@@ -402,6 +263,15 @@ absl::StatusOr<v1::Experiment> LoadExperimentFile(const std::string& path) {
   auto text = ReadFileToString(path);
   if (!text.ok()) return text.status();
   return LoadExperiment(*text);
+}
+
+v1::FaultSpec FaultSpecFor(const v1::Experiment& exp, int i) {
+  v1::FaultSpec spec = spec::FromExperimentFault(exp.faults(i));
+  const spec::FaultKind* kind = spec::KindOf(spec);
+  if (kind != nullptr && kind->reversible && spec.duration().empty()) {
+    spec.set_duration(exp.duration());
+  }
+  return spec;
 }
 
 v1::ProbeSpec ToProbeSpec(const v1::ExperimentProbe& probe) {

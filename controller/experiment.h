@@ -29,6 +29,10 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp);
 absl::StatusOr<v1::Experiment> LoadExperiment(const std::string& yaml);
 absl::StatusOr<v1::Experiment> LoadExperimentFile(const std::string& path);
 
+// The FaultSpec sent for faults[i]: its fields less `on`, with the
+// experiment's duration when a reversible fault gives none.
+v1::FaultSpec FaultSpecFor(const v1::Experiment& exp, int i);
+
 // The agent-side probe spec of an experiment probe.
 v1::ProbeSpec ToProbeSpec(const v1::ExperimentProbe& probe);
 
@@ -38,9 +42,6 @@ std::chrono::nanoseconds ExperimentDuration(const v1::Experiment& exp);
 std::chrono::nanoseconds RtoTarget(const v1::Experiment& exp);
 std::chrono::nanoseconds ProbeInterval(const v1::ExperimentProbe& probe);
 int RecoveredAfter(const v1::Experiment& exp);
-
-// Fault kinds an experiment may use.
-const std::vector<std::string>& KnownFaultKinds();
 
 }  // namespace faultline::controller
 

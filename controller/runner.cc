@@ -13,6 +13,7 @@
 #include "common/units.h"
 #include "controller/experiment.h"
 #include "controller/timeline/result.h"
+#include "spec/fault_spec.h"
 
 namespace faultline::controller {
 namespace {
@@ -310,10 +311,10 @@ absl::Status ExperimentRun::InjectAll() {
   const auto duration = ExperimentDuration(exp_);
   for (int i = 0; i < exp_.faults_size(); ++i) {
     const v1::ExperimentFault& fault = exp_.faults(i);
-    v1::FaultSpec spec = fault.spec();
-    if (spec.kind() != "kill" && spec.duration().empty()) spec.set_duration(exp_.duration());
-    const auto fault_duration =
-        spec.duration().empty() ? duration : *ParseDuration("duration", spec.duration());
+    const v1::FaultSpec spec = FaultSpecFor(exp_, i);
+    const auto fault_duration = spec.duration().empty()
+                                    ? duration
+                                    : ParseDuration("duration", spec.duration()).value_or(duration);
     for (const AgentRef& agent : targets_[fault.on()]) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -340,7 +341,7 @@ absl::Status ExperimentRun::InjectAll() {
       grpc::Status st = stub->Inject(&ctx, req, &resp);
       if (!st.ok()) {
         return FromGrpcStatus(grpc::Status(
-            st.error_code(), fmt::format("faults[{}] ({}) on agent {}: {}", i, spec.kind(),
+            st.error_code(), fmt::format("faults[{}] ({}) on agent {}: {}", i, spec::KindName(spec),
                                          agent.name, st.error_message())));
       }
       const timeline::ClockOffset& clock = clocks_[agent.name];
@@ -348,7 +349,7 @@ absl::Status ExperimentRun::InjectAll() {
       inj.agent = agent.name;
       inj.address = agent.address;
       inj.fault_id = resp.fault().id();
-      inj.is_action = spec.kind() == "kill";
+      inj.is_action = !spec::KindFor(spec.kind_case()).reversible;
       if (resp.fault().injected_unix_ns() != 0) {
         inj.injected_ns = timeline::ToControllerClock(resp.fault().injected_unix_ns(), clock).ns;
         inj.injected_error_ns = clock.error_ns;
@@ -361,11 +362,11 @@ absl::Status ExperimentRun::InjectAll() {
       planned->set_agent(agent.name);
       planned->set_address(agent.address);
       planned->set_target(fault.on());
-      planned->set_kind(spec.kind());
+      planned->set_kind(spec::KindName(spec));
       planned->set_fault_id(resp.fault().id());
       for (const auto& c : resp.changes()) planned->add_changes(c);
       Event("injected", inj.injected_ns, agent.name,
-            fmt::format("faults[{}] {} {}: {}", i, spec.kind(), resp.fault().id(),
+            fmt::format("faults[{}] {} {}: {}", i, spec::KindName(spec), resp.fault().id(),
                         resp.fault().target()),
             Ms(clock.error_ns));
     }
@@ -420,7 +421,7 @@ void ExperimentRun::RevertAll(const std::string& why) {
         if (inj.fault_id == f.id()) inj.reverted_ns = t;
       }
       Event("reverted", t, name,
-            fmt::format("{} {} ({})", f.spec().kind(), f.id(),
+            fmt::format("{} {} ({})", spec::KindName(f.spec()), f.id(),
                         f.revert_reason().empty() ? why : f.revert_reason()),
             Ms(clock.error_ns));
     }
@@ -501,14 +502,13 @@ v1::RunReport ExperimentRun::Execute() {
     std::string problems;
     for (int i = 0; i < exp_.faults_size(); ++i) {
       const auto& fault = exp_.faults(i);
-      v1::FaultSpec spec = fault.spec();
-      if (spec.kind() != "kill" && spec.duration().empty()) spec.set_duration(exp_.duration());
+      const v1::FaultSpec spec = FaultSpecFor(exp_, i);
       for (const AgentRef& agent : targets_[fault.on()]) {
         auto* planned = report_.add_faults();
         planned->set_agent(agent.name);
         planned->set_address(agent.address);
         planned->set_target(fault.on());
-        planned->set_kind(spec.kind());
+        planned->set_kind(spec::KindName(spec));
         auto stub = Stub(agent.address);
         if (!stub) {
           problems += fmt::format("{}faults[{}] on {}: cannot dial {}", problems.empty() ? "" : "\n",

@@ -106,14 +106,6 @@ std::string Dirname(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// Which field the spec filled (for messages from Apply).
-std::string FillField(const v1::FaultSpec& spec) {
-  if (spec.has_percent()) return "percent";
-  if (!spec.leave_free().empty()) return "leave_free";
-  if (!spec.bytes().empty()) return "bytes";
-  return "path";
-}
-
 class RealFilesystem : public Filesystem {
  public:
   absl::StatusOr<std::string> RealDirectory(const std::string& path) const override {
@@ -162,28 +154,17 @@ class DiskFillHandler : public FaultHandler {
  public:
   explicit DiskFillHandler(std::unique_ptr<Filesystem> fs) : fs_(std::move(fs)) {}
 
-  std::string Kind() const override { return "disk-fill"; }
-
-  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& /*ctx*/) const override {
-    if (spec.path().empty()) {
-      return absl::InvalidArgumentError("path: required (a directory on the filesystem to fill)");
-    }
-    if (spec.path()[0] != '/') {
-      return absl::InvalidArgumentError(
-          fmt::format("path: must be an absolute path, got \"{}\"", spec.path()));
-    }
-    return ParseFillRequest(spec).status();
-  }
+  v1::FaultSpec::KindCase kind_case() const override { return v1::FaultSpec::kDiskFill; }
 
   absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
                                                 v1::FaultRecord* record) const override {
-    RETURN_IF_ERROR(Validate(spec, ctx));
-    ASSIGN_OR_RETURN(const FillRequest request, ParseFillRequest(spec));
+    const v1::DiskFillFault& fill = spec.disk_fill();
+    ASSIGN_OR_RETURN(const FillRequest request, ParseFillRequest(fill));
     if (!IsFillFileName(kFillFilePrefix + record->id())) {
       return absl::InternalError(
           fmt::format("record id \"{}\" cannot name a fill file", record->id()));
     }
-    ASSIGN_OR_RETURN(const std::string real, fs_->RealDirectory(spec.path()));
+    ASSIGN_OR_RETURN(const std::string real, fs_->RealDirectory(fill.path()));
     ASSIGN_OR_RETURN(const std::vector<MountEntry> mounts, fs_->Mounts());
     const std::optional<MountEntry> mount = FindMount(mounts, real);
     if (!mount.has_value()) {
@@ -191,7 +172,7 @@ class DiskFillHandler : public FaultHandler {
     }
     if (IsPseudoFilesystem(mount->fs_type)) {
       return absl::FailedPreconditionError(fmt::format(
-          "path: {} is on a {} filesystem ({}), which cannot be filled", spec.path(),
+          "path: {} is on a {} filesystem ({}), which cannot be filled", fill.path(),
           mount->fs_type, mount->mount_point));
     }
     if (mount->read_only) {
@@ -218,7 +199,8 @@ class DiskFillHandler : public FaultHandler {
   // Creates the file (never an existing one) and allocates its blocks; on any
   // failure the file is removed before the error is returned.
   absl::Status Apply(v1::FaultRecord* record, const FaultContext& /*ctx*/) const override {
-    const std::string field = FillField(record->spec());
+    auto request = ParseFillRequest(record->spec().disk_fill());
+    const std::string field = request.ok() ? request->field : "path";
     const std::string& file = record->disk_fill().file();
     RETURN_IF_ERROR(CheckFillPath(file));
     const uint64_t bytes = record->disk_fill().bytes();
@@ -383,39 +365,6 @@ std::string FormatPercent(double v) {
   while (s.back() == '0') s.pop_back();
   if (s.back() == '.') s.pop_back();
   return s;
-}
-
-absl::StatusOr<FillRequest> ParseFillRequest(const v1::FaultSpec& spec) {
-  std::vector<std::string> given;
-  if (spec.has_percent()) given.push_back("percent");
-  if (!spec.leave_free().empty()) given.push_back("leave_free");
-  if (!spec.bytes().empty()) given.push_back("bytes");
-  if (given.empty()) {
-    return absl::InvalidArgumentError("percent: give exactly one of percent, leave_free, bytes");
-  }
-  if (given.size() > 1) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: give only one of percent, leave_free, bytes, got {} and {}", given[1], given[0],
-        given[1]));
-  }
-  FillRequest r;
-  r.field = given[0];
-  if (spec.has_percent()) {
-    r.by = FillRequest::By::kPercent;
-    r.percent = spec.percent();
-    if (!(r.percent >= 1 && r.percent <= 100)) {  // also rejects NaN
-      return absl::InvalidArgumentError(
-          fmt::format("percent: must be between 1 and 100, got {:g}", r.percent));
-    }
-  } else if (!spec.leave_free().empty()) {
-    r.by = FillRequest::By::kLeaveFree;
-    ASSIGN_OR_RETURN(r.size, ParseSize("leave_free", spec.leave_free()));
-  } else {
-    r.by = FillRequest::By::kBytes;
-    ASSIGN_OR_RETURN(r.size, ParseSize("bytes", spec.bytes()));
-    if (r.size == 0) return absl::InvalidArgumentError("bytes: must be greater than 0");
-  }
-  return r;
 }
 
 absl::StatusOr<FillPlan> ComputeFill(const FillRequest& request, const FsUsage& usage,

@@ -16,6 +16,7 @@
 #include "agent/faults/fault_handler.h"
 #include "faultline/v1/faults.pb.h"
 #include "faultline/v1/policy.pb.h"
+#include "spec/disk_fill.h"
 
 namespace faultline::agent {
 
@@ -52,18 +53,8 @@ std::optional<MountEntry> FindMount(const std::vector<MountEntry>& mounts,
 // sweep never scans.
 bool IsPseudoFilesystem(const std::string& fs_type);
 
-// Which of the exclusive disk-fill fields was given, and its value.
-struct FillRequest {
-  enum class By { kPercent, kLeaveFree, kBytes };
-  By by = By::kPercent;
-  std::string field;     // "percent", "leave_free" or "bytes", for messages
-  double percent = 0;    // kPercent
-  uint64_t size = 0;     // kLeaveFree, kBytes
-};
-
-// Exactly one of percent (1..100), leave_free, bytes (> 0). INVALID_ARGUMENT,
-// e.g. `percent: must be between 1 and 100, got 150`.
-absl::StatusOr<FillRequest> ParseFillRequest(const v1::FaultSpec& spec);
+using spec::FillRequest;
+using spec::ParseFillRequest;
 
 // What a fill will do to the filesystem.
 struct FillPlan {

@@ -2,8 +2,11 @@
 //
 // The agent's FaultManager drives a handler through the ledger protocol
 // (DESIGN.md, "The ledger and leases"):
-//   Validate(spec) -> Plan(spec, &record) -> ledger write (fsync) -> Apply(record)
-//   -> mark active ... -> Revert(record) -> ledger removal.
+//   spec::Validate(spec) -> Validate(spec, ctx) -> Plan(spec, &record)
+//   -> ledger write (fsync) -> Apply(record) -> mark active ... -> Revert(record)
+//   -> ledger removal.
+// The spec's own rules live in spec/ and run once, before the handler sees the
+// spec; a handler checks only what depends on this host (policy, pids).
 // Plan() may read the host (pick pids, measure a filesystem) but changes
 // nothing; it fills the record with everything Revert() needs. Apply() is
 // all-or-nothing: if it fails part way, it undoes what it did before returning.
@@ -23,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "faultline/v1/faults.pb.h"
 #include "faultline/v1/policy.pb.h"
+#include "spec/fault_spec.h"
 
 namespace faultline::agent {
 
@@ -46,18 +50,23 @@ class FaultHandler {
  public:
   virtual ~FaultHandler() = default;
 
-  // The `kind` string this handler serves, e.g. "pause".
-  virtual std::string Kind() const = 0;
-  // Whether the fault has a duration and must be reverted (false for kill).
-  virtual bool Reversible() const { return true; }
+  // The kind this handler serves.
+  virtual v1::FaultSpec::KindCase kind_case() const = 0;
+  // Its name (spec::FaultKind::name, e.g. "pause") for policy, logs and
+  // capabilities.
+  std::string Kind() const { return spec::KindFor(kind_case()).name; }
 
-  // Checks the kind-specific fields; INVALID_ARGUMENT naming the field.
-  virtual absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const = 0;
+  // Host and policy checks of a spec that passed spec::Validate (e.g. a name
+  // the policy protects): PERMISSION_DENIED / INVALID_ARGUMENT naming the field.
+  virtual absl::Status Validate(const v1::FaultSpec& /*spec*/, const FaultContext& /*ctx*/) const {
+    return absl::OkStatus();
+  }
 
   // Decides what Apply() will change and records it in `record` (processes,
-  // disk_fill or net) and `record->target`. Changes nothing. Returns a line per
-  // change for dry runs and preflight. FAILED_PRECONDITION when the host cannot
-  // do it (e.g. no matching process, missing kernel module).
+  // disk_fill or net) and `record->target`. Changes nothing, may be slow (a
+  // process scan, a slow filesystem): the manager runs it without its lock.
+  // Returns a line per change for dry runs and preflight. FAILED_PRECONDITION
+  // when the host cannot do it (e.g. no matching process, missing module).
   virtual absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec,
                                                         const FaultContext& ctx,
                                                         v1::FaultRecord* record) const = 0;

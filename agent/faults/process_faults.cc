@@ -8,8 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "agent/faults/process_selector.h"
 #include "agent/faults/process_table.h"
-#include "agent/faults/signals.h"
 #include "common/status_macros.h"
+#include "spec/signals.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -63,12 +63,10 @@ absl::Status NeedTable(const FaultContext& ctx) {
 // signal is delivered there is nothing to undo. Stateless: thread-safe.
 class KillHandler : public FaultHandler {
  public:
-  std::string Kind() const override { return "kill"; }
-  bool Reversible() const override { return false; }
+  v1::FaultSpec::KindCase kind_case() const override { return v1::FaultSpec::kKill; }
 
   absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
-    RETURN_IF_ERROR(ValidateProcessSelection(spec, ctx));
-    return ParseSignalOf(spec).status();
+    return ValidateProcessSelection(spec, ctx);
   }
 
   absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
@@ -79,7 +77,7 @@ class KillHandler : public FaultHandler {
     RecordSelection(picked, record);
     std::vector<std::string> lines;
     for (const auto& ref : record->processes()) {
-      lines.push_back(fmt::format("send {} to {}", SignalName(signo), Who(ref)));
+      lines.push_back(fmt::format("send {} to {}", spec::SignalName(signo), Who(ref)));
     }
     return lines;
   }
@@ -109,11 +107,11 @@ class KillHandler : public FaultHandler {
       const absl::StatusCode code =
           first_code == absl::StatusCode::kNotFound ? absl::StatusCode::kFailedPrecondition : first_code;
       return absl::Status(code, fmt::format("process: could not send {} to any process: {}",
-                                            SignalName(signo), absl::StrJoin(failures, "; ")));
+                                            spec::SignalName(signo), absl::StrJoin(failures, "; ")));
     }
     if (!failures.empty()) {
       spdlog::warn("kill {}: sent {} to {} of {} processes; not to: {}", record->id(),
-                   SignalName(signo), signalled.size(), record->processes_size(),
+                   spec::SignalName(signo), signalled.size(), record->processes_size(),
                    absl::StrJoin(failures, "; "));
       record->clear_processes();
       for (auto& ref : signalled) *record->add_processes() = std::move(ref);
@@ -128,7 +126,7 @@ class KillHandler : public FaultHandler {
 
  private:
   static absl::StatusOr<int> ParseSignalOf(const v1::FaultSpec& spec) {
-    return ParseSignal(spec.signal().empty() ? "KILL" : spec.signal());
+    return spec::ParseSignal(spec.kill().signal().empty() ? "KILL" : spec.kill().signal());
   }
 };
 
@@ -136,19 +134,14 @@ class KillHandler : public FaultHandler {
 // Stateless: thread-safe.
 class PauseHandler : public FaultHandler {
  public:
-  std::string Kind() const override { return "pause"; }
+  v1::FaultSpec::KindCase kind_case() const override { return v1::FaultSpec::kPause; }
 
   absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
-    if (!spec.signal().empty()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "signal: pause always sends SIGSTOP (and SIGCONT at revert), got \"{}\"", spec.signal()));
-    }
     return ValidateProcessSelection(spec, ctx);
   }
 
   absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
                                                 v1::FaultRecord* record) const override {
-    RETURN_IF_ERROR(Validate(spec, ctx));
     RETURN_IF_ERROR(NeedTable(ctx));
     SelectionOptions options;
     options.exclude_stopped = true;

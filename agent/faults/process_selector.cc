@@ -16,25 +16,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "spec/process.h"
 #include "faultline/v1/policy.pb.h"
 #include "fmt/format.h"
 
 namespace faultline::agent {
 namespace {
 
-// comm is at most TASK_COMM_LEN - 1 bytes.
-constexpr size_t kMaxCommLength = 15;
 // Cmdlines may be megabytes long (ARG_MAX); matching is linear in the text
 // (see CompileCmdline), and this bound keeps one process under ~50 ms. Real
 // cmdlines, long Java class paths included, fit.
 constexpr size_t kMaxCmdlineSearched = 64 * 1024;
 // Pidfiles hold one number; refuse to slurp anything large (or /dev/zero).
 constexpr size_t kMaxPidfileBytes = 64;
-
-bool HasSelector(const v1::ProcessSelector& s) {
-  return s.pid() != 0 || !s.name().empty() || !s.cmdline().empty() || !s.pidfile().empty() ||
-         !s.cgroup().empty();
-}
 
 bool PolicyProtects(const FaultContext& ctx, const std::string& comm) {
   if (ctx.policy == nullptr) return false;
@@ -60,25 +54,6 @@ bool CgroupContains(const std::string& selector, const std::string& cgroup) {
   if (base == "/") return true;
   return cgroup == base || (cgroup.size() > base.size() && cgroup.compare(0, base.size(), base) == 0 &&
                             cgroup[base.size()] == '/');
-}
-
-// libstdc++'s default matcher backtracks with one stack frame per input
-// character: a 64 KiB cmdline overflows an 8 MiB thread stack, and search mode
-// retries from every start position (quadratic). So the pattern is checked as
-// written, then run as `[\s\S]*(?:P)[\s\S]*` with regex_match in the
-// polynomial (Thompson NFA) mode: a single linear pass with bounded stack.
-// That mode has no back-references, which are refused here.
-absl::StatusOr<std::regex> CompileCmdline(const std::string& pattern) {
-  try {
-    std::regex check(pattern, std::regex::ECMAScript);
-    (void)check;
-    return std::regex("[\\s\\S]*(?:" + pattern + ")[\\s\\S]*",
-                      std::regex::ECMAScript | std::regex::nosubs |
-                          std::regex_constants::__polynomial);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("process.cmdline: invalid regular expression \"{}\": {}", pattern, e.what()));
-  }
 }
 
 absl::StatusOr<pid_t> ReadPidfile(const std::string& path) {
@@ -128,89 +103,21 @@ absl::StatusOr<bool> Matches(const v1::ProcessSelector& sel, const std::optional
   return true;
 }
 
-std::string FormatNumber(double v) { return fmt::format("{:g}", v); }
-
 }  // namespace
 
-absl::StatusOr<SelectionMode> ParseSelectionMode(const v1::FaultSpec& spec) {
-  const std::string mode = absl::AsciiStrToLower(absl::StripAsciiWhitespace(spec.mode()));
-  SelectionMode m;
-  if (mode.empty() || mode == "one") {
-    m = SelectionMode::kOne;
-  } else if (mode == "all") {
-    m = SelectionMode::kAll;
-  } else if (mode == "count") {
-    m = SelectionMode::kCount;
-  } else if (mode == "percent") {
-    m = SelectionMode::kPercent;
-  } else {
-    return absl::InvalidArgumentError(fmt::format(
-        "mode: must be one of one, all, count, percent, got \"{}\"", spec.mode()));
-  }
-  if (m == SelectionMode::kCount) {
-    if (spec.count() <= 0) {
-      return absl::InvalidArgumentError(
-          fmt::format("count: must be greater than 0 with mode count, got {}", spec.count()));
-    }
-  } else if (spec.count() != 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("count: only valid with mode count, got mode \"{}\"", mode.empty() ? "one" : mode));
-  }
-  if (m == SelectionMode::kPercent) {
-    if (!spec.has_percent()) {
-      return absl::InvalidArgumentError("percent: required with mode percent");
-    }
-    const double p = spec.percent();
-    if (!(p > 0 && p <= 100)) {  // also rejects NaN
-      return absl::InvalidArgumentError(
-          fmt::format("percent: must be above 0 and at most 100, got {}", FormatNumber(p)));
-    }
-  } else if (spec.has_percent()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "percent: only valid with mode percent, got mode \"{}\"", mode.empty() ? "one" : mode));
-  }
-  return m;
-}
-
 absl::Status ValidateProcessSelection(const v1::FaultSpec& spec, const FaultContext& ctx) {
-  const v1::ProcessSelector& sel = spec.process();
-  if (!HasSelector(sel)) {
-    return absl::InvalidArgumentError(
-        "process: give at least one of pid, name, cmdline, pidfile, cgroup");
-  }
-  if (sel.pid() < 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("process.pid: must be a positive pid, got {}", sel.pid()));
-  }
+  ASSIGN_OR_RETURN(const spec::ProcessSelection selection, spec::SelectionOf(spec));
+  const v1::ProcessSelector& sel = *selection.process;
   if (sel.pid() > 0) {
     if (auto why = PidExclusion(sel.pid(), ctx)) {
       return absl::PermissionDeniedError(fmt::format("process.pid: {} {}", sel.pid(), *why));
     }
   }
-  if (!sel.name().empty()) {
-    if (sel.name().size() > kMaxCommLength) {
-      return absl::InvalidArgumentError(fmt::format(
-          "process.name: \"{}\" is longer than {} characters, so no process name (comm) can equal "
-          "it; use cmdline for longer names",
-          sel.name(), kMaxCommLength));
-    }
-    if (PolicyProtects(ctx, sel.name())) {
-      return absl::PermissionDeniedError(
-          fmt::format("process.name: \"{}\" is protected by the agent's policy", sel.name()));
-    }
+  if (!sel.name().empty() && PolicyProtects(ctx, sel.name())) {
+    return absl::PermissionDeniedError(
+        fmt::format("process.name: \"{}\" is protected by the agent's policy", sel.name()));
   }
-  if (!sel.cmdline().empty()) RETURN_IF_ERROR(CompileCmdline(sel.cmdline()).status());
-  if (!sel.pidfile().empty() && sel.pidfile()[0] != '/') {
-    return absl::InvalidArgumentError(
-        fmt::format("process.pidfile: must be an absolute path, got \"{}\"", sel.pidfile()));
-  }
-  if (!sel.cgroup().empty() && sel.cgroup()[0] != '/') {
-    return absl::InvalidArgumentError(fmt::format(
-        "process.cgroup: must be an absolute cgroup v2 path such as /system.slice/redis.service, "
-        "got \"{}\"",
-        sel.cgroup()));
-  }
-  return ParseSelectionMode(spec).status();
+  return absl::OkStatus();
 }
 
 std::optional<std::string> ExclusionReason(const ProcessInfo& p, const FaultContext& ctx,
@@ -255,12 +162,12 @@ absl::StatusOr<std::vector<ProcessInfo>> SelectProcesses(const v1::FaultSpec& sp
                                                          const SelectionOptions& options,
                                                          std::mt19937_64& rng) {
   RETURN_IF_ERROR(ValidateProcessSelection(spec, ctx));
-  ASSIGN_OR_RETURN(const SelectionMode mode, ParseSelectionMode(spec));
+  ASSIGN_OR_RETURN(const spec::ProcessSelection selection, spec::SelectionOf(spec));
   if (ctx.processes == nullptr) return absl::InternalError("no process table");
-  const v1::ProcessSelector& sel = spec.process();
+  const v1::ProcessSelector& sel = *selection.process;
   std::optional<std::regex> re;
   if (!sel.cmdline().empty()) {
-    ASSIGN_OR_RETURN(re, CompileCmdline(sel.cmdline()));
+    ASSIGN_OR_RETURN(re, spec::CompileCmdline(sel.cmdline()));
   }
   auto no_match = [&](const std::string& note) {
     return absl::FailedPreconditionError(
@@ -337,23 +244,22 @@ absl::StatusOr<std::vector<ProcessInfo>> SelectProcesses(const v1::FaultSpec& sp
   }
 
   size_t want = 1;
-  switch (mode) {
-    case SelectionMode::kOne:
-      want = 1;
-      break;
-    case SelectionMode::kAll:
+  switch (selection.mode) {
+    case v1::SELECTION_MODE_ALL:
       want = matches.size();
       break;
-    case SelectionMode::kCount:
-      want = static_cast<size_t>(spec.count());
+    case v1::SELECTION_MODE_COUNT:
+      want = static_cast<size_t>(selection.count);
       break;
-    case SelectionMode::kPercent: {
+    case v1::SELECTION_MODE_PERCENT: {
       // A small epsilon keeps 100/3 % of 9 at 3, not 4, despite rounding.
-      const double exact = spec.percent() / 100.0 * static_cast<double>(matches.size());
+      const double exact = selection.percent.value_or(100) / 100.0 * static_cast<double>(matches.size());
       want = static_cast<size_t>(std::ceil(exact - 1e-9));
       want = std::max<size_t>(want, 1);
       break;
     }
+    default:  // one
+      want = 1;
   }
   want = std::min(want, matches.size());
   if (want < matches.size()) {

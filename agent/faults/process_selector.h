@@ -18,26 +18,17 @@
 
 namespace faultline::agent {
 
-// How many of the matching processes a fault takes.
-enum class SelectionMode { kOne, kAll, kCount, kPercent };
-
-// Parses spec.mode (empty = one) and checks count/percent against it:
-// INVALID_ARGUMENT `mode: must be one of one, all, count, percent, got "x"`,
-// `count: ...`, `percent: ...`.
-absl::StatusOr<SelectionMode> ParseSelectionMode(const v1::FaultSpec& spec);
-
 struct SelectionOptions {
   // Pause: a process that is already stopped (by someone else) is not ours to
   // stop, and resuming it at revert would undo someone else's SIGSTOP.
   bool exclude_stopped = false;
 };
 
-// process.cmdline is an ECMAScript regex searched in the first 64 KiB of the
-// space-joined cmdline, in linear time; back-references are refused.
-//
-// Checks spec.process and the mode without reading the process table:
-// INVALID_ARGUMENT for malformed fields; PERMISSION_DENIED for an explicit pid
-// of 1 or the agent, or a name the policy protects.
+// The selection's rules are spec::ValidateSelection's (spec/process.h); this
+// adds what depends on this agent, without reading the process table:
+// PERMISSION_DENIED for an explicit pid of the agent, or a name the policy
+// protects. process.cmdline is searched in the first 64 KiB of the
+// space-joined cmdline, in linear time.
 absl::Status ValidateProcessSelection(const v1::FaultSpec& spec, const FaultContext& ctx);
 
 // Why `p` may never be a target, or nullopt. The reason reads after the pid:
@@ -45,7 +36,7 @@ absl::Status ValidateProcessSelection(const v1::FaultSpec& spec, const FaultCont
 std::optional<std::string> ExclusionReason(const ProcessInfo& p, const FaultContext& ctx,
                                            const SelectionOptions& options);
 
-// Validates, reads ctx.processes, and picks the targets (at random for modes
+// Reads ctx.processes and picks the targets (at random for modes
 // one, count and percent), sorted by pid. FAILED_PRECONDITION when nothing
 // matches; PERMISSION_DENIED when an explicit pid (pid or pidfile) is excluded.
 // A count above the number of matches takes them all.

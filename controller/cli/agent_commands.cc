@@ -2,146 +2,56 @@
 #include <fmt/format.h>
 #include <grpcpp/client_context.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <optional>
 
 #include "common/clock.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "common/units.h"
 #include "controller/cli/cli.h"
+#include "spec/fault_spec.h"
 #include "faultline/v1/agent.grpc.pb.h"
 
 namespace faultline::cli {
 namespace {
 
-// Every fault flag any kind takes; each kind's subcommand binds its subset.
-struct FaultFlags {
-  // kill, pause
-  std::string process_name, cmdline, pidfile, cgroup, signal, mode;
-  int pid = 0;
-  int count = 0;
-  std::optional<double> percent;
-  // disk-fill
-  std::string path, leave_free, bytes;
-  // netem, bandwidth
-  std::string interface, delay, jitter, delay_correlation, loss, duplicate, corrupt, reorder, rate;
-  std::vector<std::string> to;
-  // partition, dns
-  std::vector<std::string> peers, resolvers;
-  std::vector<uint32_t> ports;
-  std::string protocol, direction;
-  bool reject = false;
-  // network faults
-  std::string netns;
-  int netns_pid = 0;
-
-  std::string duration;
+// One kind's flags on one subcommand (inject or preflight), bound from
+// spec::FaultKind::flags; read after parsing. Lives as long as the app.
+struct KindCommand {
+  const spec::FaultKind* kind = nullptr;
+  std::vector<std::pair<const spec::Flag*, CLI::Option*>> options;
   bool dry_run = false;
+
+  void Bind(CLI::App* sub, const spec::FaultKind& k) {
+    kind = &k;
+    for (const spec::Flag& f : k.flags) {
+      CLI::Option* opt = f.is_switch ? sub->add_flag("--" + f.name, f.help)
+                                     : sub->add_option("--" + f.name, f.help);
+      if (!f.is_switch) {
+        opt->multi_option_policy(f.repeated ? CLI::MultiOptionPolicy::TakeAll
+                                            : CLI::MultiOptionPolicy::TakeLast);
+      }
+      options.emplace_back(&f, opt);
+    }
+  }
+
+  // The spec the flags describe, checked by the rules the agent runs.
+  absl::StatusOr<v1::FaultSpec> Spec() const {
+    std::vector<std::pair<const spec::Flag*, std::vector<std::string>>> values;
+    for (const auto& [flag, opt] : options) {
+      if (opt->count() == 0) continue;
+      values.emplace_back(flag, flag->is_switch ? std::vector<std::string>{"true"} : opt->results());
+    }
+    ASSIGN_OR_RETURN(v1::FaultSpec built, spec::BuildFromFlags(*kind, values));
+    RETURN_IF_ERROR(spec::Validate(built).status());
+    return built;
+  }
 };
-
-void AddProcessFlags(CLI::App* sub, FaultFlags& f) {
-  sub->add_option("--process-name", f.process_name, "exact process name (comm)");
-  sub->add_option("--pid", f.pid, "process id");
-  sub->add_option("--cmdline", f.cmdline, "regex searched in the command line");
-  sub->add_option("--pidfile", f.pidfile, "file holding the pid");
-  sub->add_option("--cgroup", f.cgroup, "cgroup v2 path");
-  sub->add_option("--mode", f.mode, "one|all|count|percent (default one)");
-  sub->add_option("--count", f.count, "processes to pick with --mode count");
-  sub->add_option("--percent", f.percent, "share of processes to pick with --mode percent");
-}
-
-void AddNetnsFlags(CLI::App* sub, FaultFlags& f) {
-  sub->add_option("--netns", f.netns, "target network namespace: NAME or PATH");
-  sub->add_option("--netns-pid", f.netns_pid, "use the network namespace of this pid");
-}
-
-void AddShapeFlags(CLI::App* sub, FaultFlags& f) {
-  sub->add_option("--interface", f.interface, "network interface");
-  sub->add_option("--to", f.to, "only traffic to CIDR[:PORT] (repeatable)");
-  AddNetnsFlags(sub, f);
-}
-
-// Registers the per-kind flags on `sub` (one of the inject/preflight kinds).
-void AddKindFlags(CLI::App* sub, const std::string& kind, FaultFlags& f) {
-  if (kind == "kill") {
-    AddProcessFlags(sub, f);
-    sub->add_option("--signal", f.signal, "KILL (default), TERM, INT, HUP, ...");
-    return;
-  }
-  sub->add_option("--duration", f.duration, "how long the fault lasts, e.g. 30s");
-  if (kind == "pause") {
-    AddProcessFlags(sub, f);
-  } else if (kind == "disk-fill") {
-    sub->add_option("--path", f.path, "a folder on the filesystem to fill");
-    sub->add_option("--percent", f.percent, "fill until the filesystem is P% used");
-    sub->add_option("--leave-free", f.leave_free, "fill until SIZE is left free (e.g. 100M)");
-    sub->add_option("--bytes", f.bytes, "allocate SIZE (e.g. 1G)");
-  } else if (kind == "netem") {
-    AddShapeFlags(sub, f);
-    sub->add_option("--delay", f.delay, "added delay, e.g. 100ms");
-    sub->add_option("--jitter", f.jitter, "delay jitter, e.g. 10ms");
-    sub->add_option("--delay-correlation", f.delay_correlation, "e.g. 25%");
-    sub->add_option("--loss", f.loss, "packet loss, e.g. 5%");
-    sub->add_option("--duplicate", f.duplicate, "e.g. 1%");
-    sub->add_option("--corrupt", f.corrupt, "e.g. 1%");
-    sub->add_option("--reorder", f.reorder, "e.g. 25%");
-    sub->add_option("--rate", f.rate, "e.g. 1mbit");
-  } else if (kind == "bandwidth") {
-    AddShapeFlags(sub, f);
-    sub->add_option("--rate", f.rate, "rate limit, e.g. 1mbit");
-  } else if (kind == "partition") {
-    sub->add_option("--peer", f.peers, "CIDR to cut off (repeatable)");
-    sub->add_option("--port", f.ports, "only this port (repeatable)");
-    sub->add_option("--protocol", f.protocol, "tcp|udp (default both)");
-    sub->add_option("--direction", f.direction, "both|ingress|egress (default both)");
-    sub->add_flag("--reject", f.reject, "reject instead of silently dropping");
-    AddNetnsFlags(sub, f);
-  } else if (kind == "dns") {
-    sub->add_option("--resolver", f.resolvers, "resolver address (default: /etc/resolv.conf)");
-    AddNetnsFlags(sub, f);
-  }
-}
-
-v1::FaultSpec BuildSpec(const std::string& kind, const FaultFlags& f) {
-  v1::FaultSpec s;
-  s.set_kind(kind);
-  s.set_duration(f.duration);
-  auto* p = s.mutable_process();
-  p->set_name(f.process_name);
-  p->set_pid(f.pid);
-  p->set_cmdline(f.cmdline);
-  p->set_pidfile(f.pidfile);
-  p->set_cgroup(f.cgroup);
-  if (!s.has_process() || p->ByteSizeLong() == 0) s.clear_process();
-  s.set_mode(f.mode);
-  s.set_count(f.count);
-  s.set_signal(f.signal);
-  if (f.percent) s.set_percent(*f.percent);
-  s.set_path(f.path);
-  s.set_leave_free(f.leave_free);
-  s.set_bytes(f.bytes);
-  s.set_interface(f.interface);
-  s.set_delay(f.delay);
-  s.set_jitter(f.jitter);
-  s.set_delay_correlation(f.delay_correlation);
-  s.set_loss(f.loss);
-  s.set_duplicate(f.duplicate);
-  s.set_corrupt(f.corrupt);
-  s.set_reorder(f.reorder);
-  s.set_rate(f.rate);
-  for (const auto& t : f.to) s.add_to(t);
-  for (const auto& t : f.peers) s.add_peers(t);
-  for (auto port : f.ports) s.add_ports(port);
-  s.set_protocol(f.protocol);
-  s.set_direction(f.direction);
-  s.set_reject(f.reject);
-  for (const auto& r : f.resolvers) s.add_resolvers(r);
-  s.set_netns(f.netns);
-  s.set_netns_pid(f.netns_pid);
-  return s;
-}
 
 std::unique_ptr<grpc::ClientContext> RpcContext() {
   auto c = std::make_unique<grpc::ClientContext>();
@@ -173,7 +83,7 @@ void PrintFaultTable(const google::protobuf::RepeatedPtrField<v1::FaultRecord>& 
   }
   std::printf("%-14s %-10s %-9s %-9s %-10s %s\n", "ID", "KIND", "DEADLINE", "LEFT", "LEASE", "TARGET");
   for (const auto& f : faults) {
-    std::printf("%-14s %-10s %-9s %-9s %-10s %s\n", f.id().c_str(), f.spec().kind().c_str(),
+    std::printf("%-14s %-10s %-9s %-9s %-10s %s\n", f.id().c_str(), spec::KindName(f.spec()).c_str(),
                 LocalTime(f.deadline_unix_ns()).c_str(), Remaining(f.deadline_unix_ns()).c_str(),
                 f.lease_id().empty() ? "-" : f.lease_id().substr(0, 10).c_str(), f.target().c_str());
   }
@@ -203,11 +113,14 @@ void CmdInfo(CliContext& ctx) {
   });
 }
 
-void CmdInject(CliContext& ctx, const std::string& kind, const FaultFlags& flags) {
+void CmdInject(CliContext& ctx, const KindCommand& cmd) {
+  auto spec = cmd.Spec();
+  if (!spec.ok()) return ctx.Fail(spec.status());
+  const std::string& kind = cmd.kind->name;
   WithAgent(ctx, [&](v1::Agent::Stub& stub) {
     v1::InjectRequest req;
-    *req.mutable_spec() = BuildSpec(kind, flags);
-    req.set_dry_run(flags.dry_run);
+    *req.mutable_spec() = *spec;
+    req.set_dry_run(cmd.dry_run);
     const char* user = std::getenv("USER");
     req.set_owner(fmt::format("cli:{}", user ? user : "unknown"));
     v1::InjectResponse resp;
@@ -215,7 +128,7 @@ void CmdInject(CliContext& ctx, const std::string& kind, const FaultFlags& flags
     if (!st.ok()) return ctx.Fail(FromGrpcStatus(st));
     if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
     const auto& f = resp.fault();
-    if (flags.dry_run) {
+    if (cmd.dry_run) {
       std::printf("dry run: %s would change:\n", kind.c_str());
       for (const auto& c : resp.changes()) std::printf("  - %s\n", c.c_str());
       return;
@@ -229,10 +142,13 @@ void CmdInject(CliContext& ctx, const std::string& kind, const FaultFlags& flags
   });
 }
 
-void CmdPreflight(CliContext& ctx, const std::string& kind, const FaultFlags& flags) {
+void CmdPreflight(CliContext& ctx, const KindCommand& cmd) {
+  auto spec = cmd.Spec();
+  if (!spec.ok()) return ctx.Fail(spec.status());
+  const std::string& kind = cmd.kind->name;
   WithAgent(ctx, [&](v1::Agent::Stub& stub) {
     v1::PreflightRequest req;
-    *req.mutable_spec() = BuildSpec(kind, flags);
+    *req.mutable_spec() = *spec;
     v1::PreflightResponse resp;
     auto st = stub.Preflight(RpcContext().get(), req, &resp);
     if (!st.ok()) return ctx.Fail(FromGrpcStatus(st));
@@ -269,7 +185,7 @@ void CmdRevert(CliContext& ctx, const std::string& id, bool all) {
       if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
       std::printf("reverted %d fault(s)\n", resp.faults_size());
       for (const auto& f : resp.faults()) {
-        std::printf("  %s (%s) %s\n", f.id().c_str(), f.spec().kind().c_str(), f.target().c_str());
+        std::printf("  %s (%s) %s\n", f.id().c_str(), spec::KindName(f.spec()).c_str(), f.target().c_str());
       }
       return;
     }
@@ -279,36 +195,52 @@ void CmdRevert(CliContext& ctx, const std::string& id, bool all) {
     auto st = stub.Revert(RpcContext().get(), req, &resp);
     if (!st.ok()) return ctx.Fail(FromGrpcStatus(st));
     if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
-    std::printf("reverted %s (%s) %s\n", resp.fault().id().c_str(), resp.fault().spec().kind().c_str(),
+    std::printf("reverted %s (%s) %s\n", resp.fault().id().c_str(), spec::KindName(resp.fault().spec()).c_str(),
                 resp.fault().target().c_str());
   });
 }
 
-const std::vector<std::string> kKinds = {"kill", "pause", "disk-fill", "netem", "bandwidth",
-                                         "partition", "dns"};
-
 }  // namespace
+
+absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind_name,
+                                                 std::vector<std::string> args) {
+  const spec::FaultKind* kind = spec::FindKind(kind_name);
+  if (kind == nullptr) {
+    return absl::InvalidArgumentError(
+        fmt::format("kind: unknown fault kind \"{}\" (known: {})", kind_name, spec::KindNames()));
+  }
+  CLI::App app;
+  KindCommand cmd;
+  cmd.Bind(&app, *kind);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  return cmd.Spec();
+}
 
 void AddAgentCommands(CLI::App& app, CliContext& ctx) {
   app.add_subcommand("info", "the agent's name, labels, version and capabilities")
       ->callback([&ctx] { CmdInfo(ctx); });
 
   // Flags outlive parsing: they are read in the callbacks.
-  static std::map<std::string, FaultFlags> inject_flags, preflight_flags;
+  static std::deque<KindCommand> commands;
   auto* inject = app.add_subcommand("inject", "inject a fault")->require_subcommand(1);
   auto* preflight = app.add_subcommand("preflight", "what a fault would change, and whether it can")
                         ->require_subcommand(1);
-  for (const auto& kind : kKinds) {
-    FaultFlags& fi = inject_flags[kind];
-    auto* si = inject->add_subcommand(kind, "inject a " + kind + " fault");
-    AddKindFlags(si, kind, fi);
-    si->add_flag("--dry-run", fi.dry_run, "validate and show what would change; change nothing");
-    si->callback([&ctx, kind, &fi] { CmdInject(ctx, kind, fi); });
-    if (kind == "kill") continue;
-    FaultFlags& fp = preflight_flags[kind];
-    auto* sp = preflight->add_subcommand(kind, "preflight a " + kind + " fault");
-    AddKindFlags(sp, kind, fp);
-    sp->callback([&ctx, kind, &fp] { CmdPreflight(ctx, kind, fp); });
+  for (const spec::FaultKind& kind : spec::Kinds()) {
+    KindCommand& ci = commands.emplace_back();
+    auto* si = inject->add_subcommand(kind.name, "inject a " + kind.name + " fault");
+    ci.Bind(si, kind);
+    si->add_flag("--dry-run", ci.dry_run, "validate and show what would change; change nothing");
+    si->callback([&ctx, &ci] { CmdInject(ctx, ci); });
+    if (!kind.reversible) continue;
+    KindCommand& cp = commands.emplace_back();
+    auto* sp = preflight->add_subcommand(kind.name, "preflight a " + kind.name + " fault");
+    cp.Bind(sp, kind);
+    sp->callback([&ctx, &cp] { CmdPreflight(ctx, cp); });
   }
 
   app.add_subcommand("faults", "the agent's active faults")->callback([&ctx] { CmdFaults(ctx); });

@@ -9,10 +9,12 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/endpoint.h"
+#include "faultline/v1/faults.pb.h"
 
 namespace faultline::cli {
 
@@ -43,6 +45,11 @@ constexpr int kRpcTimeoutSeconds = 30;
 
 // `info`, `inject`, `preflight`, `faults`, `revert` (straight to one agent).
 void AddAgentCommands(CLI::App& app, CliContext& ctx);
+// The FaultSpec that `faultline inject KIND ARGS...` sends, built and checked
+// exactly as that command does (for tests): INVALID_ARGUMENT naming the field.
+absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind,
+                                                 std::vector<std::string> args);
+
 // `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
 void AddControllerCommands(CLI::App& app, CliContext& ctx);
 

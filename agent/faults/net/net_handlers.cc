@@ -33,21 +33,26 @@ std::string NetnsDescription(const v1::FaultSpec& spec) {
   return "the agent's network namespace";
 }
 
+// The rate as written, for messages.
+const std::string& RateText(const v1::FaultSpec& spec) {
+  return spec.has_netem() ? spec.netem().rate() : spec.bandwidth().rate();
+}
+
 std::string Describe(const TcPlan& plan, const v1::FaultSpec& spec) {
   std::vector<std::string> parts;
-  if (plan.kind == "bandwidth") {
-    parts.push_back("rate " + spec.rate());
+  if (!plan.netem) {
+    parts.push_back("rate " + spec.bandwidth().rate());
   } else {
-    if (!spec.delay().empty()) parts.push_back("delay " + spec.delay());
-    if (!spec.jitter().empty()) parts.push_back("jitter " + spec.jitter());
-    if (!spec.delay_correlation().empty()) parts.push_back("correlation " + spec.delay_correlation());
-    if (!spec.loss().empty()) parts.push_back("loss " + spec.loss());
-    if (!spec.duplicate().empty()) parts.push_back("duplicate " + spec.duplicate());
-    if (!spec.corrupt().empty()) parts.push_back("corrupt " + spec.corrupt());
-    if (!spec.reorder().empty()) parts.push_back("reorder " + spec.reorder());
-    if (!spec.rate().empty()) parts.push_back("rate " + spec.rate());
+    const v1::NetemFault& n = spec.netem();
+    for (const auto& [label, value] :
+         {std::pair{"delay", &n.delay()}, std::pair{"jitter", &n.jitter()},
+          std::pair{"correlation", &n.delay_correlation()}, std::pair{"loss", &n.loss()},
+          std::pair{"duplicate", &n.duplicate()}, std::pair{"corrupt", &n.corrupt()},
+          std::pair{"reorder", &n.reorder()}, std::pair{"rate", &n.rate()}}) {
+      if (!value->empty()) parts.push_back(fmt::format("{} {}", label, *value));
+    }
   }
-  std::string out = fmt::format("{} {}", plan.kind, fmt::join(parts, " "));
+  std::string out = fmt::format("{} {}", spec::KindName(spec), fmt::join(parts, " "));
   if (!plan.to.empty()) {
     std::vector<std::string> dests;
     for (const Destination& d : plan.to) dests.push_back(d.Canonical());
@@ -66,16 +71,11 @@ absl::Status MissingKind(const absl::Status& s, const std::string& module) {
 // FaultManager's registry.
 class TcFaultHandler : public FaultHandler {
  public:
-  explicit TcFaultHandler(std::string kind) : kind_(std::move(kind)) {}
+  explicit TcFaultHandler(v1::FaultSpec::KindCase kind_case) : kind_case_(kind_case) {}
 
-  std::string Kind() const override { return kind_; }
+  v1::FaultSpec::KindCase kind_case() const override { return kind_case_; }
 
   absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& /*ctx*/) const override {
-    if (spec.kind() != kind_) {
-      return absl::InvalidArgumentError(
-          fmt::format("kind: handler {} got \"{}\"", kind_, spec.kind()));
-    }
-    RETURN_IF_ERROR(net::ParseTcSpec(spec).status());
     return ResolveNetnsPath(spec).status();
   }
 
@@ -131,13 +131,13 @@ class TcFaultHandler : public FaultHandler {
     const std::string on = fmt::format("on {} in {}", plan.interface, NetnsDescription(spec));
     if (!plan.Classful()) {
       lines.push_back(fmt::format("add root qdisc {} fa17: {} (in place of the kernel default {})",
-                                  plan.kind == "netem" ? "netem" : "tbf", on, prior));
+                                  plan.netem ? "netem" : "tbf", on, prior));
     } else {
       lines.push_back(fmt::format("add root qdisc htb fa17: {} (in place of the kernel default {})",
                                   on, prior));
       lines.push_back(fmt::format("add class htb fa17:1 rate {}",
-                                  plan.rate ? spec.rate() : std::string("10gbit (pass-through)")));
-      if (plan.kind == "netem") lines.push_back("add qdisc netem fa18: under fa17:1");
+                                  plan.rate ? RateText(spec) : std::string("10gbit (pass-through)")));
+      if (plan.netem) lines.push_back("add qdisc netem fa18: under fa17:1");
       for (const Destination& d : plan.to) {
         lines.push_back(fmt::format("add u32 filter dst {} -> fa17:1", d.Canonical()));
       }
@@ -165,7 +165,7 @@ class TcFaultHandler : public FaultHandler {
       // All or nothing: the root qdisc carries everything else we added.
       absl::Status undo = sock.DeleteQdisc(state.ifindex(), TC_H_ROOT, net::kRootHandle);
       if (!undo.ok() && !absl::IsNotFound(undo)) {
-        spdlog::error("{} on {}: rollback after failed apply failed: {}", kind_, state.ifname(),
+        spdlog::error("{} on {}: rollback after failed apply failed: {}", Kind(), state.ifname(),
                       std::string(undo.message()));
       }
       return s;
@@ -225,15 +225,15 @@ class TcFaultHandler : public FaultHandler {
   }
 
   absl::Status HostSupports(const FaultContext& /*ctx*/) const override {
-    return net::ProbeQdiscKind(kind_ == "netem" ? "netem" : "tbf");
+    return net::ProbeQdiscKind(kind_case_ == v1::FaultSpec::kNetem ? "netem" : "tbf");
   }
 
  private:
   // The kernel modules this plan needs.
   absl::Status SupportsPlan(const TcPlan& plan) const {
-    if (plan.kind == "netem") RETURN_IF_ERROR(net::ProbeQdiscKind("netem"));
+    if (plan.netem) RETURN_IF_ERROR(net::ProbeQdiscKind("netem"));
     if (plan.Classful()) RETURN_IF_ERROR(net::ProbeQdiscKind("htb"));
-    if (plan.kind == "bandwidth" && !plan.Classful()) RETURN_IF_ERROR(net::ProbeQdiscKind("tbf"));
+    if (!plan.netem && !plan.Classful()) RETURN_IF_ERROR(net::ProbeQdiscKind("tbf"));
     return absl::OkStatus();
   }
 
@@ -252,9 +252,9 @@ class TcFaultHandler : public FaultHandler {
 
   absl::Status Build(const TcSocket& sock, int ifindex, const TcPlan& plan) const {
     if (!plan.Classful()) {
-      absl::Status s = plan.kind == "netem"
+      absl::Status s = plan.netem
                            ? MissingKind(sock.AddNetem(ifindex, TC_H_ROOT, net::kRootHandle,
-                                                       plan.netem),
+                                                       plan.params),
                                          "sch_netem")
                            : MissingKind(sock.AddTbf(ifindex, TC_H_ROOT, net::kRootHandle,
                                                      net::TbfParamsForRate(plan.rate)),
@@ -269,9 +269,9 @@ class TcFaultHandler : public FaultHandler {
         sock.AddHtbClass(ifindex, net::kRootHandle, net::kShapedClass,
                          plan.rate ? plan.rate : kPassRate),
         "sch_htb"));
-    if (plan.kind == "netem") {
+    if (plan.netem) {
       RETURN_IF_ERROR(MissingKind(
-          sock.AddNetem(ifindex, net::kShapedClass, net::kChildHandle, plan.netem), "sch_netem"));
+          sock.AddNetem(ifindex, net::kShapedClass, net::kChildHandle, plan.params), "sch_netem"));
     }
     for (const Destination& d : plan.to) {
       // One u32 table per protocol: the kernel wants distinct priorities.
@@ -293,16 +293,16 @@ class TcFaultHandler : public FaultHandler {
     return s;
   }
 
-  std::string kind_;
+  const v1::FaultSpec::KindCase kind_case_;
 };
 
 }  // namespace
 
 std::unique_ptr<FaultHandler> MakeNetemHandler() {
-  return std::make_unique<TcFaultHandler>("netem");
+  return std::make_unique<TcFaultHandler>(v1::FaultSpec::kNetem);
 }
 std::unique_ptr<FaultHandler> MakeBandwidthHandler() {
-  return std::make_unique<TcFaultHandler>("bandwidth");
+  return std::make_unique<TcFaultHandler>(v1::FaultSpec::kBandwidth);
 }
 
 }  // namespace faultline::agent

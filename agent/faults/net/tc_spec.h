@@ -1,7 +1,7 @@
-// The pure part of the netem and bandwidth faults: parsing and validating a
-// FaultSpec into kernel-ready numbers, the u32 classifier keys for `to`
-// destinations, fixed-point probabilities, tbf sizing and Faultline's qdisc
-// handle tag. Nothing here touches the kernel, so all of it is unit-tested.
+// The pure kernel-side layout of the netem and bandwidth faults: the u32
+// classifier keys for `to` destinations, tbf sizing and Faultline's qdisc
+// handle tag. The spec is parsed by spec/net.h (re-exported here). Nothing
+// here touches the kernel, so all of it is unit-tested.
 #ifndef FAULTLINE_AGENT_FAULTS_NET_TC_SPEC_H_
 #define FAULTLINE_AGENT_FAULTS_NET_TC_SPEC_H_
 
@@ -13,8 +13,18 @@
 
 #include "absl/status/statusor.h"
 #include "faultline/v1/faults.pb.h"
+#include "spec/net.h"
 
 namespace faultline::agent::net {
+
+using spec::Destination;
+using spec::kMaxDelayUs;
+using spec::kMaxRate;
+using spec::NetemParams;
+using spec::ParseDestination;
+using spec::ParseTcSpec;
+using spec::PercentToProb;
+using spec::TcPlan;
 
 // Every qdisc Faultline creates carries one of these handle majors, so a sweep
 // can find leftovers without the ledger. The root (netem, tbf or htb) is
@@ -36,22 +46,6 @@ std::string FormatHandle(uint32_t handle);
 // pfifo_fast, mq, fq_codel ...): the kernel attaches those with handle 0, while
 // anything an operator adds gets a non-zero handle.
 bool IsKernelDefaultRoot(uint32_t handle);
-
-// Percent (0..100) as netem's u32 fixed point, 0xFFFFFFFF = 100%.
-uint32_t PercentToProb(double percent);
-
-// One `to` entry: a destination prefix and optional port.
-struct Destination {
-  int family = 0;                     // AF_INET or AF_INET6
-  std::array<uint8_t, 16> addr{};     // network order, host bits cleared
-  int prefix = 0;                     // 0..32 or 0..128
-  uint16_t port = 0;                  // 0 = any port
-  std::string Canonical() const;      // "10.0.0.0/8:80", "[2001:db8::/32]:80"
-};
-
-// "CIDR[:PORT]": 10.0.0.0/8, 10.1.2.3 (= /32), 10.1.2.3/32:443, 2001:db8::/32,
-// [2001:db8::1]:443, [2001:db8::/32]:443. Errors name `field`.
-absl::StatusOr<Destination> ParseDestination(const std::string& field, const std::string& text);
 
 // One u32 match: 32 bits at byte offset `off` of the network header, val and
 // mask in network byte order (as rtnl_u32_add_key wants them).
@@ -76,39 +70,6 @@ struct TbfParams {
   uint32_t limit = 0;  // bytes
 };
 TbfParams TbfParamsForRate(uint64_t bytes_per_second);
-
-// Netem settings in kernel units.
-struct NetemParams {
-  uint32_t delay_us = 0;
-  uint32_t jitter_us = 0;
-  uint32_t delay_correlation = 0;  // u32 fixed point
-  uint32_t loss = 0;
-  uint32_t duplicate = 0;
-  uint32_t corrupt = 0;
-  uint32_t reorder = 0;
-};
-
-// A validated netem or bandwidth spec.
-struct TcPlan {
-  std::string kind;          // "netem" or "bandwidth"
-  std::string interface;
-  NetemParams netem;         // netem only
-  uint64_t rate = 0;         // bytes/s; 0 = none (netem without rate)
-  std::vector<Destination> to;
-  // Whether the fault needs the classful layout (htb root + class + filters):
-  // with `to`, or netem with a rate (libnl's netem has no rate option, so the
-  // rate becomes the htb class's).
-  bool Classful() const;
-};
-
-// Validates the kind-specific fields (not netns, not whether the interface
-// exists). INVALID_ARGUMENT naming the field.
-absl::StatusOr<TcPlan> ParseTcSpec(const v1::FaultSpec& spec);
-
-// The largest rate tbf/htb take through libnl's int arguments, bytes/s.
-inline constexpr uint64_t kMaxRate = 0x7FFFFFFF;
-// netem delay/jitter limit (psched ticks in 32 bits overflow near 274 s).
-inline constexpr uint64_t kMaxDelayUs = 60ull * 1000 * 1000;
 
 }  // namespace faultline::agent::net
 

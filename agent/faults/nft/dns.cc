@@ -12,16 +12,6 @@ namespace {
 
 constexpr uint16_t kDnsPort = 53;
 
-absl::StatusOr<std::vector<Cidr>> ParseList(const std::string& field,
-                                            const std::vector<std::string>& items) {
-  std::vector<Cidr> out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    ASSIGN_OR_RETURN(Cidr c, ParseCidr(fmt::format("{}[{}]", field, i), items[i]));
-    out.push_back(c);
-  }
-  return out;
-}
-
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -36,22 +26,6 @@ std::vector<std::string> SplitComma(const std::string& s) {
 }
 
 }  // namespace
-
-absl::Status DnsHandler::Validate(const v1::FaultSpec& spec, const FaultContext& /*ctx*/) const {
-  RETURN_IF_ERROR(ValidateDuration(spec));
-  if (!spec.peers().empty()) {
-    return absl::InvalidArgumentError("peers: not used by dns faults (give resolvers)");
-  }
-  if (!spec.ports().empty()) {
-    return absl::InvalidArgumentError("ports: not used by dns faults (they block port 53)");
-  }
-  if (!spec.protocol().empty()) {
-    return absl::InvalidArgumentError("protocol: not used by dns faults (they block udp and tcp)");
-  }
-  RETURN_IF_ERROR(ParseList("resolvers", {spec.resolvers().begin(), spec.resolvers().end()}).status());
-  RETURN_IF_ERROR(ParseDirection(spec.direction()).status());
-  return ResolveNetnsPath(spec).status();
-}
 
 std::string DnsHandler::ResolvConfPath(const v1::FaultSpec& spec) const {
   if (spec.netns_pid() > 0) return fmt::format("/proc/{}/root/etc/resolv.conf", spec.netns_pid());
@@ -68,12 +42,13 @@ absl::StatusOr<BlockSpec> DnsHandler::MakeBlock(const v1::FaultSpec& spec,
                                                 std::vector<std::string>* notes) const {
   BlockSpec block;
   std::vector<Cidr> resolvers;
-  if (!spec.resolvers().empty()) {
+  const v1::DnsFault& dns = spec.dns();
+  if (!dns.resolvers().empty()) {
     ASSIGN_OR_RETURN(resolvers,
-                     ParseList("resolvers", {spec.resolvers().begin(), spec.resolvers().end()}));
+                     spec::ParseCidrList("resolvers", {dns.resolvers().begin(), dns.resolvers().end()}));
   } else if (auto it = detail->find("resolvers"); it != detail->end()) {
     // Plan's pick, read back from the record: parsed again, never trusted as text.
-    ASSIGN_OR_RETURN(resolvers, ParseList("net.detail resolvers", SplitComma(it->second)));
+    ASSIGN_OR_RETURN(resolvers, spec::ParseCidrList("net.detail resolvers", SplitComma(it->second)));
   } else {
     const std::string path = ResolvConfPath(spec);
     auto text = ReadFileToString(path);
@@ -91,7 +66,7 @@ absl::StatusOr<BlockSpec> DnsHandler::MakeBlock(const v1::FaultSpec& spec,
       return absl::FailedPreconditionError(
           fmt::format("resolvers: none given and {} lists no nameserver", path));
     }
-    ASSIGN_OR_RETURN(resolvers, ParseList(path, found));
+    ASSIGN_OR_RETURN(resolvers, spec::ParseCidrList(path, found));
     notes->push_back(fmt::format("resolvers from {}", path));
   }
   block.peers = NormalizeCidrs(std::move(resolvers), nullptr);
@@ -100,8 +75,8 @@ absl::StatusOr<BlockSpec> DnsHandler::MakeBlock(const v1::FaultSpec& spec,
   (*detail)["resolvers"] = rendered;
   block.ports = {kDnsPort};
   block.protocol = Protocol::kAny;  // udp and tcp
-  ASSIGN_OR_RETURN(block.direction, ParseDirection(spec.direction()));
-  block.reject = spec.reject();
+  block.direction = FromProto(dns.direction());
+  block.reject = dns.reject();
   return block;
 }
 

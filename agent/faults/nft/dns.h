@@ -19,8 +19,7 @@ class DnsHandler : public NftTableFault {
   explicit DnsHandler(std::string resolv_conf = "/etc/resolv.conf")
       : resolv_conf_(std::move(resolv_conf)) {}
 
-  std::string Kind() const override { return "dns"; }
-  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const override;
+  v1::FaultSpec::KindCase kind_case() const override { return v1::FaultSpec::kDns; }
 
  protected:
   absl::StatusOr<BlockSpec> MakeBlock(const v1::FaultSpec& spec, const std::string& netns_path,

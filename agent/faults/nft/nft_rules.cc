@@ -17,39 +17,6 @@ namespace {
 const char* FamilyKeyword(int family) { return family == AF_INET ? "ip" : "ip6"; }
 const char* SetName(int family) { return family == AF_INET ? "peers4" : "peers6"; }
 
-bool AllDigits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
-// Clears the bits past `prefix`.
-void MaskHostBits(Cidr* c) {
-  const int bytes = c->family == AF_INET ? 4 : 16;
-  for (int i = 0; i < bytes; ++i) {
-    const int bit_start = i * 8;
-    if (bit_start >= c->prefix) {
-      c->addr[i] = 0;
-    } else if (bit_start + 8 > c->prefix) {
-      const int keep = c->prefix - bit_start;
-      c->addr[i] &= static_cast<uint8_t>(0xFF << (8 - keep));
-    }
-  }
-}
-
-// Parses a bare IPv4/IPv6 address (no prefix) into a full-length Cidr.
-std::optional<Cidr> ParseAddress(const std::string& text) {
-  Cidr c;
-  if (::inet_pton(AF_INET, text.c_str(), c.addr.data()) == 1) {
-    c.family = AF_INET;
-    c.prefix = 32;
-    return c;
-  }
-  if (::inet_pton(AF_INET6, text.c_str(), c.addr.data()) == 1) {
-    c.family = AF_INET6;
-    c.prefix = 128;
-    return c;
-  }
-  return std::nullopt;
-}
 
 std::string PortSet(const std::vector<uint16_t>& ports) {
   if (ports.size() == 1) return std::to_string(ports[0]);
@@ -114,57 +81,20 @@ std::vector<std::pair<std::string, std::string>> L4Variants(const BlockSpec& spe
 
 }  // namespace
 
-int Cidr::MaxPrefix() const { return family == AF_INET ? 32 : 128; }
-
-std::string Cidr::ToString() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  ::inet_ntop(family, addr.data(), buf, sizeof(buf));
-  if (prefix == MaxPrefix()) return buf;
-  return fmt::format("{}/{}", buf, prefix);
-}
-
-bool Cidr::Contains(const Cidr& other) const {
-  if (family != other.family || prefix > other.prefix) return false;
-  Cidr masked = other;
-  masked.prefix = prefix;
-  MaskHostBits(&masked);
-  return masked.addr == addr;
-}
-
-bool Cidr::Overlaps(const Cidr& other) const { return Contains(other) || other.Contains(*this); }
-
-absl::StatusOr<Cidr> ParseCidr(const std::string& field, const std::string& text) {
-  auto bad = [&] {
-    return absl::InvalidArgumentError(fmt::format("{}: \"{}\" is not a CIDR", field, text));
-  };
-  if (text.find('\0') != std::string::npos) return bad();  // inet_pton would stop there
-  const size_t slash = text.find('/');
-  const std::string addr_text = text.substr(0, slash);
-  std::optional<Cidr> c = ParseAddress(addr_text);
-  if (!c) return bad();
-  if (slash != std::string::npos) {
-    const std::string prefix_text = text.substr(slash + 1);
-    if (!AllDigits(prefix_text) || prefix_text.size() > 3) return bad();
-    const int prefix = std::stoi(prefix_text);
-    if (prefix > c->MaxPrefix()) return bad();
-    c->prefix = prefix;
+Direction FromProto(v1::Direction d) {
+  switch (d) {
+    case v1::DIRECTION_INGRESS: return Direction::kIngress;
+    case v1::DIRECTION_EGRESS: return Direction::kEgress;
+    default: return Direction::kBoth;
   }
-  MaskHostBits(&*c);
-  return *c;
 }
 
-absl::StatusOr<Direction> ParseDirection(const std::string& text) {
-  if (text.empty() || text == "both") return Direction::kBoth;
-  if (text == "ingress") return Direction::kIngress;
-  if (text == "egress") return Direction::kEgress;
-  return absl::InvalidArgumentError("direction: must be both, ingress or egress");
-}
-
-absl::StatusOr<Protocol> ParseProtocol(const std::string& text) {
-  if (text.empty()) return Protocol::kAny;
-  if (text == "tcp") return Protocol::kTcp;
-  if (text == "udp") return Protocol::kUdp;
-  return absl::InvalidArgumentError("protocol: must be tcp or udp");
+Protocol FromProto(v1::Protocol p) {
+  switch (p) {
+    case v1::PROTOCOL_TCP: return Protocol::kTcp;
+    case v1::PROTOCOL_UDP: return Protocol::kUdp;
+    default: return Protocol::kAny;
+  }
 }
 
 const char* DirectionName(Direction d) {
@@ -183,19 +113,6 @@ const char* ProtocolName(Protocol p) {
     case Protocol::kAny: break;
   }
   return "any";
-}
-
-absl::StatusOr<std::vector<uint16_t>> ParsePorts(const std::vector<uint32_t>& ports) {
-  std::vector<uint16_t> out;
-  for (size_t i = 0; i < ports.size(); ++i) {
-    if (ports[i] < 1 || ports[i] > 65535) {
-      return absl::InvalidArgumentError(fmt::format("ports[{}]: must be 1-65535", i));
-    }
-    out.push_back(static_cast<uint16_t>(ports[i]));
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
 }
 
 std::vector<Cidr> NormalizeCidrs(std::vector<Cidr> cidrs, std::vector<std::string>* dropped) {

@@ -19,42 +19,27 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "faultline/v1/faults.pb.h"
+#include "spec/net.h"
 
 namespace faultline::agent::nft {
 
 // Every table Faultline creates starts with this; Sweep looks for it.
 inline constexpr char kTablePrefix[] = "faultline";
 
-// An IPv4 or IPv6 network: address bytes (host bits cleared) and prefix length.
-struct Cidr {
-  int family = 0;                   // AF_INET or AF_INET6
-  std::array<uint8_t, 16> addr{};   // first 4 bytes used for AF_INET
-  int prefix = 0;                   // 0..32 or 0..128
-
-  int MaxPrefix() const;
-  // "10.0.0.0/24"; a full-length prefix renders as the bare address.
-  std::string ToString() const;
-  // Whether every address of `other` is inside this network.
-  bool Contains(const Cidr& other) const;
-  bool Overlaps(const Cidr& other) const;
-  bool operator==(const Cidr& other) const = default;
-};
-
-// Parses "ADDR" or "ADDR/PREFIX". Host bits are cleared. Errors name `field`:
-// `peers[1]: "10.0.0.300/24" is not a CIDR`.
-absl::StatusOr<Cidr> ParseCidr(const std::string& field, const std::string& text);
+using spec::Cidr;
+using spec::ParseAddress;
+using spec::ParseCidr;
+using spec::ParsePorts;
 
 enum class Direction { kBoth, kIngress, kEgress };
 enum class Protocol { kAny, kTcp, kUdp };
 
-absl::StatusOr<Direction> ParseDirection(const std::string& text);  // field "direction"
-absl::StatusOr<Protocol> ParseProtocol(const std::string& text);    // field "protocol"
+// The spec's enums as the rules' (UNSPECIFIED = both / any).
+Direction FromProto(v1::Direction d);
+Protocol FromProto(v1::Protocol p);
 const char* DirectionName(Direction d);
 const char* ProtocolName(Protocol p);
-
-// Checks ports (field "ports[i]": 1-65535) and returns them sorted, without
-// duplicates.
-absl::StatusOr<std::vector<uint16_t>> ParsePorts(const std::vector<uint32_t>& ports);
 
 // Sorts, removes duplicates and networks inside other networks (nftables
 // rejects overlapping intervals in one set). `dropped` receives a note per

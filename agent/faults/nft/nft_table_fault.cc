@@ -104,14 +104,8 @@ Detail ParseDetail(const std::string& text) {
   return out;
 }
 
-absl::Status ValidateDuration(const v1::FaultSpec& spec) {
-  if (spec.duration().empty()) {
-    return absl::InvalidArgumentError(
-        fmt::format("duration: required for {} faults (e.g. 30s)", spec.kind()));
-  }
-  ASSIGN_OR_RETURN(auto d, ParseDuration("duration", spec.duration()));
-  if (d.count() <= 0) return absl::InvalidArgumentError("duration: must be greater than 0");
-  return absl::OkStatus();
+absl::Status NftTableFault::Validate(const v1::FaultSpec& spec, const FaultContext& /*ctx*/) const {
+  return ResolveNetnsPath(spec).status();
 }
 
 absl::StatusOr<BlockSpec> NftTableFault::MakeFullBlock(const v1::FaultSpec& spec,
@@ -138,7 +132,6 @@ absl::StatusOr<BlockSpec> NftTableFault::MakeFullBlock(const v1::FaultSpec& spec
 absl::StatusOr<std::vector<std::string>> NftTableFault::Plan(const v1::FaultSpec& spec,
                                                              const FaultContext& ctx,
                                                              v1::FaultRecord* record) const {
-  RETURN_IF_ERROR(Validate(spec, ctx));
   ASSIGN_OR_RETURN(const std::string netns_path, ResolveNetnsPath(spec));
   std::string table;
   if (record->id().empty()) {

@@ -26,6 +26,8 @@ Detail ParseDetail(const std::string& text);
 // serialized inside NftSession).
 class NftTableFault : public FaultHandler {
  public:
+  // The namespace exists.
+  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const final;
   absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext& ctx,
                                                 v1::FaultRecord* record) const final;
   absl::Status Apply(v1::FaultRecord* record, const FaultContext& ctx) const final;
@@ -48,8 +50,6 @@ class NftTableFault : public FaultHandler {
                                               std::vector<std::string>* notes) const = 0;
 };
 
-// Checks `duration` (required, > 0) for the nft kinds.
-absl::Status ValidateDuration(const v1::FaultSpec& spec);
 
 }  // namespace faultline::agent::nft
 

@@ -11,8 +11,7 @@ namespace faultline::agent::nft {
 // Handler for kind "partition". Stateless; thread-safe.
 class PartitionHandler : public NftTableFault {
  public:
-  std::string Kind() const override { return "partition"; }
-  absl::Status Validate(const v1::FaultSpec& spec, const FaultContext& ctx) const override;
+  v1::FaultSpec::KindCase kind_case() const override { return v1::FaultSpec::kPartition; }
 
  protected:
   absl::StatusOr<BlockSpec> MakeBlock(const v1::FaultSpec& spec, const std::string& netns_path,

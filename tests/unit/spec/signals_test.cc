@@ -1,11 +1,11 @@
-#include "agent/faults/signals.h"
+#include "spec/signals.h"
 
 #include <csignal>
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace faultline::agent {
+namespace faultline::spec {
 namespace {
 
 TEST(ParseSignalTest, AcceptsNamesWithAndWithoutPrefixAnyCaseAndNumbers) {
@@ -65,4 +65,4 @@ TEST(SignalNameTest, NamesAndRoundTrips) {
 }
 
 }  // namespace
-}  // namespace faultline::agent
+}  // namespace faultline::spec

@@ -1,4 +1,4 @@
-#include "agent/faults/signals.h"
+#include "spec/signals.h"
 
 #include <csignal>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "fmt/format.h"
 
-namespace faultline::agent {
+namespace faultline::spec {
 namespace {
 
 struct SignalEntry {
@@ -75,4 +75,4 @@ std::string SignalName(int signo) {
   return std::to_string(signo);
 }
 
-}  // namespace faultline::agent
+}  // namespace faultline::spec

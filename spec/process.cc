@@ -1,0 +1,127 @@
+#include "spec/process.h"
+
+#include <fmt/format.h>
+
+#include "common/status_macros.h"
+
+namespace faultline::spec {
+namespace {
+
+bool HasSelector(const v1::ProcessSelector& s) {
+  return s.pid() != 0 || !s.name().empty() || !s.cmdline().empty() || !s.pidfile().empty() ||
+         !s.cgroup().empty();
+}
+
+// libstdc++'s polynomial mode cannot run back-references: `\1`..`\9` outside a
+// bracket expression. The polynomial compile would throw for them only at match
+// time, so they are found here, by scanning the pattern as written.
+bool HasBackReference(const std::string& pattern) {
+  bool in_class = false;
+  for (size_t i = 0; i + 1 < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      const char n = pattern[i + 1];
+      if (!in_class && n >= '1' && n <= '9') return true;
+      ++i;  // skip the escaped character
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == ']') {
+      in_class = false;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessSelection> SelectionOf(const v1::FaultSpec& spec) {
+  if (spec.has_kill()) return ProcessSelection::Of(spec.kill());
+  if (spec.has_pause()) return ProcessSelection::Of(spec.pause());
+  return absl::InvalidArgumentError("process: only kill and pause select processes");
+}
+
+std::string ModeName(v1::SelectionMode mode) {
+  switch (mode) {
+    case v1::SELECTION_MODE_ALL:
+      return "all";
+    case v1::SELECTION_MODE_COUNT:
+      return "count";
+    case v1::SELECTION_MODE_PERCENT:
+      return "percent";
+    default:
+      return "one";
+  }
+}
+
+absl::StatusOr<std::regex> CompileCmdline(const std::string& pattern) {
+  if (HasBackReference(pattern)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "process.cmdline: back-references are not supported (the match must run in linear "
+        "time), got \"{}\"",
+        pattern));
+  }
+  try {
+    std::regex check(pattern, std::regex::ECMAScript);
+    (void)check;
+    return std::regex("[\\s\\S]*(?:" + pattern + ")[\\s\\S]*",
+                      std::regex::ECMAScript | std::regex::nosubs |
+                          std::regex_constants::__polynomial);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("process.cmdline: invalid regular expression \"{}\": {}", pattern, e.what()));
+  }
+}
+
+absl::Status ValidateSelection(const ProcessSelection& s) {
+  const v1::ProcessSelector& sel = *s.process;
+  if (!HasSelector(sel)) {
+    return absl::InvalidArgumentError(
+        "process: give at least one of pid, name, cmdline, pidfile, cgroup");
+  }
+  if (sel.pid() < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("process.pid: must be a positive pid, got {}", sel.pid()));
+  }
+  if (sel.pid() == 1) return absl::PermissionDeniedError("process.pid: 1 is protected (init)");
+  if (sel.name().size() > kMaxCommLength) {
+    return absl::InvalidArgumentError(fmt::format(
+        "process.name: \"{}\" is longer than {} characters, so no process name (comm) can equal "
+        "it; use cmdline for longer names",
+        sel.name(), kMaxCommLength));
+  }
+  if (!sel.cmdline().empty()) RETURN_IF_ERROR(CompileCmdline(sel.cmdline()).status());
+  if (!sel.pidfile().empty() && sel.pidfile()[0] != '/') {
+    return absl::InvalidArgumentError(
+        fmt::format("process.pidfile: must be an absolute path, got \"{}\"", sel.pidfile()));
+  }
+  if (!sel.cgroup().empty() && sel.cgroup()[0] != '/') {
+    return absl::InvalidArgumentError(fmt::format(
+        "process.cgroup: must be an absolute cgroup v2 path such as /system.slice/redis.service, "
+        "got \"{}\"",
+        sel.cgroup()));
+  }
+  const std::string mode = ModeName(s.mode);
+  if (s.mode == v1::SELECTION_MODE_COUNT) {
+    if (s.count <= 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("count: must be greater than 0 with mode count, got {}", s.count));
+    }
+  } else if (s.count != 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("count: only valid with mode count, got mode \"{}\"", mode));
+  }
+  if (s.mode == v1::SELECTION_MODE_PERCENT) {
+    if (!s.percent.has_value()) return absl::InvalidArgumentError("percent: required with mode percent");
+    const double p = *s.percent;
+    if (!(p > 0 && p <= 100)) {  // also rejects NaN
+      return absl::InvalidArgumentError(
+          fmt::format("percent: must be above 0 and at most 100, got {:g}", p));
+    }
+  } else if (s.percent.has_value()) {
+    return absl::InvalidArgumentError(
+        fmt::format("percent: only valid with mode percent, got mode \"{}\"", mode));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace faultline::spec
