@@ -10,10 +10,12 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/endpoint.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace faultline::agent {
 namespace {
@@ -31,27 +33,24 @@ bool IsValidFaultId(const std::string& id) {
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& state_dir) {
   RETURN_IF_ERROR(MakeDirs(state_dir + "/ledger", 0700));
   const std::string lock_path = state_dir + "/lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) {
     return absl::FailedPreconditionError(
         fmt::format("--state-dir: cannot open {}: {}", lock_path, std::strerror(errno)));
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-    ::close(fd);
+    ssize_t n = ::pread(fd.get(), buf, sizeof(buf) - 1, 0);
     return absl::FailedPreconditionError(fmt::format(
         "--state-dir: {} is in use by another faultline-agent (pid {})", state_dir,
         n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown"));
   }
   const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
     // The pid is only informative; the lock itself is what matters.
   }
-  return std::unique_ptr<Ledger>(new Ledger(state_dir + "/ledger", fd));
+  return std::unique_ptr<Ledger>(new Ledger(state_dir + "/ledger", std::move(fd)));
 }
-
-Ledger::~Ledger() { ::close(lock_fd_); }
 
 std::string Ledger::PathFor(const std::string& id) const {
   return fmt::format("{}/{}{}", dir_, id, kSuffix);

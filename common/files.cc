@@ -7,6 +7,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "common/unique_fd.h"
 
 namespace faultline {
 namespace {
@@ -23,10 +27,10 @@ std::string Dirname(const std::string& path) {
 }
 
 absl::Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("open", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return Errno("open", dir);
+  int rc = ::fsync(fd.get());
+  fd.reset();
   if (rc != 0) return Errno("fsync", dir);
   return absl::OkStatus();
 }
@@ -35,32 +39,26 @@ absl::Status SyncDir(const std::string& dir) {
 
 absl::Status WriteFileDurably(const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("open", tmp);
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return Errno("open", tmp);
+  // Until the rename succeeds, every failure closes and removes the temp file.
+  absl::Cleanup remove_tmp = [&] {
+    fd.reset();
+    ::unlink(tmp.c_str());
+  };
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      absl::Status st = Errno("write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return st;
+      return Errno("write", tmp);
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    absl::Status st = Errno("fsync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status st = Errno("rename", tmp);
-    ::unlink(tmp.c_str());
-    return st;
-  }
+  if (::fsync(fd.get()) != 0) return Errno("fsync", tmp);
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename", tmp);
+  std::move(remove_tmp).Cancel();
   return SyncDir(Dirname(path));
 }
 

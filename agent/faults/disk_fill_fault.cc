@@ -14,36 +14,19 @@
 #include <set>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/endpoint.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 #include "common/units.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace faultline::agent {
 namespace {
-
-// Closes the fd it holds.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { Close(); }
-  int get() const { return fd_; }
-  int Close() {
-    int rc = 0;
-    if (fd_ >= 0) rc = close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 std::string StripTrailingSlashes(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
@@ -94,8 +77,8 @@ absl::Status CheckFillPath(const std::string& file) {
 
 // fsyncs a folder so a created or removed entry survives a crash.
 absl::Status SyncDir(const std::string& dir) {
-  ScopedFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || fsync(fd.get()) != 0) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || fsync(fd.get()) != 0) {
     return absl::InternalError(fmt::format("fsync {}: {}", dir, std::strerror(errno)));
   }
   return absl::OkStatus();
@@ -204,17 +187,20 @@ class DiskFillHandler : public FaultHandler {
     const std::string& file = record->disk_fill().file();
     RETURN_IF_ERROR(CheckFillPath(file));
     const uint64_t bytes = record->disk_fill().bytes();
-    ScopedFd fd(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd.get() < 0) {
+    UniqueFd fd(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) {
       return absl::FailedPreconditionError(
           fmt::format("{}: cannot create {}: {}", field, file, std::strerror(errno)));
     }
-    auto fail = [&](const std::string& what, int err) {
-      fd.Close();
+    // Until the file is allocated, synced and closed, any failure removes it.
+    absl::Cleanup remove_file = [&] {
+      fd.reset();
       if (unlink(file.c_str()) != 0 && errno != ENOENT) {
         spdlog::error("disk-fill {}: could not remove {} after a failed apply: {}", record->id(),
                       file, std::strerror(errno));
       }
+    };
+    auto fail = [&](const std::string& what, int err) {
       std::string why = std::strerror(err);
       if (err == EOPNOTSUPP) why = "the filesystem does not support fallocate";
       return absl::FailedPreconditionError(fmt::format("{}: {} {}: {}", field, what, file, why));
@@ -227,7 +213,9 @@ class DiskFillHandler : public FaultHandler {
       if (rc != 0) return fail(fmt::format("cannot allocate {} in", FormatSize(bytes)), errno);
     }
     if (fsync(fd.get()) != 0) return fail("cannot fsync", errno);
-    if (fd.Close() != 0) return fail("cannot close", errno);
+    // close() once, by hand: its error (e.g. a deferred write-back failure) matters here.
+    if (close(fd.release()) != 0) return fail("cannot close", errno);
+    std::move(remove_file).Cancel();
     if (absl::Status s = SyncDir(Dirname(file)); !s.ok()) {
       // The file exists and is allocated; only its directory entry's durability
       // is in doubt, and the ledger already names it.

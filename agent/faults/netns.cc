@@ -11,6 +11,8 @@
 #include <regex>
 #include <thread>
 
+#include "common/unique_fd.h"
+
 namespace faultline::agent {
 
 absl::StatusOr<std::string> ResolveNetnsPath(const v1::FaultSpec& spec) {
@@ -54,21 +56,20 @@ absl::Status RunInNetns(const std::string& netns_path, const std::function<absl:
   if (netns_path.empty()) return fn();
   absl::Status result;
   std::thread worker([&] {
-    int fd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    UniqueFd fd(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
       result = absl::FailedPreconditionError(
           fmt::format("netns: cannot open {}: {}", netns_path, std::strerror(errno)));
       return;
     }
     // The thread is never reused: it ends right after fn, so its namespace
     // switch cannot leak into other work.
-    if (::setns(fd, CLONE_NEWNET) != 0) {
+    if (::setns(fd.get(), CLONE_NEWNET) != 0) {
       result = absl::FailedPreconditionError(
           fmt::format("netns: cannot enter {}: {}", netns_path, std::strerror(errno)));
-      ::close(fd);
       return;
     }
-    ::close(fd);
+    fd.reset();
     result = fn();
   });
   worker.join();

@@ -14,34 +14,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/unique_fd.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace faultline::agent {
 namespace {
 
-// Closes the fd it holds.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 constexpr uint64_t kPfKthread = 0x00200000;  // PF_KTHREAD in include/linux/sched.h
 
 // Reads a whole /proc file. ENOENT and ESRCH (the process exited) become
 // NOT_FOUND so callers can skip vanished processes.
 absl::StatusOr<std::string> ReadProcFile(const std::string& path) {
-  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     int e = errno;
     if (e == ENOENT || e == ESRCH) return absl::NotFoundError(fmt::format("{}: gone", path));
     return absl::InternalError(fmt::format("{}: {}", path, std::strerror(e)));

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 #include "spec/process.h"
 #include "faultline/v1/policy.pb.h"
 #include "fmt/format.h"
@@ -57,18 +58,18 @@ bool CgroupContains(const std::string& selector, const std::string& cgroup) {
 }
 
 absl::StatusOr<pid_t> ReadPidfile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
     return absl::FailedPreconditionError(
         fmt::format("process.pidfile: cannot read {}: {}", path, std::strerror(errno)));
   }
   char buf[kMaxPidfileBytes + 1];
   ssize_t n;
   do {
-    n = read(fd, buf, sizeof buf);
+    n = read(fd.get(), buf, sizeof buf);
   } while (n < 0 && errno == EINTR);
   const int read_errno = errno;
-  close(fd);
+  fd.reset();
   if (n < 0) {
     return absl::FailedPreconditionError(
         fmt::format("process.pidfile: cannot read {}: {}", path, std::strerror(read_errno)));

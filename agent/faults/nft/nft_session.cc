@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "agent/faults/netns.h"
+#include "common/unique_fd.h"
 
 namespace faultline::agent::nft {
 namespace {
@@ -35,13 +36,12 @@ std::string OneLine(std::string text) {
 // socket (a kernel without nfnetlink), so find out first, in the calling
 // thread's network namespace, and turn it into an error.
 absl::Status CheckNetfilterNetlink() {
-  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd < 0) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
+  if (!fd) {
     return absl::FailedPreconditionError(fmt::format(
         "kernel lacks nfnetlink/nf_tables ({}): load the modules or use a kernel that has them",
         std::strerror(errno)));
   }
-  ::close(fd);
   return absl::OkStatus();
 }
 
