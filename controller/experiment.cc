@@ -236,9 +236,11 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     auto checked = spec::Validate(spec);
     if (!checked.ok()) {
       problems.push_back(fmt::format("{}.{}", path, std::string(checked.status().message())));
-    } else if (have_duration && checked->duration > duration) {
+    }
+    auto fault_duration = ParseDuration("duration", f.duration());
+    if (!f.duration().empty() && fault_duration.ok() && have_duration && *fault_duration > duration) {
       problems.push_back(fmt::format("{}.duration: {} is longer than the experiment's duration {}",
-                                     path, spec.duration(), exp.duration()));
+                                     path, f.duration(), exp.duration()));
     }
   }
 

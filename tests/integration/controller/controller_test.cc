@@ -138,9 +138,8 @@ probes:
     interval: 50ms
     timeout: 300ms
 faults:
-  - kind: pause
-    on: db
-    process: {{cmdline: "^/usr/bin/python3 -m http.server {0} "}}
+  - on: db
+    pause: {{process: {{cmdline: "^/usr/bin/python3 -m http.server {0} "}}}}
 objectives: {{rto: 30s, recovered_after: 3}}
 duration: {1}
 )",
@@ -240,10 +239,8 @@ probes:
     interval: 20ms
     timeout: 200ms
 faults:
-  - kind: kill
-    on: db
-    process: {{cmdline: "^/usr/bin/python3 -m http.server {0} "}}
-    signal: KILL
+  - on: db
+    kill: {{process: {{cmdline: "^/usr/bin/python3 -m http.server {0} "}}, signal: KILL}}
 objectives: {{rto: {1}, recovered_after: 3}}
 duration: 4s
 )",
@@ -274,7 +271,7 @@ targets:
 probes:
   - {name: p, from: nowhere, tcp: {address: "127.0.0.1:1"}}
 faults:
-  - {kind: pause, on: ghost, process: {name: x}, colour: red}
+  - {on: ghost, pause: {process: {name: x}}, colour: red}
 objectives: {rto: 1s}
 duration: 5s
 )");
@@ -289,7 +286,7 @@ targets:
 probes:
   - {name: p, from: nowhere, tcp: {address: "127.0.0.1:1"}}
 faults:
-  - {kind: pause, on: ghost, process: {name: x}}
+  - {on: ghost, pause: {process: {name: x}}}
 objectives: {rto: 1s}
 duration: 5s
 )");

@@ -271,11 +271,8 @@ probes:
     interval: {0}
     timeout: 200ms
 faults:
-  - kind: kill
-    on: service
-    process: {{name: {4}}}
-    mode: one
-    signal: TERM
+  - on: service
+    kill: {{process: {{name: {4}}}, mode: one, signal: TERM}}
 objectives: {{rto: 10s, recovered_after: 3}}
 duration: 3s
 )",

@@ -109,9 +109,8 @@ probes:
     tcp: {{address: "127.0.0.1:9"}}
     interval: {}
 faults:
-  - kind: pause
-    on: victim
-    process: {{name: victim}}
+  - on: victim
+    pause: {{process: {{name: victim}}}}
 objectives: {{rto: {}, recovered_after: {}}}
 duration: {}
 )",

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <set>
 
+#include "spec/fault_spec.h"
+
 namespace faultline::controller {
 namespace {
 
@@ -25,10 +27,8 @@ probes:
     interval: 50ms
     timeout: 200ms
 faults:
-  - kind: kill
-    on: primary
-    process: {name: redis-server}
-    signal: KILL
+  - on: primary
+    kill: {process: {name: redis-server}, signal: KILL}
 objectives: {rto: 30s, recovered_after: 5}
 duration: 60s
 )";
@@ -44,9 +44,9 @@ TEST(Experiment, ParsesTheDesignExample) {
   EXPECT_EQ(exp->probes(0).tcp().address(), "10.20.0.10:6379");
   ASSERT_EQ(exp->faults_size(), 1);
   EXPECT_EQ(exp->faults(0).on(), "primary");
-  EXPECT_EQ(exp->faults(0).spec().kind(), "kill");
-  EXPECT_EQ(exp->faults(0).spec().process().name(), "redis-server");
-  EXPECT_EQ(exp->faults(0).spec().signal(), "KILL");
+  ASSERT_TRUE(exp->faults(0).has_kill());
+  EXPECT_EQ(exp->faults(0).kill().process().name(), "redis-server");
+  EXPECT_EQ(exp->faults(0).kill().signal(), "KILL");
   EXPECT_EQ(RecoveredAfter(*exp), 5);
   EXPECT_EQ(RtoTarget(*exp), std::chrono::seconds(30));
   EXPECT_EQ(ExperimentDuration(*exp), std::chrono::seconds(60));
@@ -75,10 +75,12 @@ probes:
   - name: p
     tcp: {adress: "1.2.3.4:5"}
 faults:
-  - kind: disk-fill
-    on: a
-    percent: lots
+  - on: a
+    disk_fill: {percent: lots, size: 1G}
     colour: red
+  - on: a
+    kill: {process: {name: x}}
+    pause: {process: {name: x}}
 objectives: {rto: [1, 2]}
 )");
   ASSERT_FALSE(exp.ok());
@@ -87,9 +89,11 @@ objectives: {rto: [1, 2]}
   EXPECT_THAT(msg, HasSubstr("duraton: unknown field"));
   EXPECT_THAT(msg, HasSubstr("targets.a.count: expected a whole number, got \"many\""));
   EXPECT_THAT(msg, HasSubstr("probes[0].tcp.adress: unknown field"));
-  // Fault fields are reported where the user wrote them (no ".spec").
-  EXPECT_THAT(msg, HasSubstr("faults[0].percent: expected a number, got \"lots\""));
-  EXPECT_THAT(msg, HasSubstr("faults[0].colour: unknown field (known: on, kind,"));
+  // Fault fields are reported where the user wrote them, under their kind.
+  EXPECT_THAT(msg, HasSubstr("faults[0].disk_fill.percent: expected a number, got \"lots\""));
+  EXPECT_THAT(msg, HasSubstr("faults[0].disk_fill.size: unknown field (known: path, percent,"));
+  EXPECT_THAT(msg, HasSubstr("faults[0].colour: unknown field (known: on, duration,"));
+  EXPECT_THAT(msg, HasSubstr("faults[1]: kill and pause are exclusive"));
   EXPECT_THAT(msg, HasSubstr("objectives.rto: expected a single value"));
   EXPECT_THAT(msg, Not(HasSubstr(".spec")));
 }
@@ -124,20 +128,18 @@ probes:
     exec: {argv: []}
     timeout: 1x
 faults:
-  - kind: kill
-    process: {name: redis}
+  - kill: {process: {name: redis}}
     duration: 10s
-  - kind: meltdown
-    on: db
-  - kind: pause
-    on: ghost
-    process: {}
+  - on: db
+  - on: ghost
+    pause: {process: {}}
     duration: 2m
-  - kind: disk-fill
-    on: db
-    path: relative/dir
-    percent: 150
-    bytes: 1G
+  - on: db
+    disk_fill: {path: relative/dir, percent: 150}
+  - on: db
+    disk_fill: {path: /data, percent: 150}
+  - on: db
+    disk_fill: {path: /data, percent: 50, bytes: 1G}
 objectives: {recovered_after: -1}
 duration: 1m
 )");
@@ -157,14 +159,14 @@ duration: 1m
            "probes[2].exec.argv: must not be empty",
            "probes[2].timeout:",
            "faults[0].on: required",
-           "faults[0].duration: kill is an action and has no duration",
-           "faults[1].kind: unknown kind \"meltdown\"",
+           "faults[0].duration: kill is a one-off action and takes no duration",
+           "faults[1].kind: give one fault kind (kill, pause, disk_fill,",
            "faults[2].on: unknown target \"ghost\"",
-           "faults[2].process: needs at least one of",
+           "faults[2].pause.process: give at least one of",
            "faults[2].duration: 2m is longer than the experiment's duration 1m",
-           "faults[3].path: must be an absolute directory path",
-           "faults[3]: needs exactly one of percent, leave_free, bytes",
-           "faults[3].percent: must be between 1 and 100, got 150",
+           "faults[3].disk_fill.path: must be an absolute path",
+           "faults[4].disk_fill.percent: must be between 1 and 100, got 150",
+           "faults[5].disk_fill.bytes: give only one of percent, leave_free, bytes",
            "objectives.rto: required",
            "objectives.recovered_after: must be at least 1, got -1",
        }) {
@@ -191,7 +193,7 @@ targets:
 probes:
   - {name: p, from: controller, tcp: {address: "127.0.0.1:1"}}
 faults:
-  - {kind: pause, on: db, process: {name: x}}
+  - {on: db, pause: {process: {name: x}}}
 objectives: {rto: 1s}
 duration: 5s
 )");
@@ -212,14 +214,14 @@ TEST(ExperimentsFolder, EveryFileValidates) {
     auto exp = LoadExperimentFile(entry.path().string());
     EXPECT_TRUE(exp.ok()) << entry.path() << ":\n" << exp.status().message();
     if (!exp.ok()) continue;
-    for (const auto& f : exp->faults()) kinds.insert(f.spec().kind());
+    for (int i = 0; i < exp->faults_size(); ++i) kinds.insert(spec::KindName(FaultSpecFor(*exp, i)));
   }
   for (const char* want : {"kill-and-restart.yaml", "kill-database-primary.yaml",
                            "latency-between-services.yaml", "disk-fill-100.yaml",
                            "zone-outage.yaml"}) {
     EXPECT_TRUE(files.contains(want)) << want;
   }
-  for (const auto& kind : KnownFaultKinds()) EXPECT_TRUE(kinds.contains(kind)) << kind;
+  for (const auto& kind : spec::Kinds()) EXPECT_TRUE(kinds.contains(kind.name)) << kind.name;
 }
 
 }  // namespace
@@ -236,12 +238,54 @@ targets:
 probes:
   - {name: p, http: {url: "http://[bad/"}}
 faults:
-  - {kind: pause, on: db, process: {name: x}}
+  - {on: db, pause: {process: {name: x}}}
 objectives: {rto: 1s}
 duration: 5s
 )");
   ASSERT_FALSE(exp.ok());
   EXPECT_THAT(exp.status().message(), ::testing::HasSubstr("probes[0].http.url"));
+}
+
+}  // namespace
+}  // namespace faultline::controller
+
+namespace faultline::controller {
+namespace {
+
+TEST(Experiment, OldFlatFaultsAreRefusedWithTheNewForm) {
+  auto exp = ParseExperimentYaml(R"(
+name: x
+targets:
+  db: {names: [db-1]}
+probes:
+  - {name: p, tcp: {address: "127.0.0.1:1"}}
+faults:
+  - kind: disk-fill
+    on: db
+    path: /var/lib/db
+    percent: 95
+    duration: 30s
+objectives: {rto: 1s}
+duration: 1m
+)");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_EQ(exp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(exp.status().message(), HasSubstr("faults[0].kind: the kind is now a key"));
+  EXPECT_THAT(exp.status().message(),
+              HasSubstr("{on: db, duration: 30s, disk_fill: {path: /var/lib/db, percent: 95}}"));
+}
+
+TEST(Experiment, EnumsTakeTheirShortNamesInAnyCase) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("signal: KILL"), std::string("signal: KILL").size(), "mode: ALL, signal: 15");
+  auto exp = LoadExperiment(yaml);
+  ASSERT_TRUE(exp.ok()) << exp.status();
+  EXPECT_EQ(exp->faults(0).kill().mode(), v1::SELECTION_MODE_ALL);
+  yaml.replace(yaml.find("mode: ALL"), std::string("mode: ALL").size(), "mode: most");
+  exp = LoadExperiment(yaml);
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(),
+              HasSubstr("faults[0].kill.mode: must be one of one, all, count, percent, got \"most\""));
 }
 
 }  // namespace

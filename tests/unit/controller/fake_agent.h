@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/units.h"
+#include "spec/fault_spec.h"
 #include "faultline/v1/agent.grpc.pb.h"
 
 namespace faultline::testing {
@@ -88,7 +89,7 @@ class FakeAgent final : public v1::Agent::Service {
     if (!reject_.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, reject_);
     if (req->dry_run()) {
       ++dry_runs;
-      resp->add_changes("would " + req->spec().kind() + " on " + name_);
+      resp->add_changes("would " + spec::KindName(req->spec()) + " on " + name_);
       return grpc::Status::OK;
     }
     const int64_t now = NowRealtimeNs();
