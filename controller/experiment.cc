@@ -7,7 +7,7 @@
 #include <regex>
 #include <set>
 
-#include "agent/probes/probe.h"
+#include "probes/probe.h"
 #include "common/endpoint.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"

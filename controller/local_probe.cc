@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "agent/probes/probe.h"
+#include "probes/probe.h"
 
 namespace faultline::controller {
 
