@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "agent/probes/probe_runner.h"
+#include "probes/probe_runner.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
 

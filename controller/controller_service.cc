@@ -1,7 +1,6 @@
 #include "controller/controller_service.h"
 
 #include <fmt/format.h>
-#include <grpcpp/client_context.h>
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
@@ -11,16 +10,13 @@
 namespace faultline::controller {
 namespace {
 
-constexpr auto kAgentRpcTimeout = std::chrono::seconds(2);
-
-void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) {
-  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
-}
+constexpr auto kAgentRpcTimeout = std::chrono::milliseconds(2000);
+constexpr auto kRecoverRpcTimeout = std::chrono::milliseconds(5000);
 
 }  // namespace
 
 ControllerService::ControllerService(Store* store, ControllerOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), clients_(options_.runner.dial) {}
 
 ControllerService::~ControllerService() {
   for (auto& t : background_) {
@@ -46,21 +42,17 @@ absl::Status ControllerService::Recover() {
                  "telling its {} agent(s) to revert",
                  run.run_id(), run.experiment(), run.agents_size());
     for (const auto& address : run.agents()) {
-      background_.emplace_back([this, address, run_id = run.run_id()] {
-        auto channel = options_.runner.dial(address);
-        if (!channel.ok()) return;
-        auto stub = v1::Agent::NewStub(*channel);
-        grpc::ClientContext ctx;
-        SetDeadline(&ctx, std::chrono::milliseconds(5000));
+      background_.emplace_back([this, address, name = NameAt(address), run_id = run.run_id()] {
+        auto client = clients_.Get(name, address);
+        if (!client.ok()) return;
         v1::RevertAllRequest req;
         req.set_lease_id(run_id);
-        v1::RevertAllResponse resp;
-        grpc::Status st = stub->RevertAll(&ctx, req, &resp);
-        if (st.ok()) {
-          spdlog::info("run {}: {} reverted {} fault(s)", run_id, address, resp.faults_size());
+        auto resp = (*client)->RevertAll(req, kRecoverRpcTimeout);
+        if (resp.ok()) {
+          spdlog::info("run {}: {} reverted {} fault(s)", run_id, address, resp->faults_size());
         } else {
-          spdlog::warn("run {}: RevertAll on {}: {} (its lease lapses by itself)", run_id,
-                       address, st.error_message());
+          spdlog::warn("run {}: {} (its lease lapses by itself)", run_id,
+                       std::string(resp.status().message()));
         }
       });
     }
@@ -118,6 +110,14 @@ grpc::Status ControllerService::Heartbeat(grpc::ServerContext*, const v1::Regist
   return ToGrpcStatus(Upsert(*req, resp));
 }
 
+std::string ControllerService::NameAt(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, a] : agents_) {
+    if (a.stored.address == address) return name;
+  }
+  return address;
+}
+
 std::vector<AgentRef> ControllerService::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<AgentRef> out;
@@ -156,15 +156,12 @@ grpc::Status ControllerService::ListAgents(grpc::ServerContext*, const v1::ListA
   for (auto& s : list) {
     if (s.health() != "healthy") continue;
     askers.emplace_back([this, &s] {
-      auto channel = options_.runner.dial(s.address());
-      if (!channel.ok()) return;
-      auto stub = v1::Agent::NewStub(*channel);
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, kAgentRpcTimeout);
-      v1::ListFaultsResponse faults;
-      if (!stub->ListFaults(&ctx, v1::ListFaultsRequest(), &faults).ok()) return;
+      auto client = clients_.Get(s.name(), s.address());
+      if (!client.ok()) return;
+      auto faults = (*client)->ListFaults(kAgentRpcTimeout);
+      if (!faults.ok()) return;
       int active = 0;
-      for (const auto& f : faults.faults()) {
+      for (const auto& f : faults->faults()) {
         if (f.state() == v1::FAULT_STATE_ACTIVE || f.state() == v1::FAULT_STATE_PENDING) ++active;
       }
       s.set_active_faults(active);
@@ -185,7 +182,7 @@ grpc::Status ControllerService::RunExperiment(grpc::ServerContext*,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
   }
   const std::string run_id = NewRunId();
-  ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), options_.runner, store_,
+  ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), options_.runner, &clients_, store_,
                     [writer](const v1::RunProgress& p) {
                       v1::RunUpdate u;
                       *u.mutable_progress() = p;
@@ -235,20 +232,14 @@ grpc::Status ControllerService::Abort(grpc::ServerContext*, const v1::AbortReque
   std::vector<std::thread> workers;
   for (const auto& [name, address] : targets) {
     workers.emplace_back([&, name = name, address = address] {
-      auto channel = options_.runner.dial(address);
-      grpc::Status st(grpc::StatusCode::UNAVAILABLE, "cannot dial");
-      v1::RevertAllResponse r;
-      if (channel.ok()) {
-        auto stub = v1::Agent::NewStub(*channel);
-        grpc::ClientContext ctx;
-        SetDeadline(&ctx, kAgentRpcTimeout);
-        st = stub->RevertAll(&ctx, v1::RevertAllRequest(), &r);
-      }
+      auto client = clients_.Get(name, address);
+      auto r = client.ok() ? (*client)->RevertAll(v1::RevertAllRequest(), kAgentRpcTimeout)
+                           : absl::StatusOr<v1::RevertAllResponse>(client.status());
       std::lock_guard<std::mutex> lock(result_mu);
-      if (st.ok()) {
-        resp->set_faults_reverted(resp->faults_reverted() + r.faults_size());
+      if (r.ok()) {
+        resp->set_faults_reverted(resp->faults_reverted() + r->faults_size());
       } else {
-        resp->add_errors(fmt::format("{} ({}): {}", name, address, st.error_message()));
+        resp->add_errors(fmt::format("{} ({}): {}", name, address, AgentMessage(r.status())));
       }
     });
   }

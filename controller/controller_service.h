@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "controller/agent_client.h"
 #include "controller/runner.h"
 #include "controller/store.h"
 #include "faultline/v1/controller.grpc.pb.h"
@@ -59,9 +60,12 @@ class ControllerService final : public v1::Controller::Service {
   absl::Status Upsert(const v1::RegisterRequest& req, v1::RegisterResponse* resp);
   bool Healthy(const Agent& a) const;
   std::vector<AgentRef> Snapshot();
+  // The registered name of the agent at `address` (the address if none).
+  std::string NameAt(const std::string& address);
 
   Store* const store_;
   const ControllerOptions options_;
+  AgentClients clients_;  // shared by every run and by the service's own calls
 
   std::mutex mu_;
   std::map<std::string, Agent> agents_;                 // by name

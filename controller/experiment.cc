@@ -7,12 +7,12 @@
 #include <regex>
 #include <set>
 
-#include "agent/probes/probe.h"
-#include "common/status_macros.h"
-#include "spec/fault_spec.h"
 #include "common/endpoint.h"
+#include "common/status_macros.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
+#include "probes/probe.h"
+#include "spec/fault_spec.h"
 
 namespace faultline::controller {
 namespace {

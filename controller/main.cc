@@ -11,7 +11,6 @@
 #include "common/endpoint.h"
 #include "common/logging.h"
 #include "controller/controller_service.h"
-#include "controller/local_probe.h"
 #include "controller/store.h"
 
 namespace {
@@ -69,7 +68,6 @@ int main(int argc, char** argv) {
   options.runner.dial = [tls, insecure](const std::string& address) {
     return Dial("agent address", address, tls, insecure);
   };
-  options.runner.local_probe = controller::MakeLocalProbe;
   controller::ControllerService service(store->get(), options);
   if (auto st = service.Recover(); !st.ok()) return Fail(st);
 

@@ -3,42 +3,33 @@
 #ifndef FAULTLINE_CONTROLLER_RUNNER_H_
 #define FAULTLINE_CONTROLLER_RUNNER_H_
 
-#include <grpcpp/channel.h>
-
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "controller/timeline/clock_offset.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/agent_client.h"
 #include "controller/store.h"
 #include "controller/targets.h"
-#include "faultline/v1/agent.grpc.pb.h"
+#include "controller/timeline/clock_offset.h"
+#include "controller/timeline/result.h"
+#include "faultline/v1/agent.pb.h"
 #include "faultline/v1/controller.pb.h"
 #include "faultline/v1/experiment.pb.h"
 
 namespace faultline::controller {
 
-// A channel to an agent's advertised address.
-using Dialer =
-    std::function<absl::StatusOr<std::shared_ptr<grpc::Channel>>(const std::string& address)>;
-
-// One check of a probe run by the controller itself: ok, or the reason it failed.
-using ProbeCheck = std::function<std::pair<bool, std::string>(std::chrono::nanoseconds timeout)>;
-// Builds the check for a probe `from: controller`.
-using LocalProbeFactory = std::function<absl::StatusOr<ProbeCheck>(const v1::ProbeSpec&)>;
-
 struct RunnerOptions {
+  // Dials agents; the controller service makes its AgentClients with it.
   Dialer dial;
-  LocalProbeFactory local_probe;
   std::chrono::milliseconds lease_ttl{10000};
   // How long to wait for the probes to pass again after the revert.
   std::chrono::milliseconds steady_after_timeout{30000};
@@ -51,14 +42,18 @@ struct RunnerOptions {
 
 using ProgressFn = std::function<void(const v1::RunProgress&)>;
 
-// One run of one experiment. Created and executed by the controller service;
-// Execute() runs on the caller's thread, Abort() and AgentAddresses() may be
-// called from any thread.
+// One run of one experiment, in phases: Resolve -> SyncClocks -> AwaitSteady
+// (probes start) -> Inject (leases; or only a dry run) -> Observe -> Revert ->
+// AwaitRecovery -> Score. Created and executed by the controller service, which
+// owns it (and the AgentClients it uses, which must outlive it). Execute() runs
+// on the caller's thread; Abort() may be called from any thread. Probe threads
+// and the lease thread are the run's own and are joined before it ends; they
+// share the state guarded by mu_ and never hold it across an RPC.
 class ExperimentRun {
  public:
   ExperimentRun(std::string run_id, v1::Experiment experiment, bool dry_run,
-                std::vector<AgentRef> agents, RunnerOptions options, Store* store,
-                ProgressFn progress);
+                std::vector<AgentRef> agents, RunnerOptions options, AgentClients* clients,
+                Store* store, ProgressFn progress);
   ~ExperimentRun();
   ExperimentRun(const ExperimentRun&) = delete;
   ExperimentRun& operator=(const ExperimentRun&) = delete;
@@ -70,7 +65,18 @@ class ExperimentRun {
   const std::string& id() const { return run_id_; }
 
  private:
+  // How a run ends early: its verdict and the reason.
+  struct End {
+    std::string verdict;
+    std::string reason;
+  };
   struct ProbeRun;
+  // The samples of one probe so far (index as in probes_).
+  struct ProbeState {
+    std::vector<timeline::ProbeObservation> samples;
+    int64_t failures = 0;
+    std::string last_error;
+  };
   struct Injected {
     std::string agent;
     std::string address;
@@ -82,22 +88,53 @@ class ExperimentRun {
     int64_t reverted_ns = 0;  // controller clock; 0 = not seen reverted
   };
 
-  std::unique_ptr<v1::Agent::Stub> Stub(const std::string& address);
+  // The phases, in order. Each returns how the run ends, or nothing to go on.
+  void Begin();
+  std::optional<End> Resolve();
+  std::optional<End> SyncClocks();
+  std::optional<End> AwaitSteady();
+  std::optional<End> Inject(bool dry_run);
+  void Observe();
+  bool Revert();  // returns whether the run was aborted
+  bool AwaitRecovery(bool aborted);
+  v1::RunReport Score(bool aborted);
+
+  // Helpers of the phases.
   absl::StatusOr<timeline::ClockOffset> SyncClock(const AgentRef& agent);
-  void StartProbes();
+  absl::Status InjectFaults(bool dry_run);
+  absl::Status InjectOne(int index, const std::string& on, const v1::FaultSpec& spec,
+                         const AgentRef& agent, bool dry_run);
+  v1::PlannedFault* AddPlanned(const std::string& on, const v1::FaultSpec& spec,
+                               const AgentRef& agent);
+  void Record(int index, const std::string& on, const v1::FaultSpec& spec,
+              const AgentRef& agent, const v1::InjectResponse& resp,
+              std::chrono::nanoseconds duration);
+  // Adds `agent` to the leased agents (before its Inject: a timed-out Inject may
+  // still have applied) and starts the lease loop. False if the run was aborted.
+  bool Lease(const AgentRef& agent);
+  void RevertAll(const std::string& why);
+  void RevertOn(const AgentRef& agent, const std::string& why);
+  void LeaseLoop();
+  std::optional<End> StartProbes();
   void StopProbes();
-  void ProbeThread(ProbeRun* probe);
+  void ProbeThread(size_t index);
+  // Every probe sample, from an agent's RunProbe stream or the controller's own
+  // probe loop, goes through here: onto the controller's clock through `clock`.
+  void AddSample(size_t index, const v1::ProbeSample& sample, const timeline::ClockOffset& clock);
+  std::optional<End> SteadyVerdict(int need);
+  // The first probe with a failure among its first `need` samples, or -1.
+  int FirstFailing(int need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AllHave(int need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits until `done()` (checked under mu_) or `deadline` (steady clock) or an
   // abort. Reports progress on the way. Returns done().
   bool WaitFor(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline,
                const std::string& phase);
+  bool aborted();
   void Progress(const std::string& phase, const std::string& message = "");
   void Event(const std::string& kind, int64_t unix_ns, const std::string& agent,
              const std::string& detail, double error_ms = 0);
-  absl::Status InjectAll();
-  void RevertAll(const std::string& why);
-  void LeaseLoop();
-  v1::RunReport Finish(const std::string& verdict, const std::string& reason);
+  void SetFigures(const timeline::RunResult& fig, int need);
+  v1::RunReport Finish(const End& end);
   void Save();
 
   const std::string run_id_;
@@ -105,24 +142,30 @@ class ExperimentRun {
   const bool dry_run_;
   const std::vector<AgentRef> all_agents_;
   const RunnerOptions options_;
+  AgentClients* const clients_;
   Store* const store_;
   const ProgressFn progress_;
   const std::chrono::steady_clock::time_point started_mono_;
 
+  // Only the Execute() thread uses these.
   std::map<std::string, std::vector<AgentRef>> targets_;
   std::map<std::string, timeline::ClockOffset> clocks_;  // by agent name
-  std::vector<std::unique_ptr<ProbeRun>> probes_;
+  std::vector<std::unique_ptr<ProbeRun>> probes_;        // fixed once the probes start
   std::vector<Injected> injected_;
-  std::vector<std::string> lease_addresses_;  // agents holding the run's lease
+  int64_t max_interval_ns_ = 0;
+  std::chrono::nanoseconds max_timeout_{0};
+  std::chrono::steady_clock::time_point inject_mono_;
   int64_t injected_ns_ = 0;
   int64_t injected_error_ns_ = 0;
   v1::RunReport report_;
-
-  std::mutex mu_;  // guards the probes' samples, aborted_, lease_stop_
-  std::condition_variable cv_;
-  bool aborted_ = false;
-  bool lease_stop_ = false;
   std::thread lease_thread_;
+
+  absl::Mutex mu_;
+  std::vector<ProbeState> probe_states_ ABSL_GUARDED_BY(mu_);  // index as in probes_
+  bool probes_stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  bool lease_stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<AgentRef> leased_ ABSL_GUARDED_BY(mu_);  // agents holding the run's lease
 };
 
 // A run id: time-ordered and unique ("20261125-203012-5f3a").

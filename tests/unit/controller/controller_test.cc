@@ -274,6 +274,52 @@ TEST(Controller, NotSteadyInjectsNothing) {
   EXPECT_EQ(f.victim.revert_alls.load(), 0);
 }
 
+// A probe `from: controller` runs the same probe loop as an agent's RunProbe,
+// on a controller thread (a real exec probe here).
+std::string ControllerProbeExperiment(const std::string& command) {
+  return fmt::format(R"(
+name: controller-probe
+targets:
+  victim: {{labels: {{role: db}}, count: 1}}
+probes:
+  - name: local
+    from: controller
+    exec: {{argv: ["{}"]}}
+    interval: 50ms
+    timeout: 2s
+faults:
+  - kind: pause
+    on: victim
+    process: {{name: victim}}
+objectives: {{rto: 5s, recovered_after: 3}}
+duration: 300ms
+)",
+                     command);
+}
+
+TEST(Controller, ControllerProbeFailingIsNotSteady) {
+  TestController c;
+  Fleet f;
+  c.Register(f.victim);
+  v1::RunReport r = c.Run(ControllerProbeExperiment("/bin/false"));
+  EXPECT_EQ(r.verdict(), "not_steady");
+  EXPECT_THAT(r.reason(), HasSubstr("probe local failed before injection"));
+  EXPECT_EQ(f.victim.injects.load(), 0);
+}
+
+TEST(Controller, ControllerProbePassingRunsTheExperiment) {
+  TestController c;
+  Fleet f;
+  c.Register(f.victim);
+  v1::RunReport r = c.Run(ControllerProbeExperiment("/bin/true"));
+  ASSERT_NE(r.verdict(), "not_steady") << r.reason();
+  EXPECT_NE(r.verdict(), "error") << r.reason();
+  EXPECT_TRUE(r.steady_after());
+  EXPECT_FALSE(r.outage_observed());
+  EXPECT_EQ(f.victim.injects.load(), 1);
+  EXPECT_EQ(f.victim.revert_alls.load(), 1);
+}
+
 TEST(Controller, UnknownTargetsAndBadFilesAreErrors) {
   TestController c;
   Fleet f;

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/probes/probe_runner.h"
+#include "probes/probe_runner.h"
 #include "common/clock.h"
 #include "controller/timeline/result.h"
 #include "tests/unit/probes/loopback_server.h"

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/probes/probe.h"
-#include "agent/probes/probe_runner.h"
+#include "probes/probe.h"
+#include "probes/probe_runner.h"
 #include "faultline/v1/agent.grpc.pb.h"
 #include "tests/unit/probes/loopback_server.h"
 

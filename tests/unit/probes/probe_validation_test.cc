@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/probes/probe.h"
-#include "agent/probes/probe_internal.h"
-#include "agent/probes/probe_runner.h"
+#include "probes/probe.h"
+#include "probes/probe_internal.h"
+#include "probes/probe_runner.h"
 
 namespace faultline {
 namespace {

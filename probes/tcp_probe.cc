@@ -1,7 +1,7 @@
 // tcp probe: healthy when a TCP connection to the address is established.
 #include <utility>
 
-#include "agent/probes/probe_internal.h"
+#include "probes/probe_internal.h"
 #include "common/status_macros.h"
 
 namespace faultline::probes {

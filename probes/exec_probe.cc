@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/probes/probe_internal.h"
+#include "probes/probe_internal.h"
 #include "common/status_macros.h"
 
 namespace faultline::probes {

@@ -1,4 +1,4 @@
-#include "agent/probes/probe_runner.h"
+#include "probes/probe_runner.h"
 
 #include <fmt/format.h>
 #include <sched.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <memory>
 
-#include "agent/probes/probe.h"
+#include "probes/probe.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
 

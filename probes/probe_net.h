@@ -1,7 +1,7 @@
 // Socket helpers shared by the tcp and http probes: an owned fd, host name
 // resolution bounded by a deadline, and a non-blocking connect with poll.
-#ifndef FAULTLINE_AGENT_PROBES_PROBE_NET_H_
-#define FAULTLINE_AGENT_PROBES_PROBE_NET_H_
+#ifndef FAULTLINE_PROBES_PROBE_NET_H_
+#define FAULTLINE_PROBES_PROBE_NET_H_
 
 #include <sys/socket.h>
 
@@ -82,4 +82,4 @@ std::string FormatSockaddr(const sockaddr_storage& address);
 
 }  // namespace faultline::probes
 
-#endif  // FAULTLINE_AGENT_PROBES_PROBE_NET_H_
+#endif  // FAULTLINE_PROBES_PROBE_NET_H_

@@ -1,4 +1,4 @@
-#include "agent/probes/probe_net.h"
+#include "probes/probe_net.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,15 +1,15 @@
 // Pieces of the probes exposed for unit tests and for MakeProbe(): parsers,
 // wire encodings and one factory per probe kind. Not a public API.
-#ifndef FAULTLINE_AGENT_PROBES_PROBE_INTERNAL_H_
-#define FAULTLINE_AGENT_PROBES_PROBE_INTERNAL_H_
+#ifndef FAULTLINE_PROBES_PROBE_INTERNAL_H_
+#define FAULTLINE_PROBES_PROBE_INTERNAL_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "agent/probes/probe.h"
-#include "agent/probes/probe_net.h"
+#include "probes/probe.h"
+#include "probes/probe_net.h"
 #include "faultline/v1/agent.pb.h"
 
 namespace faultline::probes {
@@ -49,4 +49,4 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeGrpcHealthProbe(const v1::GrpcHealthP
 
 }  // namespace faultline::probes
 
-#endif  // FAULTLINE_AGENT_PROBES_PROBE_INTERNAL_H_
+#endif  // FAULTLINE_PROBES_PROBE_INTERNAL_H_

@@ -1,10 +1,10 @@
-#include "agent/probes/probe.h"
+#include "probes/probe.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "agent/probes/probe_internal.h"
+#include "probes/probe_internal.h"
 #include "common/status_macros.h"
 #include "common/units.h"
 

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/probes/probe_internal.h"
+#include "probes/probe_internal.h"
 #include "common/endpoint.h"
 #include "common/status_macros.h"
 

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <utility>
 
-#include "agent/probes/probe_internal.h"
+#include "probes/probe_internal.h"
 #include "common/status_macros.h"
 
 namespace faultline::probes {

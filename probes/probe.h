@@ -2,8 +2,8 @@
 // health), built from a v1::ProbeSpec. The probe runner (probe_runner.h) calls
 // Check() on a fixed schedule; the agent runs it for RunProbe and the controller
 // for probes `from: controller`.
-#ifndef FAULTLINE_AGENT_PROBES_PROBE_H_
-#define FAULTLINE_AGENT_PROBES_PROBE_H_
+#ifndef FAULTLINE_PROBES_PROBE_H_
+#define FAULTLINE_PROBES_PROBE_H_
 
 #include <chrono>
 #include <memory>
@@ -59,4 +59,4 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec);
 
 }  // namespace faultline
 
-#endif  // FAULTLINE_AGENT_PROBES_PROBE_H_
+#endif  // FAULTLINE_PROBES_PROBE_H_

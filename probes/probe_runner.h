@@ -1,6 +1,6 @@
 // Runs a probe on a fixed schedule and stamps each result as a ProbeSample.
-#ifndef FAULTLINE_AGENT_PROBES_PROBE_RUNNER_H_
-#define FAULTLINE_AGENT_PROBES_PROBE_RUNNER_H_
+#ifndef FAULTLINE_PROBES_PROBE_RUNNER_H_
+#define FAULTLINE_PROBES_PROBE_RUNNER_H_
 
 #include <cstdint>
 #include <functional>
@@ -34,4 +34,4 @@ absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
 
 }  // namespace faultline
 
-#endif  // FAULTLINE_AGENT_PROBES_PROBE_RUNNER_H_
+#endif  // FAULTLINE_PROBES_PROBE_RUNNER_H_

@@ -1,0 +1,167 @@
+#include "controller/agent_client.h"
+
+#include <fmt/format.h>
+#include <grpcpp/client_context.h>
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "common/clock.h"
+#include "common/grpc_status.h"
+
+namespace faultline::controller {
+namespace {
+
+// Where an AgentClient error keeps the agent's own message.
+constexpr char kAgentMessageUrl[] = "faultline.v1/agent-message";
+
+void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) {
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+}  // namespace
+
+void CallCanceller::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (ctx_ != nullptr) ctx_->TryCancel();
+}
+
+bool CallCanceller::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+bool CallCanceller::Attach(grpc::ClientContext* ctx) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) return false;
+  ctx_ = ctx;
+  return true;
+}
+
+void CallCanceller::Detach() {
+  absl::MutexLock lock(&mu_);
+  ctx_ = nullptr;
+}
+
+AgentClient::AgentClient(std::string name, std::string address,
+                         std::shared_ptr<grpc::Channel> channel)
+    : name_(std::move(name)),
+      address_(std::move(address)),
+      channel_(std::move(channel)),
+      stub_(v1::Agent::NewStub(channel_)) {}
+
+absl::Status AgentClient::Error(const char* method, const grpc::Status& st) const {
+  absl::Status out = FromGrpcStatus(grpc::Status(
+      st.error_code(), fmt::format("agent {} ({}): {}: {} {}", name_, address_, method,
+                                   GrpcCodeName(st.error_code()), st.error_message())));
+  out.SetPayload(kAgentMessageUrl, absl::Cord(st.error_message()));
+  return out;
+}
+
+absl::StatusOr<InfoSample> AgentClient::Info(std::chrono::milliseconds timeout) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  InfoSample sample;
+  sample.t0_ns = NowRealtimeNs();
+  grpc::Status st = stub_->Info(&ctx, v1::InfoRequest(), &sample.info);
+  sample.t2_ns = NowRealtimeNs();
+  if (!st.ok()) return Error("Info", st);
+  return sample;
+}
+
+absl::StatusOr<v1::InjectResponse> AgentClient::Inject(const v1::InjectRequest& req,
+                                                       std::chrono::milliseconds timeout) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  v1::InjectResponse resp;
+  grpc::Status st = stub_->Inject(&ctx, req, &resp);
+  if (!st.ok()) return Error("Inject", st);
+  return resp;
+}
+
+absl::StatusOr<v1::RevertAllResponse> AgentClient::RevertAll(
+    const v1::RevertAllRequest& req, std::chrono::milliseconds timeout) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  v1::RevertAllResponse resp;
+  grpc::Status st = stub_->RevertAll(&ctx, req, &resp);
+  if (!st.ok()) return Error("RevertAll", st);
+  return resp;
+}
+
+absl::StatusOr<v1::RenewLeaseResponse> AgentClient::RenewLease(
+    const v1::RenewLeaseRequest& req, std::chrono::milliseconds timeout) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  v1::RenewLeaseResponse resp;
+  grpc::Status st = stub_->RenewLease(&ctx, req, &resp);
+  if (!st.ok()) return Error("RenewLease", st);
+  return resp;
+}
+
+absl::StatusOr<v1::ListFaultsResponse> AgentClient::ListFaults(
+    std::chrono::milliseconds timeout) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  v1::ListFaultsResponse resp;
+  grpc::Status st = stub_->ListFaults(&ctx, v1::ListFaultsRequest(), &resp);
+  if (!st.ok()) return Error("ListFaults", st);
+  return resp;
+}
+
+absl::Status AgentClient::RunProbe(const v1::RunProbeRequest& req,
+                                   const std::function<bool(const v1::ProbeSample&)>& on_sample,
+                                   CallCanceller* cancel) const {
+  grpc::ClientContext ctx;  // no deadline: the stream lasts as long as the run
+  if (!cancel->Attach(&ctx)) return absl::OkStatus();
+  auto reader = stub_->RunProbe(&ctx, req);
+  v1::ProbeSample sample;
+  bool stopped = false;
+  while (reader->Read(&sample)) {
+    if (!on_sample(sample)) {
+      stopped = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status st = reader->Finish();
+  cancel->Detach();
+  if (stopped || cancel->cancelled()) return absl::OkStatus();
+  if (st.ok()) {
+    return absl::UnavailableError(
+        fmt::format("agent {} ({}): RunProbe: the agent ended the stream", name_, address_));
+  }
+  return Error("RunProbe", st);
+}
+
+std::string AgentMessage(const absl::Status& st) {
+  auto message = st.GetPayload(kAgentMessageUrl);
+  if (message.has_value()) return std::string(*message);
+  return std::string(st.message());
+}
+
+AgentClients::AgentClients(Dialer dial) : dial_(std::move(dial)) {}
+
+absl::StatusOr<std::shared_ptr<AgentClient>> AgentClients::Get(const std::string& name,
+                                                               const std::string& address) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = clients_.find(address);
+    if (it != clients_.end() && it->second->name() == name) return it->second;
+  }
+  // Dialed outside the lock; a client made meanwhile by another thread wins.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      dial_ ? dial_(address) : absl::FailedPreconditionError("no dialer");
+  if (!channel.ok()) {
+    return absl::UnavailableError(fmt::format("agent {} ({}): cannot dial: {}", name, address,
+                                              std::string(channel.status().message())));
+  }
+  auto client = std::make_shared<AgentClient>(name, address, std::move(*channel));
+  absl::MutexLock lock(&mu_);
+  auto& slot = clients_[address];
+  if (slot == nullptr || slot->name() != name) slot = std::move(client);
+  return slot;
+}
+
+}  // namespace faultline::controller
