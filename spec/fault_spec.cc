@@ -143,8 +143,10 @@ std::vector<FaultKind> MakeKinds() {
                {"reject", "dns.reject", "reject instead of silently dropping", false, true}},
               NetnsFlags()),
        &ValidateDns});
+  // Every kind takes --duration, so that a kill given one hears why not.
   for (auto& k : kinds) {
-    if (k.reversible) k.flags.push_back({"duration", "duration", "how long the fault lasts, e.g. 30s"});
+    k.flags.push_back({"duration", "duration",
+                       k.reversible ? "how long the fault lasts, e.g. 30s" : "(none: an action)"});
   }
   return kinds;
 }

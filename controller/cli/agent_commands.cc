@@ -40,15 +40,16 @@ struct KindCommand {
     }
   }
 
-  // The spec the flags describe, checked by the rules the agent runs.
-  absl::StatusOr<v1::FaultSpec> Spec() const {
+  // The spec the flags describe; with `validate`, checked by the rules the
+  // agent runs (so a refusal needs no agent).
+  absl::StatusOr<v1::FaultSpec> Spec(bool validate = true) const {
     std::vector<std::pair<const spec::Flag*, std::vector<std::string>>> values;
     for (const auto& [flag, opt] : options) {
       if (opt->count() == 0) continue;
       values.emplace_back(flag, flag->is_switch ? std::vector<std::string>{"true"} : opt->results());
     }
     ASSIGN_OR_RETURN(v1::FaultSpec built, spec::BuildFromFlags(*kind, values));
-    RETURN_IF_ERROR(spec::Validate(built).status());
+    if (validate) RETURN_IF_ERROR(spec::Validate(built).status());
     return built;
   }
 };
@@ -203,7 +204,7 @@ void CmdRevert(CliContext& ctx, const std::string& id, bool all) {
 }  // namespace
 
 absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind_name,
-                                                 std::vector<std::string> args) {
+                                                 std::vector<std::string> args, bool validate) {
   const spec::FaultKind* kind = spec::FindKind(kind_name);
   if (kind == nullptr) {
     return absl::InvalidArgumentError(
@@ -218,7 +219,7 @@ absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind_name,
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
   }
-  return cmd.Spec();
+  return cmd.Spec(validate);
 }
 
 void AddAgentCommands(CLI::App& app, CliContext& ctx) {

@@ -45,10 +45,12 @@ constexpr int kRpcTimeoutSeconds = 30;
 
 // `info`, `inject`, `preflight`, `faults`, `revert` (straight to one agent).
 void AddAgentCommands(CLI::App& app, CliContext& ctx);
-// The FaultSpec that `faultline inject KIND ARGS...` sends, built and checked
-// exactly as that command does (for tests): INVALID_ARGUMENT naming the field.
+// The FaultSpec that `faultline inject KIND ARGS...` sends, built (and with
+// `validate`, checked) exactly as that command does, for tests:
+// INVALID_ARGUMENT naming the field.
 absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind,
-                                                 std::vector<std::string> args);
+                                                 std::vector<std::string> args,
+                                                 bool validate = true);
 
 // `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
 void AddControllerCommands(CLI::App& app, CliContext& ctx);

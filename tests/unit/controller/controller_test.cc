@@ -288,9 +288,8 @@ probes:
     interval: 50ms
     timeout: 2s
 faults:
-  - kind: pause
-    on: victim
-    process: {{name: victim}}
+  - on: victim
+    pause: {{process: {{name: victim}}}}
 objectives: {{rto: 5s, recovered_after: 3}}
 duration: 300ms
 )",
