@@ -1,0 +1,144 @@
+// The registry of kinds and the one validation of a FaultSpec.
+#include "spec/fault_spec.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace faultline::spec {
+namespace {
+
+using ::testing::HasSubstr;
+
+// ExperimentFault is FaultSpec plus `on`: FromExperimentFault converts on the
+// wire, so every FaultSpec field must have the same name, number and type there.
+TEST(FaultSpecSchema, ExperimentFaultCarriesEveryFaultSpecField) {
+  const auto* spec = v1::FaultSpec::descriptor();
+  const auto* entry = v1::ExperimentFault::descriptor();
+  for (int i = 0; i < spec->field_count(); ++i) {
+    const auto* f = spec->field(i);
+    const auto* g = entry->FindFieldByName(f->name());
+    ASSERT_NE(g, nullptr) << f->name();
+    EXPECT_EQ(g->number(), f->number()) << f->name();
+    EXPECT_EQ(g->type(), f->type()) << f->name();
+    if (f->message_type() != nullptr) {
+      EXPECT_EQ(g->message_type(), f->message_type()) << f->name();
+    }
+  }
+  EXPECT_EQ(entry->field_count(), spec->field_count() + 1);  // + on
+  const auto* on = entry->FindFieldByName("on");
+  ASSERT_NE(on, nullptr);
+  EXPECT_EQ(spec->FindFieldByNumber(on->number()), nullptr);
+}
+
+TEST(FaultSpecSchema, EveryOneofMemberIsAKindAndBack) {
+  const auto* oneof = v1::FaultSpec::descriptor()->FindOneofByName("kind");
+  ASSERT_NE(oneof, nullptr);
+  ASSERT_EQ(static_cast<size_t>(oneof->field_count()), Kinds().size());
+  std::set<std::string> fields;
+  for (int i = 0; i < oneof->field_count(); ++i) fields.insert(oneof->field(i)->name());
+  for (const FaultKind& k : Kinds()) {
+    EXPECT_TRUE(fields.contains(k.field)) << k.field;
+    EXPECT_EQ(&KindFor(k.kind_case), &k);
+    EXPECT_EQ(FindKind(k.name), &k);
+    EXPECT_EQ(FindKind(k.field), &k);
+    EXPECT_EQ(oneof->field(0)->containing_oneof(), oneof);
+  }
+  EXPECT_EQ(KindNames(), "kill, pause, disk-fill, netem, bandwidth, partition, dns");
+}
+
+TEST(FromExperimentFault, KeepsEverythingButOn) {
+  v1::ExperimentFault f;
+  f.set_on("db");
+  f.set_duration("30s");
+  f.mutable_pause()->mutable_process()->set_name("redis-server");
+  f.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
+  v1::FaultSpec spec = FromExperimentFault(f);
+  EXPECT_EQ(spec.duration(), "30s");
+  EXPECT_EQ(spec.pause().process().name(), "redis-server");
+  EXPECT_EQ(spec.pause().mode(), v1::SELECTION_MODE_ALL);
+  EXPECT_TRUE(spec.GetReflection()->GetUnknownFields(spec).empty());
+}
+
+TEST(Validate, NamesTheFieldUnderItsKind) {
+  v1::FaultSpec spec;
+  spec.set_duration("1m");
+  spec.mutable_disk_fill()->set_path("/data");
+  spec.mutable_disk_fill()->set_percent(150);
+  auto st = Validate(spec);
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.status().message(), "disk_fill.percent: must be between 1 and 100, got 150");
+
+  v1::FaultSpec none;
+  EXPECT_THAT(Validate(none).status().message(), HasSubstr("kind: give one fault kind"));
+
+  v1::FaultSpec netns_on_pause;
+  netns_on_pause.set_duration("1s");
+  netns_on_pause.set_netns("blue");
+  netns_on_pause.mutable_pause()->mutable_process()->set_name("x");
+  EXPECT_THAT(Validate(netns_on_pause).status().message(),
+              HasSubstr("netns: only network faults take a network namespace, not pause"));
+}
+
+TEST(Validate, ReturnsTheDurationOfReversibleKindsOnly) {
+  v1::FaultSpec pause;
+  pause.set_duration("1500ms");
+  pause.mutable_pause()->mutable_process()->set_name("x");
+  auto checked = Validate(pause);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_EQ(checked->kind->name, "pause");
+  EXPECT_EQ(checked->duration, std::chrono::milliseconds(1500));
+
+  v1::FaultSpec kill;
+  kill.mutable_kill()->mutable_process()->set_name("x");
+  checked = Validate(kill);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_FALSE(checked->kind->reversible);
+  EXPECT_EQ(checked->duration.count(), 0);
+}
+
+TEST(Validate, KillRefusesSignalsThatStopOrResume) {
+  for (const char* sig : {"STOP", "SIGTSTP", "ttin", "TTOU", "CONT", "19"}) {
+    v1::FaultSpec kill;
+    kill.mutable_kill()->mutable_process()->set_name("x");
+    kill.mutable_kill()->set_signal(sig);
+    auto st = Validate(kill).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << sig;
+    EXPECT_THAT(st.message(), HasSubstr("kill.signal: ")) << sig;
+    EXPECT_THAT(st.message(), HasSubstr("use the pause fault")) << sig;
+  }
+}
+
+TEST(BuildFromFlags, TextGoesThroughTheExperimentFilesConversion) {
+  const FaultKind* partition = FindKind("partition");
+  ASSERT_NE(partition, nullptr);
+  auto flag = [&](const std::string& name) -> const Flag* {
+    for (const Flag& f : partition->flags) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  };
+  auto spec = BuildFromFlags(*partition, {{flag("peer"), {"10.0.0.0/8", "10.1.0.0/16"}},
+                                          {flag("port"), {"6379"}},
+                                          {flag("direction"), {"EGRESS"}},
+                                          {flag("reject"), {"true"}},
+                                          {flag("duration"), {"30s"}}});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_THAT(spec->partition().peers(), ::testing::ElementsAre("10.0.0.0/8", "10.1.0.0/16"));
+  EXPECT_THAT(spec->partition().ports(), ::testing::ElementsAre(6379u));
+  EXPECT_EQ(spec->partition().direction(), v1::DIRECTION_EGRESS);
+  EXPECT_TRUE(spec->partition().reject());
+  EXPECT_EQ(spec->duration(), "30s");
+  EXPECT_EQ(Describe(*spec),
+            "partition peers=10.0.0.0/8,10.1.0.0/16 ports=6379 direction=egress reject=true "
+            "duration=30s");
+
+  auto bad = BuildFromFlags(*partition, {{flag("protocol"), {"sctp"}}});
+  EXPECT_EQ(bad.status().message(), "partition.protocol: must be one of any, tcp, udp, got \"sctp\"");
+}
+
+}  // namespace
+}  // namespace faultline::spec
