@@ -50,7 +50,7 @@ class ExecProbe final : public Probe {
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     int out_pipe[2];
     int err_pipe[2];
-    if (!dev_null.valid()) return {false, fmt::format("open /dev/null: {}", std::strerror(errno))};
+    if (!dev_null.is_valid()) return {false, fmt::format("open /dev/null: {}", std::strerror(errno))};
     if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
       return {false, fmt::format("pipe: {}", std::strerror(errno))};
     }
@@ -83,8 +83,8 @@ class ExecProbe final : public Probe {
       ::_exit(127);
     }
     ::setpgid(pid, pid);  // also from here, so kill(-pid) works at once
-    out_w.Reset();
-    err_w.Reset();
+    out_w.reset();
+    err_w.reset();
 
     // The error pipe closes on a successful exec, or carries exec's errno.
     int exec_errno = 0;
@@ -103,9 +103,9 @@ class ExecProbe final : public Probe {
     bool exited = false;
     while (!exited) {
       pollfd fds[2] = {{pidfd.get(), POLLIN, 0}, {out_r.get(), POLLIN, 0}};
-      const nfds_t nfds = out_r.valid() ? 2 : 1;
+      const nfds_t nfds = out_r.is_valid() ? 2 : 1;
       int timeout_ms = PollTimeoutMs(deadline);
-      if (!pidfd.valid()) timeout_ms = std::min(timeout_ms, 1);  // no pidfd: poll waitpid
+      if (!pidfd.is_valid()) timeout_ms = std::min(timeout_ms, 1);  // no pidfd: poll waitpid
       int rc = ::poll(fds, nfds, timeout_ms);
       if (rc < 0 && errno == EINTR) continue;
       if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
@@ -115,10 +115,10 @@ class ExecProbe final : public Probe {
           output.append(buf, std::min(static_cast<size_t>(got),
                                       kMaxOutputKept - std::min(output.size(), kMaxOutputKept)));
         } else if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) {
-          out_r.Reset();
+          out_r.reset();
         }
       }
-      if (pidfd.valid() ? (fds[0].revents & POLLIN) != 0 : Exited(pid)) exited = true;
+      if (pidfd.is_valid() ? (fds[0].revents & POLLIN) != 0 : Exited(pid)) exited = true;
       if (!exited && Clock::now() >= deadline) {
         ::kill(-pid, SIGKILL);
         ::kill(pid, SIGKILL);

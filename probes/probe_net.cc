@@ -21,16 +21,6 @@
 
 namespace faultline::probes {
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) Reset(other.Release());
-  return *this;
-}
-
-void UniqueFd::Reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 absl::StatusOr<HostPort> ParseHostPort(const std::string& field, const std::string& text) {
   if (text.empty()) {
     return absl::InvalidArgumentError(fmt::format("{}: required (HOST:PORT)", field));
@@ -183,7 +173,7 @@ absl::StatusOr<UniqueFd> ConnectTcp(const std::vector<sockaddr_storage>& address
   for (const sockaddr_storage& address : addresses) {
     const std::string name = FormatSockaddr(address);
     UniqueFd fd(::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) {
+    if (!fd.is_valid()) {
       last_error = fmt::format("socket for {}: {}", name, std::strerror(errno));
       continue;
     }
