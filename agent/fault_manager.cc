@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_join.h"
 #include "agent/policy.h"
 #include "common/clock.h"
@@ -142,9 +143,7 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<s
     }
   }
   if (!problems.empty()) {
-    std::string msg = "recovery incomplete:";
-    for (const auto& p : problems) msg += "\n  " + p;
-    return absl::InternalError(msg);
+    return absl::InternalError("recovery incomplete:\n  " + absl::StrJoin(problems, "\n  "));
   }
   return reverted;
 }
@@ -232,7 +231,10 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   // The ledger record exists before the kernel is touched, so a crash at any
   // point after this leaves something for the next start to revert.
   if (reversible) RETURN_IF_ERROR(ledger_->Put(record));
-  auto forget = [&](absl::Status cause) {
+  // Until the fault is active (or done), any return undoes what was applied
+  // and forgets the record. Apply is all-or-nothing already; Revert is
+  // idempotent, so this is safe after a failed Apply too.
+  absl::Cleanup rollback = [&] {
     absl::Status rb = handler->Revert(record, context_);
     if (!rb.ok()) {
       spdlog::error("fault {}: rollback failed, kept in the ledger: {}", record.id(),
@@ -241,13 +243,13 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
       absl::Status rm = ledger_->Remove(record.id());
       if (!rm.ok()) spdlog::warn("fault {}: {}", record.id(), std::string(rm.message()));
     }
-    return cause;
   };
   const Clock::time_point applied_at = Clock::now();
   record.set_injected_unix_ns(NowRealtimeNs());
   record.set_injected_mono_ns(NowMonotonicNs());
-  if (absl::Status st = handler->Apply(&record, context_); !st.ok()) return forget(st);
+  RETURN_IF_ERROR(handler->Apply(&record, context_));
   if (!reversible) {
+    std::move(rollback).Cancel();
     record.set_state(v1::FAULT_STATE_DONE);
     spdlog::info("fault {} ({}) done: {}", record.id(), handler->Kind(), record.target());
     *resp.mutable_fault() = record;
@@ -255,7 +257,8 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   }
   record.set_state(v1::FAULT_STATE_ACTIVE);
   record.set_deadline_unix_ns(record.injected_unix_ns() + duration.count());
-  if (absl::Status st = ledger_->Put(record); !st.ok()) return forget(st);
+  RETURN_IF_ERROR(ledger_->Put(record));
+  std::move(rollback).Cancel();
 
   auto fault = std::make_unique<ActiveFault>(
       record, handler, this, applied_at + std::chrono::duration_cast<Clock::duration>(duration));

@@ -111,11 +111,10 @@ class Converter {
       const FieldDescriptor* field = desc->FindFieldByName(key);
       if (field == nullptr) field = desc->FindFieldByCamelcaseName(key);
       if (field == nullptr) {
-        std::string known;
-        for (int i = 0; i < desc->field_count(); ++i) {
-          known += (i ? ", " : "") + desc->field(i)->name();
-        }
-        problems.push_back(fmt::format("{}: unknown field (known: {})", fpath, known));
+        std::vector<std::string> known;
+        for (int i = 0; i < desc->field_count(); ++i) known.push_back(desc->field(i)->name());
+        problems.push_back(
+            fmt::format("{}: unknown field (known: {})", fpath, absl::StrJoin(known, ", ")));
         continue;
       }
       if (kv.second.IsNull()) continue;
@@ -256,9 +255,7 @@ absl::Status YamlNodeToMessage(const YAML::Node& root, google::protobuf::Message
                                                   e.mark.column + 1, e.msg));
   }
   if (!c.problems.empty()) {
-    std::string msg;
-    for (const auto& p : c.problems) msg += (msg.empty() ? "" : "\n") + p;
-    return absl::InvalidArgumentError(msg);
+    return absl::InvalidArgumentError(absl::StrJoin(c.problems, "\n"));
   }
   out->Clear();
   auto st = google::protobuf::util::JsonStringToMessage(json, out);

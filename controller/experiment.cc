@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "absl/strings/str_join.h"
 #include "common/endpoint.h"
 #include "common/status_macros.h"
 #include "common/units.h"
@@ -57,11 +58,7 @@ std::vector<std::string> OldFormProblems(const YAML::Node& root) {
   return problems;
 }
 
-std::string JoinLines(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
-  return out;
-}
+std::string JoinLines(const std::vector<std::string>& lines) { return absl::StrJoin(lines, "\n"); }
 
 bool ValidName(const std::string& s) {
   static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$");
@@ -144,9 +141,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   }
   auto known_target = [&](const std::string& n) { return exp.targets().contains(n); };
   auto known_list = [&] {
-    std::string s;
-    for (const auto& n : target_names) s += (s.empty() ? "" : ", ") + n;
-    return s.empty() ? std::string("none defined") : s;
+    return target_names.empty() ? std::string("none defined") : absl::StrJoin(target_names, ", ");
   };
 
   // Probes.

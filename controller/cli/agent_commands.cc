@@ -9,6 +9,7 @@
 #include <deque>
 #include <optional>
 
+#include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -105,9 +106,9 @@ void CmdInfo(CliContext& ctx) {
     auto st = stub.Info(RpcContext().get(), v1::InfoRequest(), &resp);
     if (!st.ok()) return ctx.Fail(FromGrpcStatus(st));
     if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
-    std::string labels, caps;
-    for (const auto& [k, v] : resp.labels()) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    for (const auto& c : resp.capabilities()) caps += (caps.empty() ? "" : ", ") + c;
+    const std::map<std::string, std::string> sorted(resp.labels().begin(), resp.labels().end());
+    const std::string labels = absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+    const std::string caps = absl::StrJoin(resp.capabilities(), ", ");
     std::printf("name:         %s\nversion:      %s\nlabels:       %s\ncapabilities: %s\npid:          %d\n",
                 resp.name().c_str(), resp.version().c_str(), labels.empty() ? "-" : labels.c_str(),
                 caps.empty() ? "-" : caps.c_str(), resp.pid());

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/endpoint.h"
 #include "common/files.h"
@@ -23,10 +24,9 @@ namespace faultline::cli {
 namespace {
 
 std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
-  std::map<std::string, std::string> sorted(labels.begin(), labels.end());
-  std::string out;
-  for (const auto& [k, v] : sorted) out += (out.empty() ? "" : ",") + k + "=" + v;
-  return out.empty() ? "-" : out;
+  if (labels.empty()) return "-";
+  const std::map<std::string, std::string> sorted(labels.begin(), labels.end());
+  return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
 }
 
 std::string Ago(int64_t unix_ns) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include "absl/strings/str_join.h"
 #include "agent/faults/netns.h"
 #include "common/endpoint.h"
 #include "common/status_macros.h"
@@ -70,9 +71,8 @@ absl::StatusOr<BlockSpec> DnsHandler::MakeBlock(const v1::FaultSpec& spec,
     notes->push_back(fmt::format("resolvers from {}", path));
   }
   block.peers = NormalizeCidrs(std::move(resolvers), nullptr);
-  std::string rendered;
-  for (const Cidr& c : block.peers) rendered += (rendered.empty() ? "" : ",") + c.ToString();
-  (*detail)["resolvers"] = rendered;
+  (*detail)["resolvers"] = absl::StrJoin(
+      block.peers, ",", [](std::string* out, const Cidr& c) { out->append(c.ToString()); });
   block.ports = {kDnsPort};
   block.protocol = Protocol::kAny;  // udp and tcp
   block.direction = FromProto(dns.direction());

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "agent/faults/netns.h"
 #include "agent/faults/nft/nft_session.h"
 #include "common/clock.h"
@@ -69,10 +70,9 @@ absl::Status CheckNetAdmin() {
 }
 
 std::string Summary(const BlockSpec& b, const std::string& netns_path) {
-  std::string peers;
-  for (const Cidr& p : b.peers) peers += (peers.empty() ? "" : ",") + p.ToString();
-  std::string ports;
-  for (uint16_t p : b.ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+  const std::string peers = absl::StrJoin(
+      b.peers, ",", [](std::string* out, const Cidr& c) { out->append(c.ToString()); });
+  const std::string ports = absl::StrJoin(b.ports, ",");
   std::string what;
   if (b.protocol != Protocol::kAny) what = ProtocolName(b.protocol);
   if (!ports.empty()) what += (what.empty() ? "ports " : " ports ") + ports;
