@@ -165,7 +165,8 @@ absl::StatusOr<const FaultHandler*> FaultManager::Check(const v1::FaultSpec& spe
         fmt::format("kind: \"{}\" is not allowed by this agent's policy", checked.kind->name));
   }
   *duration = checked.duration;
-  RETURN_IF_ERROR(handler->Validate(spec, context_));
+  // The handler's host checks name fields of the kind: as paths in the spec.
+  RETURN_IF_ERROR(spec::QualifyField(*checked.kind, handler->Validate(spec, context_)));
   return handler;
 }
 
@@ -186,7 +187,7 @@ v1::PreflightResponse FaultManager::Preflight(const v1::FaultSpec& spec) {
     v1::FaultRecord scratch;
     scratch.set_id("preflight");
     auto changes = (*handler)->Plan(spec, context_, &scratch);
-    add("plan", changes.status());
+    add("plan", spec::QualifyField(spec::KindFor(spec.kind_case()), changes.status()));
     if (changes.ok()) {
       for (const auto& c : *changes) resp.add_changes(c);
     }
@@ -216,7 +217,10 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   record.set_lease_id(request.lease_id());
   record.set_lease_ttl_ms(request.lease_id().empty() ? 0 : request.lease_ttl_ms());
   // Plan may be slow (a scan of every process, a hung filesystem): no lock.
-  ASSIGN_OR_RETURN(std::vector<std::string> changes, handler->Plan(spec, context_, &record));
+  const spec::FaultKind& kind = spec::KindFor(spec.kind_case());
+  auto planned = handler->Plan(spec, context_, &record);
+  if (!planned.ok()) return spec::QualifyField(kind, planned.status());
+  const std::vector<std::string>& changes = *planned;
 
   v1::InjectResponse resp;
   for (const auto& c : changes) resp.add_changes(c);
@@ -227,7 +231,7 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
 
   absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("agent is shutting down");
-  const bool reversible = spec::KindFor(spec.kind_case()).reversible;
+  const bool reversible = kind.reversible;
   // The ledger record exists before the kernel is touched, so a crash at any
   // point after this leaves something for the next start to revert.
   if (reversible) RETURN_IF_ERROR(ledger_->Put(record));
@@ -247,7 +251,7 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   const Clock::time_point applied_at = Clock::now();
   record.set_injected_unix_ns(NowRealtimeNs());
   record.set_injected_mono_ns(NowMonotonicNs());
-  RETURN_IF_ERROR(handler->Apply(&record, context_));
+  RETURN_IF_ERROR(spec::QualifyField(kind, handler->Apply(&record, context_)));
   if (!reversible) {
     std::move(rollback).Cancel();
     record.set_state(v1::FAULT_STATE_DONE);

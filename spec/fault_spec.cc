@@ -32,6 +32,13 @@ bool IsStopOrContinue(int signo) {
          signo == SIGCONT;
 }
 
+// An enum field holds a number the enum does not define (proto3 keeps those).
+template <typename IsValid>
+absl::Status KnownEnum(const char* field, int value, IsValid is_valid) {
+  if (is_valid(value)) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format("{}: unknown value {}", field, value));
+}
+
 absl::Status ValidateKill(const v1::FaultSpec& spec) {
   RETURN_IF_ERROR(ValidateSelection(ProcessSelection::Of(spec.kill())));
   const std::string& text = spec.kill().signal();
@@ -55,12 +62,15 @@ absl::Status ValidateTc(const v1::FaultSpec& spec) { return ParseTcSpec(spec).st
 
 absl::Status ValidatePartition(const v1::FaultSpec& spec) {
   const v1::PartitionFault& p = spec.partition();
+  RETURN_IF_ERROR(KnownEnum("protocol", p.protocol(), v1::Protocol_IsValid));
+  RETURN_IF_ERROR(KnownEnum("direction", p.direction(), v1::Direction_IsValid));
   if (p.peers().empty()) return absl::InvalidArgumentError("peers: at least one CIDR is required");
   RETURN_IF_ERROR(ParseCidrList("peers", {p.peers().begin(), p.peers().end()}).status());
   return ParsePorts({p.ports().begin(), p.ports().end()}).status();
 }
 
 absl::Status ValidateDns(const v1::FaultSpec& spec) {
+  RETURN_IF_ERROR(KnownEnum("direction", spec.dns().direction(), v1::Direction_IsValid));
   const auto& r = spec.dns().resolvers();
   return ParseCidrList("resolvers", {r.begin(), r.end()}).status();
 }
@@ -159,6 +169,7 @@ absl::Status UnderKind(const FaultKind& kind, const absl::Status& st) {
   if (msg.rfind(kind.field + ":", 0) == 0) return st;
   return absl::Status(st.code(), fmt::format("{}.{}", kind.field, msg));
 }
+
 
 // Appends "path=value" for every set field of `m`, depth first.
 void DescribeFields(const Message& m, const std::string& prefix, std::vector<std::string>* out) {
@@ -267,6 +278,18 @@ absl::StatusOr<Checked> Validate(const v1::FaultSpec& spec) {
   }
   RETURN_IF_ERROR(UnderKind(kind, kind.validate(spec)));
   return out;
+}
+
+absl::Status QualifyField(const FaultKind& kind, const absl::Status& st) {
+  if (st.ok()) return st;
+  const std::string msg(st.message());
+  const size_t end = msg.find_first_of(".[: ");
+  if (end == std::string::npos || end == 0) return st;
+  const FieldDescriptor* kind_field = v1::FaultSpec::descriptor()->FindFieldByName(kind.field);
+  if (kind_field == nullptr || kind_field->message_type()->FindFieldByName(msg.substr(0, end)) == nullptr) {
+    return st;
+  }
+  return absl::Status(st.code(), fmt::format("{}.{}", kind.field, msg));
 }
 
 v1::FaultSpec FromExperimentFault(const v1::ExperimentFault& fault) {

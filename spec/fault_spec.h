@@ -68,6 +68,13 @@ struct Checked {
 // `disk_fill.percent: must be between 1 and 100, got 150`.
 absl::StatusOr<Checked> Validate(const v1::FaultSpec& spec);
 
+// `st` with its leading field named as a path in FaultSpec: a message that
+// starts with a field of the kind's own message ("process.name: ...",
+// "path: ...") gets the kind's prefix ("pause.process.name: ..."); others
+// (duration, netns, already qualified) are returned as they are. For the
+// host checks of the agent's handlers, which name fields of the kind.
+absl::Status QualifyField(const FaultKind& kind, const absl::Status& st);
+
 // The FaultSpec an experiment's `faults:` entry stands for (the same fields
 // less `on`).
 v1::FaultSpec FromExperimentFault(const v1::ExperimentFault& fault);

@@ -100,6 +100,9 @@ absl::Status ValidateSelection(const ProcessSelection& s) {
         "got \"{}\"",
         sel.cgroup()));
   }
+  if (!v1::SelectionMode_IsValid(s.mode)) {
+    return absl::InvalidArgumentError(fmt::format("mode: unknown value {}", static_cast<int>(s.mode)));
+  }
   const std::string mode = ModeName(s.mode);
   if (s.mode == v1::SELECTION_MODE_COUNT) {
     if (s.count <= 0) {

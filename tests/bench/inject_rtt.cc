@@ -75,8 +75,7 @@ int main(int argc, char** argv) {
   std::vector<double> inject_ms, revert_ms;
   for (int i = 0; i < iterations; ++i) {
     fl::v1::InjectRequest req;
-    req.mutable_spec()->set_kind("pause");
-    req.mutable_spec()->mutable_process()->set_pid(victim);
+    req.mutable_spec()->mutable_pause()->mutable_process()->set_pid(victim);
     req.mutable_spec()->set_duration("1m");
     fl::v1::InjectResponse resp;
     grpc::ClientContext c1;

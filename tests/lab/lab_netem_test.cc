@@ -22,6 +22,7 @@
 #include "agent/faults/net/net_handlers.h"
 #include "agent/faults/net/tc_netlink.h"
 #include "faultline/v1/agent.grpc.pb.h"
+#include "spec/fault_spec.h"
 #include "tests/integration/netlink/test_net.h"
 
 namespace faultline::agent {
@@ -80,15 +81,15 @@ class LabNetemTest : public ::testing::Test {
 
   v1::FaultSpec Spec() const {
     v1::FaultSpec spec;
-    spec.set_kind("netem");
     spec.set_duration("30s");
-    spec.set_interface("va");
+    spec.mutable_netem()->set_interface("va");
     spec.set_netns(a_.path());
     return spec;
   }
 
   absl::Status Inject(const v1::FaultSpec& spec, v1::FaultRecord* record) {
     *record->mutable_spec() = spec;
+    if (absl::Status s = spec::Validate(spec).status(); !s.ok()) return s;  // as the agent does
     absl::Status s = netem_->Validate(spec, ctx_);
     if (!s.ok()) return s;
     auto lines = netem_->Plan(spec, ctx_, record);
@@ -109,7 +110,7 @@ TEST_F(LabNetemTest, KernelHasNetem) { EXPECT_TRUE(netem_->HostSupports(ctx_).ok
 
 TEST_F(LabNetemTest, Delay100msRaisesRttBy100msAndRevertRestoresIt) {
   v1::FaultSpec spec = Spec();
-  spec.set_delay("100ms");
+  spec.mutable_netem()->set_delay("100ms");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(spec, &record).ok());
   const double delayed = Rtt("10.77.0.2");
@@ -122,7 +123,7 @@ TEST_F(LabNetemTest, Delay100msRaisesRttBy100msAndRevertRestoresIt) {
 
 TEST_F(LabNetemTest, Loss100PercentBlocksAndRevertUnblocks) {
   v1::FaultSpec spec = Spec();
-  spec.set_loss("100%");
+  spec.mutable_netem()->set_loss("100%");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(spec, &record).ok());
   int received = -1;
@@ -136,8 +137,8 @@ TEST_F(LabNetemTest, Loss100PercentBlocksAndRevertUnblocks) {
 
 TEST_F(LabNetemTest, ToAffectsOnlyTheNamedDestination) {
   v1::FaultSpec spec = Spec();
-  spec.set_delay("100ms");
-  spec.add_to("10.77.0.2/32");
+  spec.mutable_netem()->set_delay("100ms");
+  spec.mutable_netem()->add_to("10.77.0.2/32");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(spec, &record).ok());
   const double named = Rtt("10.77.0.2");
@@ -153,8 +154,8 @@ TEST_F(LabNetemTest, ToWithPortAffectsOnlyThatPort) {
   UdpEchoServer other_port(b_, "10.77.0.2", kEchoPort + 1);
   ASSERT_TRUE(other_port.status().ok());
   v1::FaultSpec spec = Spec();
-  spec.set_loss("100%");
-  spec.add_to("10.77.0.2:" + std::to_string(kEchoPort));
+  spec.mutable_netem()->set_loss("100%");
+  spec.mutable_netem()->add_to("10.77.0.2:" + std::to_string(kEchoPort));
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(spec, &record).ok());
   int received = -1;
@@ -168,14 +169,14 @@ TEST_F(LabNetemTest, ToWithPortAffectsOnlyThatPort) {
 
 TEST_F(LabNetemTest, EveryOptionIsAcceptedByTheKernel) {
   v1::FaultSpec spec = Spec();
-  spec.set_delay("20ms");
-  spec.set_jitter("5ms");
-  spec.set_delay_correlation("25%");
-  spec.set_loss("1%");
-  spec.set_duplicate("1%");
-  spec.set_corrupt("1%");
-  spec.set_reorder("10%");
-  spec.set_rate("10mbit");
+  spec.mutable_netem()->set_delay("20ms");
+  spec.mutable_netem()->set_jitter("5ms");
+  spec.mutable_netem()->set_delay_correlation("25%");
+  spec.mutable_netem()->set_loss("1%");
+  spec.mutable_netem()->set_duplicate("1%");
+  spec.mutable_netem()->set_corrupt("1%");
+  spec.mutable_netem()->set_reorder("10%");
+  spec.mutable_netem()->set_rate("10mbit");
   v1::FaultRecord record;
   absl::Status s = Inject(spec, &record);
   ASSERT_TRUE(s.ok()) << s;
@@ -188,7 +189,7 @@ TEST_F(LabNetemTest, EveryOptionIsAcceptedByTheKernel) {
 
 TEST_F(LabNetemTest, SweepRemovesALeftoverNetem) {
   v1::FaultSpec spec = Spec();
-  spec.set_delay("100ms");
+  spec.mutable_netem()->set_delay("100ms");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(spec, &record).ok());
   std::vector<std::string> removed;
@@ -276,9 +277,8 @@ TEST_F(LabNetemTest, SigkilledAgentsNetemIsRemovedWhenItStartsAgain) {
 
   v1::InjectRequest req;
   v1::FaultSpec& spec = *req.mutable_spec();
-  spec.set_kind("netem");
-  spec.set_interface("va");
-  spec.set_delay("100ms");
+  spec.mutable_netem()->set_interface("va");
+  spec.mutable_netem()->set_delay("100ms");
   spec.set_duration("10m");
   v1::InjectResponse resp;
   grpc::ClientContext ctx;

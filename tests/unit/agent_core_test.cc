@@ -21,25 +21,25 @@ using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 // A fault kind whose "kernel state" is a set of applied ids, shared across
-// manager instances like the real kernel is across agent restarts.
+// manager instances like the real kernel is across agent restarts. It serves
+// a real kind of the oneof (disk-fill: reversible; kill: an action) and reads
+// disk_fill.path as its knob ("/bad", "/fail-apply").
 class FakeHandler : public FaultHandler {
  public:
-  explicit FakeHandler(std::string kind, bool reversible = true)
-      : kind_(std::move(kind)), reversible_(reversible) {}
-  std::string Kind() const override { return kind_; }
-  bool Reversible() const override { return reversible_; }
+  explicit FakeHandler(v1::FaultSpec::KindCase kind_case) : kind_case_(kind_case) {}
+  v1::FaultSpec::KindCase kind_case() const override { return kind_case_; }
   absl::Status Validate(const v1::FaultSpec& spec, const FaultContext&) const override {
-    if (spec.path() == "bad") return absl::InvalidArgumentError("path: bad");
+    if (spec.disk_fill().path() == "/bad") return absl::InvalidArgumentError("path: bad");
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext&,
                                                 v1::FaultRecord* record) const override {
-    record->set_target("thing " + spec.path());
-    return std::vector<std::string>{"would do " + spec.path()};
+    record->set_target("thing " + spec.disk_fill().path());
+    return std::vector<std::string>{"would do " + spec.disk_fill().path()};
   }
   absl::Status Apply(v1::FaultRecord* record, const FaultContext&) const override {
     std::lock_guard<std::mutex> l(mu);
-    if (record->spec().path() == "fail-apply") return absl::InternalError("apply failed");
+    if (record->spec().disk_fill().path() == "/fail-apply") return absl::InternalError("apply failed");
     applied.insert(record->id());
     return absl::OkStatus();
   }
@@ -61,8 +61,7 @@ class FakeHandler : public FaultHandler {
   std::vector<std::string> leftovers;
 
  private:
-  std::string kind_;
-  bool reversible_;
+  v1::FaultSpec::KindCase kind_case_;
 };
 
 class ManagerTest : public ::testing::Test {
@@ -84,18 +83,25 @@ class ManagerTest : public ::testing::Test {
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     std::vector<std::unique_ptr<FaultHandler>> handlers;
     handlers.push_back(std::make_unique<Forward>(&handler_));
-    handlers.push_back(std::make_unique<FakeHandler>("action", false));
+    handlers.push_back(std::make_unique<FakeHandler>(v1::FaultSpec::kKill));  // an action
     FaultContext ctx;
     ctx.policy = &policy_;
     manager_ = std::make_unique<FaultManager>(std::move(*ledger), std::move(handlers), ctx);
     manager_->Start();
   }
 
+  // A request for the fake (disk-fill) kind; `path` is the fake's knob.
   v1::InjectRequest Request(const std::string& path, const std::string& duration = "10s") {
     v1::InjectRequest r;
-    r.mutable_spec()->set_kind("fake");
-    r.mutable_spec()->set_path(path);
+    r.mutable_spec()->mutable_disk_fill()->set_path(path);
+    r.mutable_spec()->mutable_disk_fill()->set_percent(50);
     r.mutable_spec()->set_duration(duration);
+    return r;
+  }
+  // A request for the action (kill) kind.
+  static v1::InjectRequest ActionRequest() {
+    v1::InjectRequest r;
+    r.mutable_spec()->mutable_kill()->mutable_process()->set_name("x");
     return r;
   }
 
@@ -109,7 +115,7 @@ class ManagerTest : public ::testing::Test {
   class Forward : public FaultHandler {
    public:
     explicit Forward(FakeHandler* h) : h_(h) {}
-    std::string Kind() const override { return "fake"; }
+    v1::FaultSpec::KindCase kind_case() const override { return v1::FaultSpec::kDiskFill; }
     absl::Status Validate(const v1::FaultSpec& s, const FaultContext& c) const override { return h_->Validate(s, c); }
     absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& s, const FaultContext& c,
                                                   v1::FaultRecord* r) const override { return h_->Plan(s, c, r); }
@@ -122,7 +128,7 @@ class ManagerTest : public ::testing::Test {
 
   fs::path dir_;
   v1::Policy policy_;
-  FakeHandler handler_{"fake"};
+  FakeHandler handler_{v1::FaultSpec::kDiskFill};
   std::unique_ptr<FaultManager> manager_;
 };
 
@@ -137,10 +143,10 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit)
 
 TEST_F(ManagerTest, LedgerRecordWrittenBeforeApplyAndRemovedOnRevert) {
   StartManager();
-  auto resp = manager_->Inject(Request("a"));
+  auto resp = manager_->Inject(Request("/a"));
   ASSERT_TRUE(resp.ok()) << resp.status();
   EXPECT_EQ(resp->fault().state(), v1::FAULT_STATE_ACTIVE);
-  EXPECT_EQ(resp->fault().target(), "thing a");
+  EXPECT_EQ(resp->fault().target(), "thing /a");
   EXPECT_EQ(LedgerFiles(), 1u);
   EXPECT_EQ(handler_.applied.count(resp->fault().id()), 1u);
   auto rev = manager_->Revert(resp->fault().id(), "request");
@@ -154,7 +160,7 @@ TEST_F(ManagerTest, LedgerRecordWrittenBeforeApplyAndRemovedOnRevert) {
 
 TEST_F(ManagerTest, FailedApplyLeavesNothing) {
   StartManager();
-  auto resp = manager_->Inject(Request("fail-apply"));
+  auto resp = manager_->Inject(Request("/fail-apply"));
   ASSERT_FALSE(resp.ok());
   EXPECT_EQ(LedgerFiles(), 0u);
   EXPECT_TRUE(manager_->List().empty());
@@ -162,11 +168,11 @@ TEST_F(ManagerTest, FailedApplyLeavesNothing) {
 
 TEST_F(ManagerTest, DryRunChangesNothing) {
   StartManager();
-  auto req = Request("a");
+  auto req = Request("/a");
   req.set_dry_run(true);
   auto resp = manager_->Inject(req);
   ASSERT_TRUE(resp.ok());
-  EXPECT_THAT(resp->changes(), ::testing::ElementsAre("would do a"));
+  EXPECT_THAT(resp->changes(), ::testing::ElementsAre("would do /a"));
   EXPECT_EQ(LedgerFiles(), 0u);
   EXPECT_TRUE(handler_.applied.empty());
   EXPECT_TRUE(manager_->List().empty());
@@ -174,7 +180,7 @@ TEST_F(ManagerTest, DryRunChangesNothing) {
 
 TEST_F(ManagerTest, RevertedAtDeadline) {
   StartManager();
-  auto resp = manager_->Inject(Request("a", "200ms"));
+  auto resp = manager_->Inject(Request("/a", "200ms"));
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(manager_->List().size(), 1u);
   EXPECT_TRUE(WaitFor([&] { return manager_->List().empty(); }, std::chrono::seconds(2)));
@@ -184,10 +190,10 @@ TEST_F(ManagerTest, RevertedAtDeadline) {
 
 TEST_F(ManagerTest, LapsedLeaseReverts_RenewedLeaseHolds) {
   StartManager();
-  auto lapsing = Request("lapse", "1m");
+  auto lapsing = Request("/lapse", "1m");
   lapsing.set_lease_id("run-1");
   lapsing.set_lease_ttl_ms(300);
-  auto held = Request("held", "1m");
+  auto held = Request("/held", "1m");
   held.set_lease_id("run-2");
   held.set_lease_ttl_ms(300);
   auto a = manager_->Inject(lapsing);
@@ -206,7 +212,7 @@ TEST_F(ManagerTest, LapsedLeaseReverts_RenewedLeaseHolds) {
 
 TEST_F(ManagerTest, RecoverRevertsWhatACrashedAgentLeft) {
   StartManager();
-  auto resp = manager_->Inject(Request("a", "10m"));
+  auto resp = manager_->Inject(Request("/a", "10m"));
   ASSERT_TRUE(resp.ok());
   // Simulate a crash: the manager goes away without reverting (its ledger and
   // the "kernel" state stay).
@@ -224,14 +230,14 @@ TEST_F(ManagerTest, RecoverRevertsWhatACrashedAgentLeft) {
   ASSERT_EQ(reverted->size(), 1u);
   EXPECT_EQ((*reverted)[0].id(), resp->fault().id());
   EXPECT_EQ((*reverted)[0].revert_reason(), "recovery");
-  EXPECT_THAT(swept, ::testing::ElementsAre("fake: orphan-1"));
+  EXPECT_THAT(swept, ::testing::ElementsAre("disk-fill: orphan-1"));
   EXPECT_TRUE(handler_.applied.empty());
   EXPECT_EQ(LedgerFiles(), 0u);
 }
 
 TEST_F(ManagerTest, FailedRevertStaysActiveAndIsRetried) {
   StartManager();
-  auto resp = manager_->Inject(Request("a", "100ms"));
+  auto resp = manager_->Inject(Request("/a", "100ms"));
   ASSERT_TRUE(resp.ok());
   handler_.fail_revert = true;
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
@@ -244,8 +250,8 @@ TEST_F(ManagerTest, FailedRevertStaysActiveAndIsRetried) {
 
 TEST_F(ManagerTest, ShutdownRevertsEverything) {
   StartManager();
-  ASSERT_TRUE(manager_->Inject(Request("a", "10m")).ok());
-  ASSERT_TRUE(manager_->Inject(Request("b", "10m")).ok());
+  ASSERT_TRUE(manager_->Inject(Request("/a", "10m")).ok());
+  ASSERT_TRUE(manager_->Inject(Request("/b", "10m")).ok());
   EXPECT_EQ(handler_.applied.size(), 2u);
   manager_.reset();
   EXPECT_TRUE(handler_.applied.empty());
@@ -253,7 +259,7 @@ TEST_F(ManagerTest, ShutdownRevertsEverything) {
 }
 
 TEST_F(ManagerTest, BadRequestsNameTheField) {
-  policy_.add_allowed_kinds("action");
+  policy_.add_allowed_kinds("kill");
   StartManager();
   struct Case {
     v1::InjectRequest req;
@@ -261,29 +267,41 @@ TEST_F(ManagerTest, BadRequestsNameTheField) {
     std::string text;
   };
   std::vector<Case> cases;
-  auto r = Request("a");
-  r.mutable_spec()->set_kind("nope");
-  cases.push_back({r, absl::StatusCode::kInvalidArgument, "kind: unknown fault kind \"nope\""});
-  cases.push_back({Request("a"), absl::StatusCode::kPermissionDenied,
-                   "kind: \"fake\" is not allowed by this agent's policy"});
-  cases.push_back({Request("a", ""), absl::StatusCode::kInvalidArgument, "duration: required"});
-  cases.push_back({Request("a", "soon"), absl::StatusCode::kInvalidArgument, "duration: invalid duration"});
-  cases.push_back({Request("a", "0s"), absl::StatusCode::kInvalidArgument, "duration: must be greater than 0"});
-  cases.push_back({Request("bad"), absl::StatusCode::kInvalidArgument, "path: bad"});
-  r = Request("a");
+  auto r = Request("/a");
+  r.mutable_spec()->clear_kind();
+  cases.push_back({r, absl::StatusCode::kInvalidArgument, "kind: give one fault kind (kill, pause,"});
+  cases.push_back({Request("/a"), absl::StatusCode::kPermissionDenied,
+                   "kind: \"disk-fill\" is not allowed by this agent's policy"});
+  cases.push_back({Request("/a", ""), absl::StatusCode::kInvalidArgument, "duration: required"});
+  cases.push_back({Request("/a", "soon"), absl::StatusCode::kInvalidArgument, "duration: invalid duration"});
+  cases.push_back({Request("/a", "0s"), absl::StatusCode::kInvalidArgument, "duration: must be greater than 0"});
+  cases.push_back({Request("/bad"), absl::StatusCode::kInvalidArgument, "path: bad"});
+  r = Request("/a");
   r.set_lease_id("x");
   r.set_lease_ttl_ms(5);
   cases.push_back({r, absl::StatusCode::kInvalidArgument, "lease_ttl_ms: must be at least"});
-  r = Request("a");
-  r.mutable_spec()->set_kind("action");
-  cases.push_back({r, absl::StatusCode::kInvalidArgument, "duration: action is a one-off action"});
-  // The policy is read at call time: check the refusal, then allow "fake".
+  r = ActionRequest();
+  r.mutable_spec()->set_duration("10s");
+  cases.push_back({r, absl::StatusCode::kInvalidArgument, "duration: kill is a one-off action"});
+  // The spec's own rules (spec::Validate) run before the handler's checks.
+  r = Request("/a");
+  r.mutable_spec()->mutable_disk_fill()->set_percent(150);
+  cases.push_back({r, absl::StatusCode::kInvalidArgument,
+                   "disk_fill.percent: must be between 1 and 100, got 150"});
+  r = Request("relative");
+  cases.push_back({r, absl::StatusCode::kInvalidArgument, "disk_fill.path: must be an absolute path"});
+  // A kind this agent has no handler for.
+  r = Request("/a");
+  r.mutable_spec()->mutable_pause()->mutable_process()->set_name("x");
+  cases.push_back({r, absl::StatusCode::kUnimplemented, "kind: this agent has no handler for pause"});
+  // The policy is read at call time: check the refusal, then allow "disk-fill".
   policy_.clear_allowed_kinds();
-  policy_.add_allowed_kinds("action");
+  policy_.add_allowed_kinds("kill");
+  policy_.add_allowed_kinds("pause");
   auto denied = manager_->Inject(cases[1].req);
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(denied.status().message()), HasSubstr(cases[1].text));
-  policy_.add_allowed_kinds("fake");
+  policy_.add_allowed_kinds("disk-fill");
   for (size_t i = 0; i < cases.size(); ++i) {
     if (i == 1) continue;
     auto st = manager_->Inject(cases[i].req).status();
@@ -297,9 +315,7 @@ TEST_F(ManagerTest, BadRequestsNameTheField) {
 
 TEST_F(ManagerTest, NonReversibleActionIsNotLedgered) {
   StartManager();
-  v1::InjectRequest r;
-  r.mutable_spec()->set_kind("action");
-  auto resp = manager_->Inject(r);
+  auto resp = manager_->Inject(ActionRequest());
   ASSERT_TRUE(resp.ok()) << resp.status();
   EXPECT_EQ(resp->fault().state(), v1::FAULT_STATE_DONE);
   EXPECT_EQ(LedgerFiles(), 0u);
@@ -315,7 +331,7 @@ TEST(LedgerTest, ReplaysRecordsAndSetsAsideCorruptOnes) {
     v1::FaultRecord a, b;
     a.set_id("fa");
     a.set_injected_mono_ns(2);
-    a.mutable_spec()->set_kind("pause");
+    a.mutable_spec()->mutable_pause()->mutable_process()->set_name("x");
     b.set_id("fb");
     b.set_injected_mono_ns(1);
     ASSERT_TRUE((*ledger)->Put(a).ok());
@@ -334,7 +350,8 @@ TEST(LedgerTest, ReplaysRecordsAndSetsAsideCorruptOnes) {
   ASSERT_TRUE(records.ok());
   ASSERT_EQ(records->size(), 2u);
   EXPECT_EQ((*records)[0].id(), "fb");  // oldest first
-  EXPECT_EQ((*records)[1].spec().kind(), "pause");
+  EXPECT_EQ((*records)[1].spec().kind_case(), v1::FaultSpec::kPause);
+  EXPECT_EQ((*records)[1].spec().pause().process().name(), "x");
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_TRUE(fs::exists(dir / "ledger" / "fc.fault.corrupt"));
   ASSERT_TRUE((*ledger)->Remove("fa").ok());

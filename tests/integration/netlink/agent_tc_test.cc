@@ -93,10 +93,9 @@ TEST_F(AgentTcTest, NetemThroughTheCliFailsWithTheModuleMessageAndLeavesNothing)
 
   InjectResponse resp;
   FaultSpec spec;
-  spec.set_kind("netem");
-  spec.set_interface("lo");
-  spec.set_loss("5%");
-  spec.add_to("10.0.0.0/8");
+  spec.mutable_netem()->set_interface("lo");
+  spec.mutable_netem()->set_loss("5%");
+  spec.mutable_netem()->add_to("10.0.0.0/8");
   spec.set_duration("30s");
   grpc::Status s = Inject(spec, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -130,9 +129,8 @@ TEST_F(AgentTcTest, BadInterfaceIsRefusedNamingTheField) {
 TEST_F(AgentTcTest, SigkilledAgentsBandwidthIsRemovedWhenItStartsAgain) {
   InjectResponse resp;
   FaultSpec spec;
-  spec.set_kind("bandwidth");
-  spec.set_interface("lo");
-  spec.set_rate("1mbit");
+  spec.mutable_bandwidth()->set_interface("lo");
+  spec.mutable_bandwidth()->set_rate("1mbit");
   spec.set_duration("10m");
   grpc::Status s = Inject(spec, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();

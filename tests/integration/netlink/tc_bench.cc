@@ -88,12 +88,15 @@ int main(int argc, char** argv) {
                                      : faultline::agent::MakeNetemHandler();
   FaultContext ctx;
   faultline::v1::FaultSpec spec;
-  spec.set_kind(kind);
-  spec.set_interface("va");
+  if (kind == "bandwidth") {
+    spec.mutable_bandwidth()->set_interface("va");
+  } else {
+    spec.mutable_netem()->set_interface("va");
+  }
   spec.set_netns(ns.path());
   std::vector<std::string> tc_add = {"tc", "qdisc", "add", "dev", "va", "root", "handle", "fa17:"};
   if (kind == "bandwidth") {
-    spec.set_rate("1mbit");
+    spec.mutable_bandwidth()->set_rate("1mbit");
     const auto p = faultline::agent::net::TbfParamsForRate(125000);
     for (const std::string& a : {std::string("tbf"), std::string("rate"), std::string("1mbit"),
                                  std::string("burst"), std::to_string(p.burst),
@@ -101,7 +104,7 @@ int main(int argc, char** argv) {
       tc_add.push_back(a);
     }
   } else {
-    spec.set_delay("100ms");
+    spec.mutable_netem()->set_delay("100ms");
     for (const char* a : {"netem", "delay", "100ms"}) tc_add.push_back(a);
   }
   const std::vector<std::string> tc_del = {"tc", "qdisc", "del", "dev", "va", "root",

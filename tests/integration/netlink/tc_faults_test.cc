@@ -12,6 +12,7 @@
 #include "agent/faults/fault_handler.h"
 #include "agent/faults/net/net_handlers.h"
 #include "agent/faults/net/tc_spec.h"
+#include "spec/fault_spec.h"
 #include "tests/integration/netlink/test_net.h"
 
 namespace faultline::agent {
@@ -43,16 +44,20 @@ class TcFaultTest : public ::testing::Test {
 
   v1::FaultSpec Spec(const std::string& kind) const {
     v1::FaultSpec spec;
-    spec.set_kind(kind);
+    if (kind == "netem") {
+      spec.mutable_netem()->set_interface("va");
+    } else {
+      spec.mutable_bandwidth()->set_interface("va");
+    }
     spec.set_duration("30s");
-    spec.set_interface("va");
     spec.set_netns(a_.path());
     return spec;
   }
 
-  // Validate + Plan + Apply, as the FaultManager does.
+  // spec::Validate + Validate + Plan + Apply, as the FaultManager does.
   absl::Status Inject(const FaultHandler& h, const v1::FaultSpec& spec, v1::FaultRecord* record) {
     *record->mutable_spec() = spec;
+    if (absl::Status s = spec::Validate(spec).status(); !s.ok()) return s;
     absl::Status s = h.Validate(spec, ctx_);
     if (!s.ok()) return s;
     auto lines = h.Plan(spec, ctx_, record);
@@ -81,7 +86,7 @@ class TcFaultTest : public ::testing::Test {
 
 TEST_F(TcFaultTest, BandwidthOneMbitWithinTwentyPercentAndRevertRestoresDump) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
+  spec.mutable_bandwidth()->set_rate("1mbit");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(*bandwidth_, spec, &record).ok());
   EXPECT_EQ(record.net().qdisc_handle(), net::kRootHandle);
@@ -97,8 +102,8 @@ TEST_F(TcFaultTest, BandwidthOneMbitWithinTwentyPercentAndRevertRestoresDump) {
 
 TEST_F(TcFaultTest, BandwidthToLimitsOnlyTheNamedDestination) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
-  spec.add_to("10.77.0.2/32");
+  spec.mutable_bandwidth()->set_rate("1mbit");
+  spec.mutable_bandwidth()->add_to("10.77.0.2/32");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(*bandwidth_, spec, &record).ok());
   const std::string dump = Dump();
@@ -116,8 +121,8 @@ TEST_F(TcFaultTest, BandwidthToLimitsOnlyTheNamedDestination) {
 
 TEST_F(TcFaultTest, BandwidthToWithPortLimitsOnlyThatPort) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
-  spec.add_to("10.77.0.2:5002");
+  spec.mutable_bandwidth()->set_rate("1mbit");
+  spec.mutable_bandwidth()->add_to("10.77.0.2:5002");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(*bandwidth_, spec, &record).ok());
   const double limited = Throughput("10.77.0.2", 5002);
@@ -131,10 +136,10 @@ TEST_F(TcFaultTest, BandwidthToWithPortLimitsOnlyThatPort) {
 
 TEST_F(TcFaultTest, MixedIpv4AndIpv6DestinationsInstallOneFilterEach) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("5mbit");
-  spec.add_to("10.77.0.2/32:5001");
-  spec.add_to("[fd00:77::/64]:443");
-  spec.add_to("fd00:78::1");
+  spec.mutable_bandwidth()->set_rate("5mbit");
+  spec.mutable_bandwidth()->add_to("10.77.0.2/32:5001");
+  spec.mutable_bandwidth()->add_to("[fd00:77::/64]:443");
+  spec.mutable_bandwidth()->add_to("fd00:78::1");
   v1::FaultRecord record;
   absl::Status s = Inject(*bandwidth_, spec, &record);
   ASSERT_TRUE(s.ok()) << s;
@@ -161,9 +166,9 @@ TEST_F(TcFaultTest, OperatorRootQdiscIsRefusedAndSurvivesUntouched) {
                   .ok());
   const std::string operator_state = Dump();
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
+  spec.mutable_bandwidth()->set_rate("1mbit");
   for (bool with_to : {false, true}) {
-    if (with_to) spec.add_to("10.77.0.2");
+    if (with_to) spec.mutable_bandwidth()->add_to("10.77.0.2");
     v1::FaultRecord record;
     absl::Status s = Inject(*bandwidth_, spec, &record);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
@@ -180,7 +185,7 @@ TEST_F(TcFaultTest, OperatorRootQdiscIsRefusedAndSurvivesUntouched) {
 TEST_F(TcFaultTest, ApplyRacingAnOperatorQdiscFailsCleanly) {
   // Planned while the root was the default, then an operator adds a root.
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
+  spec.mutable_bandwidth()->set_rate("1mbit");
   v1::FaultRecord record;
   *record.mutable_spec() = spec;
   ASSERT_TRUE(bandwidth_->Plan(spec, ctx_, &record).ok());
@@ -199,7 +204,7 @@ TEST_F(TcFaultTest, ApplyRacingAnOperatorQdiscFailsCleanly) {
 
 TEST_F(TcFaultTest, SecondFaultOnTheSameInterfaceIsRefused) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
+  spec.mutable_bandwidth()->set_rate("1mbit");
   v1::FaultRecord first;
   ASSERT_TRUE(Inject(*bandwidth_, spec, &first).ok());
   const std::string active = Dump();
@@ -214,8 +219,8 @@ TEST_F(TcFaultTest, SecondFaultOnTheSameInterfaceIsRefused) {
 
 TEST_F(TcFaultTest, RevertFromTheRecordAloneIsIdempotent) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("2mbit");
-  spec.add_to("10.77.0.0/24");
+  spec.mutable_bandwidth()->set_rate("2mbit");
+  spec.mutable_bandwidth()->add_to("10.77.0.0/24");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(*bandwidth_, spec, &record).ok());
   ASSERT_NE(Dump(), baseline_);
@@ -236,7 +241,7 @@ TEST_F(TcFaultTest, RevertFromTheRecordAloneIsIdempotent) {
 
 TEST_F(TcFaultTest, SweepRemovesTaggedLeftoversOnly) {
   v1::FaultSpec spec = Spec("bandwidth");
-  spec.set_rate("1mbit");
+  spec.mutable_bandwidth()->set_rate("1mbit");
   v1::FaultRecord record;
   ASSERT_TRUE(Inject(*bandwidth_, spec, &record).ok());
   // An operator qdisc on another interface must survive the sweep.
@@ -267,7 +272,7 @@ TEST_F(TcFaultTest, NetemOnThisKernelFailsWithTheModuleMessageAndLeavesNothing) 
   EXPECT_TRUE(bandwidth_->HostSupports(ctx_).ok());
 
   v1::FaultSpec spec = Spec("netem");
-  spec.set_delay("100ms");
+  spec.mutable_netem()->set_delay("100ms");
   v1::FaultRecord record;
   absl::Status s = Inject(*netem_, spec, &record);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
@@ -279,7 +284,7 @@ TEST_F(TcFaultTest, NetemOnThisKernelFailsWithTheModuleMessageAndLeavesNothing) 
   for (bool with_to : {false, true}) {
     v1::FaultRecord planned;
     v1::FaultSpec s2 = spec;
-    if (with_to) s2.add_to("10.77.0.2/32:5001");
+    if (with_to) s2.mutable_netem()->add_to("10.77.0.2/32:5001");
     *planned.mutable_spec() = s2;
     auto* net = planned.mutable_net();
     net->set_netns_path(a_.path());
@@ -310,33 +315,33 @@ struct BadInput {
 
 TEST_F(TcFaultTest, BadInputsAreRefusedNamingTheField) {
   const std::vector<BadInput> cases = {
-      {"bad cidr", [](v1::FaultSpec* s) { s->add_to("10.0.0.0/33"); },
+      {"bad cidr", [](v1::FaultSpec* s) { s->mutable_netem()->add_to("10.0.0.0/33"); },
        absl::StatusCode::kInvalidArgument,
-       "to[0]: invalid destination \"10.0.0.0/33\": prefix length 33 is larger than 32 (use "
+       "netem.to[0]: invalid destination \"10.0.0.0/33\": prefix length 33 is larger than 32 (use "
        "CIDR[:PORT], e.g. 10.0.0.0/8, 10.1.2.3:443, [2001:db8::/32]:443)"},
-      {"not an address", [](v1::FaultSpec* s) { s->add_to("10.0.0.0/8"); s->add_to("db.local"); },
+      {"not an address", [](v1::FaultSpec* s) { s->mutable_netem()->add_to("10.0.0.0/8"); s->mutable_netem()->add_to("db.local"); },
        absl::StatusCode::kInvalidArgument,
-       "to[1]: invalid destination \"db.local\": \"db.local\" is not an IPv4 or IPv6 address "
+       "netem.to[1]: invalid destination \"db.local\": \"db.local\" is not an IPv4 or IPv6 address "
        "(use CIDR[:PORT], e.g. 10.0.0.0/8, 10.1.2.3:443, [2001:db8::/32]:443)"},
-      {"missing interface", [](v1::FaultSpec* s) { s->set_interface("eth9"); },
+      {"missing interface", [](v1::FaultSpec* s) { s->mutable_netem()->set_interface("eth9"); },
        absl::StatusCode::kInvalidArgument, ""},
-      {"150% loss", [](v1::FaultSpec* s) { s->set_loss("150%"); },
-       absl::StatusCode::kInvalidArgument, "loss: must be between 0 and 100, got 150%"},
-      {"negative delay", [](v1::FaultSpec* s) { s->set_delay("-5ms"); },
+      {"150% loss", [](v1::FaultSpec* s) { s->mutable_netem()->set_loss("150%"); },
+       absl::StatusCode::kInvalidArgument, "netem.loss: must be between 0 and 100, got 150%"},
+      {"negative delay", [](v1::FaultSpec* s) { s->mutable_netem()->set_delay("-5ms"); },
        absl::StatusCode::kInvalidArgument,
-       "delay: invalid duration \"-5ms\": must not be negative (use e.g. 250ms, 30s, 5m)"},
-      {"no interface", [](v1::FaultSpec* s) { s->clear_interface(); },
-       absl::StatusCode::kInvalidArgument, "interface: required"},
-      {"bad rate", [](v1::FaultSpec* s) { s->set_rate("fast"); },
+       "netem.delay: invalid duration \"-5ms\": must not be negative (use e.g. 250ms, 30s, 5m)"},
+      {"no interface", [](v1::FaultSpec* s) { s->mutable_netem()->clear_interface(); },
+       absl::StatusCode::kInvalidArgument, "netem.interface: required"},
+      {"bad rate", [](v1::FaultSpec* s) { s->mutable_netem()->set_rate("fast"); },
        absl::StatusCode::kInvalidArgument,
-       "rate: invalid rate \"fast\": expected a number (use e.g. 1mbit, 500kbit)"},
+       "netem.rate: invalid rate \"fast\": expected a number (use e.g. 1mbit, 500kbit)"},
       {"missing netns", [](v1::FaultSpec* s) { s->set_netns("fltest-0-nonexistent"); },
        absl::StatusCode::kInvalidArgument, ""},
   };
   for (const BadInput& c : cases) {
     SCOPED_TRACE(c.name);
     v1::FaultSpec spec = Spec("netem");
-    spec.set_delay("10ms");
+    spec.mutable_netem()->set_delay("10ms");
     c.edit(&spec);
     v1::FaultRecord record;
     absl::Status s = Inject(*netem_, spec, &record);
@@ -354,7 +359,7 @@ TEST_F(TcFaultTest, BadInputsAreRefusedNamingTheField) {
   v1::FaultSpec no_rate = Spec("bandwidth");
   v1::FaultRecord no_rate_record;
   absl::Status s = Inject(*bandwidth_, no_rate, &no_rate_record);
-  EXPECT_EQ(s.message(), "rate: required for bandwidth, e.g. 1mbit");
+  EXPECT_EQ(s.message(), "bandwidth.rate: required for bandwidth, e.g. 1mbit");
 }
 
 }  // namespace

@@ -156,9 +156,8 @@ class NftAgentTest : public ::testing::Test {
 
   static v1::FaultSpec Partition() {
     v1::FaultSpec s;
-    s.set_kind("partition");
     s.set_duration("10m");
-    s.add_peers(std::string(kAddrB) + "/32");
+    s.mutable_partition()->add_peers(std::string(kAddrB) + "/32");
     return s;
   }
 
@@ -228,11 +227,11 @@ TEST_F(NftAgentTest, RevertRpcRestoresTraffic) {
 
 TEST_F(NftAgentTest, BadPeerIsRefusedWithTheFieldNamed) {
   v1::FaultSpec spec = Partition();
-  spec.add_peers("10.0.0.1; flush ruleset");
+  spec.mutable_partition()->add_peers("10.0.0.1; flush ruleset");
   v1::InjectResponse resp;
   grpc::Status s = Inject(spec, false, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
-  EXPECT_THAT(s.error_message(), HasSubstr("peers[1]: \"10.0.0.1; flush ruleset\" is not a CIDR"));
+  EXPECT_THAT(s.error_message(), HasSubstr("partition.peers[1]: \"10.0.0.1; flush ruleset\" is not a CIDR"));
   EXPECT_EQ(RulesetA(), ruleset_before_);
 }
 

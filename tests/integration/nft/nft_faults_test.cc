@@ -25,6 +25,7 @@
 #include "agent/faults/nft/nft_rules.h"
 #include "agent/faults/nft/nft_session.h"
 #include "agent/faults/nft/partition.h"
+#include "spec/fault_spec.h"
 #include "harness/netns.h"
 #include "harness/status_matchers.h"
 #include "harness/test_dir.h"
@@ -257,17 +258,19 @@ class NftFaultsTest : public ::testing::Test {
 
   v1::FaultSpec PartitionSpec(const std::vector<std::string>& peers) {
     v1::FaultSpec s;
-    s.set_kind("partition");
     s.set_duration("60s");
-    for (const auto& p : peers) s.add_peers(p);
+    for (const auto& p : peers) s.mutable_partition()->add_peers(p);
     s.set_netns(link_.a->name());
     return s;
   }
 
-  // Plan + Apply as the FaultManager does it; returns the record.
+  // spec::Validate + Validate + Plan + Apply as the FaultManager does it;
+  // returns the record.
   absl::StatusOr<v1::FaultRecord> Inject(const FaultHandler& h, const v1::FaultSpec& spec,
                                          const std::string& id,
                                          std::vector<std::string>* changes = nullptr) {
+    if (absl::Status st = spec::Validate(spec).status(); !st.ok()) return st;
+    if (absl::Status st = h.Validate(spec, ctx_); !st.ok()) return st;
     v1::FaultRecord rec;
     rec.set_id(id);
     *rec.mutable_spec() = spec;
@@ -335,8 +338,8 @@ TEST_F(NftFaultsTest, PortsBlockOnlyThosePorts) {
   ASSERT_OK_AND_ASSIGN(Fd l1, ListenTcp(b(), 8080));
   ASSERT_OK_AND_ASSIGN(Fd l2, ListenTcp(b(), 8081));
   v1::FaultSpec spec = PartitionSpec({"10.77.0.0/24"});
-  spec.add_ports(8080);
-  spec.set_protocol("tcp");
+  spec.mutable_partition()->add_ports(8080);
+  spec.mutable_partition()->set_protocol(v1::PROTOCOL_TCP);
   ASSERT_OK_AND_ASSIGN(v1::FaultRecord rec, Inject(partition_, spec, "ports1"));
   EXPECT_EQ(TcpConnect(a(), kAddrB, 8080, 500ms), ETIMEDOUT);
   EXPECT_EQ(TcpConnect(a(), kAddrB, 8081, 2s), 0);
@@ -350,8 +353,8 @@ TEST_F(NftFaultsTest, PortsBlockOnlyThosePorts) {
 TEST_F(NftFaultsTest, RejectRefusesAtOnce) {
   ASSERT_OK_AND_ASSIGN(Fd l, ListenTcp(b(), 8080));
   v1::FaultSpec spec = PartitionSpec({"10.77.0.2"});
-  spec.set_reject(true);
-  spec.set_direction("egress");
+  spec.mutable_partition()->set_reject(true);
+  spec.mutable_partition()->set_direction(v1::DIRECTION_EGRESS);
   ASSERT_OK_AND_ASSIGN(v1::FaultRecord rec, Inject(partition_, spec, "rej1"));
   const auto start = Clock::now();
   EXPECT_EQ(TcpConnect(a(), kAddrB, 8080, 2s), ECONNREFUSED);
@@ -447,7 +450,7 @@ TEST_F(NftFaultsTest, DnsBlocksResolverAndRevertRestores) {
   ASSERT_OK(dir->WriteFile("resolv.conf", fmt::format("search example\nnameserver {}\n", kAddrB)));
   DnsHandler dns(dir->Path("resolv.conf"));
   v1::FaultSpec spec;
-  spec.set_kind("dns");
+  spec.mutable_dns();
   spec.set_duration("60s");
   spec.set_netns(link_.a->name());
   std::vector<std::string> changes;
@@ -467,10 +470,9 @@ TEST_F(NftFaultsTest, DnsWithExplicitResolver) {
   ASSERT_OK_AND_ASSIGN(auto echo, UdpEcho::Start(b(), kAddrB, 53));
   DnsHandler dns("/nonexistent/fltest-resolv.conf");  // must not be needed
   v1::FaultSpec spec;
-  spec.set_kind("dns");
   spec.set_duration("60s");
   spec.set_netns(link_.a->name());
-  spec.add_resolvers(kAddrB);
+  spec.mutable_dns()->add_resolvers(kAddrB);
   ASSERT_OK_AND_ASSIGN(v1::FaultRecord rec, Inject(dns, spec, "dns2"));
   EXPECT_FALSE(UdpRoundTrip(a(), kAddrB, 53, 500ms));
   ASSERT_OK(dns.Revert(rec, ctx_));
@@ -543,12 +545,12 @@ TEST_F(NftFaultsTest, BadInputsAreRefusedWithTheFieldNamed) {
   };
   const std::string missing_ns = itest::TestName("nosuch");
   const Case cases[] = {
-      {"bad cidr", [](v1::FaultSpec* s) { s->add_peers("10.0.0.300/24"); }, "peers[1]: \"10.0.0.300/24\" is not a CIDR"},
-      {"injection", [](v1::FaultSpec* s) { s->add_peers("10.0.0.1; flush ruleset"); }, "peers[1]: \"10.0.0.1; flush ruleset\" is not a CIDR"},
-      {"port", [](v1::FaultSpec* s) { s->add_ports(0); }, "ports[0]: must be 1-65535"},
-      {"protocol", [](v1::FaultSpec* s) { s->set_protocol("sctp"); }, "protocol: must be tcp or udp"},
-      {"direction", [](v1::FaultSpec* s) { s->set_direction("up"); }, "direction: must be both, ingress or egress"},
-      {"no peers", [](v1::FaultSpec* s) { s->clear_peers(); }, "peers: at least one CIDR is required"},
+      {"bad cidr", [](v1::FaultSpec* s) { s->mutable_partition()->add_peers("10.0.0.300/24"); }, "partition.peers[1]: \"10.0.0.300/24\" is not a CIDR"},
+      {"injection", [](v1::FaultSpec* s) { s->mutable_partition()->add_peers("10.0.0.1; flush ruleset"); }, "partition.peers[1]: \"10.0.0.1; flush ruleset\" is not a CIDR"},
+      {"port", [](v1::FaultSpec* s) { s->mutable_partition()->add_ports(0); }, "partition.ports[0]: must be 1-65535"},
+      // (protocol and direction are enums now: no text reaches them; the
+      // flag/YAML conversion's refusal of "sctp" or "up" is unit-tested.)
+      {"no peers", [](v1::FaultSpec* s) { s->mutable_partition()->clear_peers(); }, "partition.peers: at least one CIDR is required"},
       {"missing netns", [&](v1::FaultSpec* s) { s->set_netns(missing_ns); }, "netns: /run/netns/" + missing_ns + " does not exist: No such file or directory"},
   };
   for (const Case& c : cases) {

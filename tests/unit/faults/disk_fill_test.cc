@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/fault_spec.h"
 
 namespace faultline::agent {
 namespace {
@@ -76,26 +77,25 @@ FsUsage TenPercentUsed() { return FsUsage{kBlock, 1000, 900, 900}; }
 
 v1::FaultSpec PercentSpec(double p, const std::string& path = "/data") {
   v1::FaultSpec s;
-  s.set_kind("disk-fill");
-  s.set_path(path);
-  s.set_percent(p);
+  s.mutable_disk_fill()->set_path(path);
+  s.mutable_disk_fill()->set_percent(p);
   return s;
 }
 
 TEST(FillRequestTest, PercentMustBeBetweenOneAndHundred) {
-  auto r = ParseFillRequest(PercentSpec(150));
+  auto r = ParseFillRequest(PercentSpec(150).disk_fill());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().message(), "percent: must be between 1 and 100, got 150");
-  EXPECT_EQ(ParseFillRequest(PercentSpec(0.5)).status().message(),
+  EXPECT_EQ(ParseFillRequest(PercentSpec(0.5).disk_fill()).status().message(),
             "percent: must be between 1 and 100, got 0.5");
-  EXPECT_FALSE(ParseFillRequest(PercentSpec(-3)).ok());
-  EXPECT_TRUE(ParseFillRequest(PercentSpec(1)).ok());
-  EXPECT_TRUE(ParseFillRequest(PercentSpec(100)).ok());
+  EXPECT_FALSE(ParseFillRequest(PercentSpec(-3).disk_fill()).ok());
+  EXPECT_TRUE(ParseFillRequest(PercentSpec(1).disk_fill()).ok());
+  EXPECT_TRUE(ParseFillRequest(PercentSpec(100).disk_fill()).ok());
 }
 
 TEST(FillRequestTest, ExactlyOneAmount) {
-  v1::FaultSpec s;
+  v1::DiskFillFault s;
   s.set_path("/data");
   auto r = ParseFillRequest(s);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -108,7 +108,7 @@ TEST(FillRequestTest, ExactlyOneAmount) {
 }
 
 TEST(FillRequestTest, SizesAreParsedAndNamed) {
-  v1::FaultSpec s;
+  v1::DiskFillFault s;
   s.set_leave_free("100M");
   auto r = ParseFillRequest(s);
   ASSERT_TRUE(r.ok());
@@ -327,17 +327,24 @@ class DiskFillHandlerTest : public ::testing::Test {
 TEST_F(DiskFillHandlerTest, Validation) {
   auto h = Handler();
   EXPECT_EQ(h->Kind(), "disk-fill");
-  EXPECT_TRUE(h->Reversible());
+  EXPECT_EQ(h->kind_case(), v1::FaultSpec::kDiskFill);
+  EXPECT_TRUE(spec::KindFor(h->kind_case()).reversible);
+  // The spec's rules are spec::Validate's (run by the FaultManager before the
+  // handler); errors name the field's path in FaultSpec.
   v1::FaultSpec s = PercentSpec(90, "");
-  EXPECT_EQ(h->Validate(s, ctx_).message(), "path: required (a directory on the filesystem to fill)");
-  s.set_path("data");
-  EXPECT_EQ(h->Validate(s, ctx_).message(), "path: must be an absolute path, got \"data\"");
-  s.set_path("/data");
-  s.set_percent(150);
-  absl::Status st = h->Validate(s, ctx_);
+  s.set_duration("30s");
+  EXPECT_EQ(spec::Validate(s).status().message(),
+            "disk_fill.path: required (a directory on the filesystem to fill)");
+  s.mutable_disk_fill()->set_path("data");
+  EXPECT_EQ(spec::Validate(s).status().message(),
+            "disk_fill.path: must be an absolute path, got \"data\"");
+  s.mutable_disk_fill()->set_path("/data");
+  s.mutable_disk_fill()->set_percent(150);
+  absl::Status st = spec::Validate(s).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(st.message(), "percent: must be between 1 and 100, got 150");
-  s.set_percent(90);
+  EXPECT_EQ(st.message(), "disk_fill.percent: must be between 1 and 100, got 150");
+  s.mutable_disk_fill()->set_percent(90);
+  EXPECT_TRUE(spec::Validate(s).ok());
   EXPECT_TRUE(h->Validate(s, ctx_).ok());
 }
 
@@ -364,7 +371,7 @@ TEST_F(DiskFillHandlerTest, PlanRefusals) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), StartsWith("path: "));
 
-  spec.set_path("/proc/sys");
+  spec.mutable_disk_fill()->set_path("/proc/sys");
   s = h->Plan(spec, ctx_, &record_).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("proc filesystem"));
@@ -375,8 +382,8 @@ TEST_F(DiskFillHandlerTest, PlanRefusals) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("read-only"));
 
   spec = PercentSpec(90, dir_.path());
-  spec.clear_percent();
-  spec.set_bytes("1T");
+  spec.mutable_disk_fill()->clear_percent();
+  spec.mutable_disk_fill()->set_bytes("1T");
   s = h->Plan(spec, ctx_, &record_).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), StartsWith("bytes: "));
@@ -399,8 +406,8 @@ TEST_F(DiskFillHandlerTest, ApplyAllocatesAndRevertUnlinksIdempotently) {
   // 64 KiB: a real allocation, kept tiny.
   auto h = Handler();
   v1::FaultSpec spec = PercentSpec(50, dir_.path());
-  spec.clear_percent();
-  spec.set_bytes("64K");
+  spec.mutable_disk_fill()->clear_percent();
+  spec.mutable_disk_fill()->set_bytes("64K");
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(h->Plan(spec, ctx_, &record_).ok());
   ASSERT_TRUE(h->Apply(&record_, ctx_).ok());
@@ -440,7 +447,8 @@ TEST_F(DiskFillHandlerTest, ApplyOfNothingCreatesAnEmptyTaggedFile) {
 
 TEST_F(DiskFillHandlerTest, ApplyFailureLeavesNoFile) {
   auto h = Handler();
-  record_.mutable_spec()->set_bytes("1P");
+  // A spec as Validate passed it (Apply names the field it gave).
+  record_.mutable_spec()->mutable_disk_fill()->set_bytes("1T");
   record_.mutable_disk_fill()->set_file(dir_.path() + "/.faultline-fill-0123abcd");
   // A length fallocate(2) rejects up front (negative as off_t): the failure path
   // without allocating anything on this machine's disk.

@@ -37,6 +37,15 @@ bool WaitFor(const std::function<bool()>& cond,
   return cond();
 }
 
+// Until exec completes the child is still a copy of this test; the kernel sets
+// comm before the new program's arguments, so wait for both (bounded).
+bool WaitForExec(ProcProcessTable& table, pid_t pid) {
+  return WaitFor([&] {
+    auto p = table.Get(pid);
+    return p.ok() && p->comm == "sleep" && !p->cmdline.empty();
+  });
+}
+
 // A `sleep 30 1` child that dies with this test process (PR_SET_PDEATHSIG) and
 // is SIGKILLed and reaped by the destructor.
 class Child {
@@ -126,11 +135,7 @@ TEST(ProcProcessTableTest, FindsAForkedChild) {
 
   Child child;
   ASSERT_GT(child.pid(), 0);
-  // Until exec completes the child is still a copy of this test.
-  ASSERT_TRUE(WaitFor([&] {
-    auto p = table.Get(child.pid());
-    return p.ok() && p->comm == "sleep";
-  }));
+  ASSERT_TRUE(WaitForExec(table, child.pid()));
   absl::StatusOr<ProcessInfo> p = table.Get(child.pid());
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->pid, child.pid());
@@ -199,10 +204,7 @@ TEST(RealProcessFaultTest, PauseThenResumeAChild) {
   FaultContext ctx = ContextFor(&table);
   Child child;
   ASSERT_GT(child.pid(), 0);
-  ASSERT_TRUE(WaitFor([&] {
-    auto p = table.Get(child.pid());
-    return p.ok() && p->comm == "sleep";
-  }));
+  ASSERT_TRUE(WaitForExec(table, child.pid()));
   auto state = [&] {
     auto p = table.Get(child.pid());
     return p.ok() ? p->state : '?';
@@ -211,8 +213,7 @@ TEST(RealProcessFaultTest, PauseThenResumeAChild) {
   auto pause = MakePauseHandler();
   v1::FaultRecord record;
   record.set_id("real-pause");
-  record.mutable_spec()->set_kind("pause");
-  record.mutable_spec()->mutable_process()->set_pid(child.pid());
+  record.mutable_spec()->mutable_pause()->mutable_process()->set_pid(child.pid());
   ASSERT_TRUE(pause->Validate(record.spec(), ctx).ok());
   ASSERT_TRUE(pause->Plan(record.spec(), ctx, &record).ok());
   EXPECT_EQ(record.target(), "pid " + std::to_string(child.pid()) + " (sleep)");
@@ -237,17 +238,13 @@ TEST(RealProcessFaultTest, KillAChildWithTerm) {
   FaultContext ctx = ContextFor(&table);
   Child child;
   ASSERT_GT(child.pid(), 0);
-  ASSERT_TRUE(WaitFor([&] {
-    auto p = table.Get(child.pid());
-    return p.ok() && p->comm == "sleep";
-  }));
+  ASSERT_TRUE(WaitForExec(table, child.pid()));
   auto kill_handler = MakeKillHandler();
   v1::FaultRecord record;
   record.set_id("real-kill");
-  record.mutable_spec()->set_kind("kill");
-  record.mutable_spec()->set_signal("TERM");
-  record.mutable_spec()->mutable_process()->set_pid(child.pid());
-  record.mutable_spec()->mutable_process()->set_cmdline("^sleep 30 1$");
+  record.mutable_spec()->mutable_kill()->set_signal("TERM");
+  record.mutable_spec()->mutable_kill()->mutable_process()->set_pid(child.pid());
+  record.mutable_spec()->mutable_kill()->mutable_process()->set_cmdline("^sleep 30 1$");
   ASSERT_TRUE(kill_handler->Plan(record.spec(), ctx, &record).ok());
   ASSERT_TRUE(kill_handler->Apply(&record, ctx).ok());
   std::optional<int> status = child.Wait(std::chrono::milliseconds(5000));
@@ -263,8 +260,7 @@ TEST(RealProcessFaultTest, TheAgentItselfIsNeverATarget) {
   ProcProcessTable table;
   FaultContext ctx = ContextFor(&table);
   v1::FaultSpec spec;
-  spec.set_kind("kill");
-  spec.mutable_process()->set_pid(getpid());
+  spec.mutable_kill()->mutable_process()->set_pid(getpid());
   v1::FaultRecord record;
   absl::Status s = MakeKillHandler()->Plan(spec, ctx, &record).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);

@@ -9,6 +9,7 @@
 #include "agent/faults/registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/fault_spec.h"
 #include "tests/unit/faults/fake_process_table.h"
 
 namespace faultline::agent {
@@ -37,8 +38,11 @@ class ProcessFaultTest : public ::testing::Test {
 
   v1::FaultSpec Spec(const std::string& kind) {
     v1::FaultSpec s;
-    s.set_kind(kind);
-    s.mutable_process()->set_name("redis-server");
+    if (kind == "kill") {
+      s.mutable_kill()->mutable_process()->set_name("redis-server");
+    } else {
+      s.mutable_pause()->mutable_process()->set_name("redis-server");
+    }
     return s;
   }
 
@@ -52,9 +56,11 @@ class ProcessFaultTest : public ::testing::Test {
 
 TEST_F(ProcessFaultTest, Kinds) {
   EXPECT_EQ(kill_->Kind(), "kill");
-  EXPECT_FALSE(kill_->Reversible());
+  EXPECT_EQ(kill_->kind_case(), v1::FaultSpec::kKill);
+  EXPECT_FALSE(spec::KindFor(kill_->kind_case()).reversible);
   EXPECT_EQ(pause_->Kind(), "pause");
-  EXPECT_TRUE(pause_->Reversible());
+  EXPECT_EQ(pause_->kind_case(), v1::FaultSpec::kPause);
+  EXPECT_TRUE(spec::KindFor(pause_->kind_case()).reversible);
 }
 
 TEST_F(ProcessFaultTest, RegistryHasTheProcessAndDiskKinds) {
@@ -66,19 +72,35 @@ TEST_F(ProcessFaultTest, RegistryHasTheProcessAndDiskKinds) {
 }
 
 TEST_F(ProcessFaultTest, KillValidation) {
+  // The spec's rules are spec::Validate's (the FaultManager runs it before the
+  // handler's host and policy checks); its errors carry the kind prefix.
   v1::FaultSpec spec = Spec("kill");
-  EXPECT_TRUE(kill_->Validate(spec, ctx_).ok());  // signal defaults to KILL
-  spec.set_signal("FOO");
-  absl::Status s = kill_->Validate(spec, ctx_);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "signal: unknown signal \"FOO\"");
-  spec.set_signal("TERM");
-  spec.set_duration("30s");  // allowed: the manager decides what it means for kill
+  EXPECT_TRUE(spec::Validate(spec).ok());  // signal defaults to KILL
   EXPECT_TRUE(kill_->Validate(spec, ctx_).ok());
-  spec.clear_process();
-  EXPECT_EQ(kill_->Validate(spec, ctx_).message(),
-            "process: give at least one of pid, name, cmdline, pidfile, cgroup");
-  spec.mutable_process()->set_pid(1);
+  spec.mutable_kill()->set_signal("FOO");
+  absl::Status s = spec::Validate(spec).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "kill.signal: unknown signal \"FOO\"");
+  spec.mutable_kill()->set_signal("TERM");
+  EXPECT_TRUE(spec::Validate(spec).ok());
+  // Stopping and resuming is the pause fault's, which can undo it.
+  spec.mutable_kill()->set_signal("STOP");
+  s = spec::Validate(spec).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.signal: SIGSTOP stops or resumes a process"));
+  spec.mutable_kill()->set_signal("TERM");
+  spec.set_duration("30s");  // allowed by the handler: the manager decides what it means for kill
+  EXPECT_TRUE(kill_->Validate(spec, ctx_).ok());
+  EXPECT_EQ(spec::Validate(spec).status().message(),
+            "duration: kill is a one-off action and takes no duration");
+  spec.clear_duration();
+  spec.mutable_kill()->clear_process();
+  EXPECT_EQ(spec::Validate(spec).status().message(),
+            "kill.process: give at least one of pid, name, cmdline, pidfile, cgroup");
+  spec.mutable_kill()->mutable_process()->set_pid(1);
+  s = spec::Validate(spec).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(), "kill.process.pid: 1 is protected (init)");
   s = kill_->Validate(spec, ctx_);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "process.pid: 1 is protected (init)");
@@ -86,7 +108,7 @@ TEST_F(ProcessFaultTest, KillValidation) {
 
 TEST_F(ProcessFaultTest, KillPlanRecordsTargetsAndChangesNothing) {
   v1::FaultSpec spec = Spec("kill");
-  spec.mutable_process()->set_pid(13);
+  spec.mutable_kill()->mutable_process()->set_pid(13);
   *record_.mutable_spec() = spec;
   auto lines = kill_->Plan(spec, ctx_, &record_);
   ASSERT_TRUE(lines.ok()) << lines.status();
@@ -98,8 +120,8 @@ TEST_F(ProcessFaultTest, KillPlanRecordsTargetsAndChangesNothing) {
   EXPECT_EQ(record_.processes(0).comm(), "redis-server");
   EXPECT_TRUE(table_.signals().empty());
 
-  spec.mutable_process()->clear_pid();
-  spec.set_mode("all");
+  spec.mutable_kill()->mutable_process()->clear_pid();
+  spec.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   ASSERT_TRUE(kill_->Plan(spec, ctx_, &record_).ok());
   EXPECT_EQ(record_.target(), "pids 12,13,14 (redis-server)");
   EXPECT_EQ(record_.processes_size(), 3);  // replaced, not appended
@@ -107,8 +129,8 @@ TEST_F(ProcessFaultTest, KillPlanRecordsTargetsAndChangesNothing) {
 
 TEST_F(ProcessFaultTest, KillApplySignalsEachWithTheGivenSignal) {
   v1::FaultSpec spec = Spec("kill");
-  spec.set_mode("all");
-  spec.set_signal("TERM");
+  spec.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec.mutable_kill()->set_signal("TERM");
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(kill_->Plan(spec, ctx_, &record_).ok());
   ASSERT_TRUE(kill_->Apply(&record_, ctx_).ok());
@@ -120,7 +142,7 @@ TEST_F(ProcessFaultTest, KillApplySignalsEachWithTheGivenSignal) {
 
 TEST_F(ProcessFaultTest, KillSkipsReusedAndGonePids) {
   v1::FaultSpec spec = Spec("kill");
-  spec.set_mode("all");
+  spec.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(kill_->Plan(spec, ctx_, &record_).ok());
   table_.Reuse(12);   // pid 12 is another process now
@@ -133,7 +155,7 @@ TEST_F(ProcessFaultTest, KillSkipsReusedAndGonePids) {
 
 TEST_F(ProcessFaultTest, KillFailsWhenNoneCouldBeSignalled) {
   v1::FaultSpec spec = Spec("kill");
-  spec.set_mode("all");
+  spec.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(kill_->Plan(spec, ctx_, &record_).ok());
   table_.Remove(12);
@@ -150,27 +172,25 @@ TEST_F(ProcessFaultTest, KillFailsWhenNoneCouldBeSignalled) {
 
 TEST_F(ProcessFaultTest, KillNoMatchIsFailedPrecondition) {
   v1::FaultSpec spec = Spec("kill");
-  spec.mutable_process()->set_name("postgres");
+  spec.mutable_kill()->mutable_process()->set_name("postgres");
   auto r = kill_->Plan(spec, ctx_, &record_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(r.status().message(), "process: no process matches name=\"postgres\"");
 }
 
-TEST_F(ProcessFaultTest, PauseValidationRejectsASignal) {
+// (PauseFault has no signal field: "pause refuses a signal" holds by construction.)
+TEST_F(ProcessFaultTest, PauseValidationRefusesAProtectedName) {
   v1::FaultSpec spec = Spec("pause");
+  spec.set_duration("30s");
+  EXPECT_TRUE(spec::Validate(spec).ok());
   EXPECT_TRUE(pause_->Validate(spec, ctx_).ok());
-  spec.set_signal("TERM");
-  absl::Status s = pause_->Validate(spec, ctx_);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("signal: "));
-  spec.clear_signal();
-  spec.mutable_process()->set_name("sshd");
+  spec.mutable_pause()->mutable_process()->set_name("sshd");
   EXPECT_EQ(pause_->Validate(spec, ctx_).code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(ProcessFaultTest, PauseStopsAndRevertResumes) {
   v1::FaultSpec spec = Spec("pause");
-  spec.set_mode("all");
+  spec.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
   *record_.mutable_spec() = spec;
   auto lines = pause_->Plan(spec, ctx_, &record_);
   ASSERT_TRUE(lines.ok());
@@ -187,7 +207,7 @@ TEST_F(ProcessFaultTest, PauseStopsAndRevertResumes) {
 
 TEST_F(ProcessFaultTest, PauseApplyIsAllOrNothing) {
   v1::FaultSpec spec = Spec("pause");
-  spec.set_mode("all");
+  spec.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(pause_->Plan(spec, ctx_, &record_).ok());
   table_.FailSignals(14, absl::PermissionDeniedError("pid 14: Operation not permitted"));
@@ -202,7 +222,7 @@ TEST_F(ProcessFaultTest, PauseApplyIsAllOrNothing) {
 
 TEST_F(ProcessFaultTest, PauseApplyFailsWhenAPlannedProcessExited) {
   v1::FaultSpec spec = Spec("pause");
-  spec.set_mode("all");
+  spec.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(pause_->Plan(spec, ctx_, &record_).ok());
   table_.Remove(13);
@@ -233,7 +253,7 @@ TEST_F(ProcessFaultTest, PauseRevertFromRecordAloneSparesReusedPidsAndToleratesG
 
 TEST_F(ProcessFaultTest, PauseRevertReportsFailuresAfterTryingAll) {
   v1::FaultSpec spec = Spec("pause");
-  spec.set_mode("all");
+  spec.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
   *record_.mutable_spec() = spec;
   ASSERT_TRUE(pause_->Plan(spec, ctx_, &record_).ok());
   ASSERT_TRUE(pause_->Apply(&record_, ctx_).ok());
@@ -247,7 +267,7 @@ TEST_F(ProcessFaultTest, PauseRevertReportsFailuresAfterTryingAll) {
 TEST_F(ProcessFaultTest, PauseSkipsProcessesSomeoneElseStopped) {
   table_.Add(Proc(15, "redis-server", "redis-server *:6382", "/user.slice", 'T'));
   v1::FaultSpec spec = Spec("pause");
-  spec.set_mode("all");
+  spec.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
   ASSERT_TRUE(pause_->Plan(spec, ctx_, &record_).ok());
   EXPECT_EQ(record_.target(), "pids 12,13,14 (redis-server)");
 }

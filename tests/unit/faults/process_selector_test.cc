@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/fault_spec.h"
 #include "tests/unit/faults/fake_process_table.h"
 
 namespace faultline::agent {
@@ -77,6 +78,10 @@ class SelectorTest : public ::testing::Test {
     ctx_.agent_pid = kAgentPid;
   }
 
+  // The selection's rules: spec::Validate's (run by the FaultManager before the
+  // handler), errors naming the field's path in FaultSpec.
+  absl::Status Validate() const { return spec::Validate(spec_).status(); }
+
   absl::StatusOr<std::vector<ProcessInfo>> Select(const SelectionOptions& options = {}) {
     return SelectProcesses(spec_, ctx_, options, rng_);
   }
@@ -89,58 +94,65 @@ class SelectorTest : public ::testing::Test {
   FakeProcessTable table_;
   v1::Policy policy_;
   FaultContext ctx_;
-  v1::FaultSpec spec_;
+  v1::FaultSpec spec_ = KillSpec();  // Clear() it, then mutable_kill() sets the kind again
   std::mt19937_64 rng_{42};
+
+  static v1::FaultSpec KillSpec() {
+    v1::FaultSpec s;
+    s.mutable_kill();
+    return s;
+  }
 };
 
 TEST_F(SelectorTest, RequiresASelector) {
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "process: give at least one of pid, name, cmdline, pidfile, cgroup");
-  spec_.set_mode("all");
-  EXPECT_EQ(Select().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "kill.process: give at least one of pid, name, cmdline, pidfile, cgroup");
+  // Also with mode all: an empty selector never means "every process".
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  EXPECT_EQ(Validate().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(SelectorTest, ByPid) {
-  spec_.mutable_process()->set_pid(101);
+  spec_.mutable_kill()->mutable_process()->set_pid(101);
   EXPECT_THAT(*SelectPids(), ElementsAre(101));
 }
 
 TEST_F(SelectorTest, NegativePidIsInvalid) {
-  spec_.mutable_process()->set_pid(-5);
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_pid(-5);
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("process.pid: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.pid: "));
 }
 
 TEST_F(SelectorTest, MissingPidIsFailedPrecondition) {
-  spec_.mutable_process()->set_pid(9999);
+  spec_.mutable_kill()->mutable_process()->set_pid(9999);
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(), "process.pid: no process with pid 9999 is running");
 }
 
 TEST_F(SelectorTest, ByNameIsExact) {
-  spec_.mutable_process()->set_name("redis-server");
-  spec_.set_mode("all");
+  spec_.mutable_kill()->mutable_process()->set_name("redis-server");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   // 103 is a zombie.
   EXPECT_THAT(*SelectPids(), ElementsAre(100, 101));
-  spec_.mutable_process()->set_name("redis");
+  spec_.mutable_kill()->mutable_process()->set_name("redis");
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SelectorTest, NameLongerThanCommIsInvalid) {
-  spec_.mutable_process()->set_name("a-very-long-process-name");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_name("a-very-long-process-name");
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("process.name: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.name: "));
 }
 
 TEST_F(SelectorTest, NoMatchMessageNamesTheSelector) {
   table_.Remove(100);
   table_.Remove(101);
   table_.Remove(103);
-  spec_.mutable_process()->set_name("redis-server");
+  spec_.mutable_kill()->mutable_process()->set_name("redis-server");
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(), "process: no process matches name=\"redis-server\"");
@@ -149,7 +161,7 @@ TEST_F(SelectorTest, NoMatchMessageNamesTheSelector) {
 TEST_F(SelectorTest, NoMatchMentionsExcludedMatches) {
   table_.Remove(100);
   table_.Remove(101);
-  spec_.mutable_process()->set_name("redis-server");
+  spec_.mutable_kill()->mutable_process()->set_name("redis-server");
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(),
@@ -158,35 +170,35 @@ TEST_F(SelectorTest, NoMatchMentionsExcludedMatches) {
 }
 
 TEST_F(SelectorTest, ByCmdlineRegexIsSearched) {
-  spec_.mutable_process()->set_cmdline("queue [ab]$");
-  spec_.set_mode("all");
+  spec_.mutable_kill()->mutable_process()->set_cmdline("queue [ab]$");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   EXPECT_THAT(*SelectPids(), ElementsAre(105, 106));
-  spec_.mutable_process()->set_cmdline(R"(redis-\w+ \*:63\d\d)");
+  spec_.mutable_kill()->mutable_process()->set_cmdline(R"(redis-\w+ \*:63\d\d)");
   EXPECT_THAT(*SelectPids(), ElementsAre(100, 101));
 }
 
 TEST_F(SelectorTest, BadRegexIsInvalidArgument) {
-  spec_.mutable_process()->set_cmdline("redis(");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_cmdline("redis(");
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("process.cmdline: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.cmdline: "));
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(SelectorTest, BackReferencesAreRefused) {
-  spec_.mutable_process()->set_cmdline(R"((a)\1)");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_cmdline(R"((a)\1)");
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("process.cmdline: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.cmdline: "));
 }
 
 TEST_F(SelectorTest, AnchorsApplyToTheWholeCmdline) {
-  spec_.set_mode("all");
-  spec_.mutable_process()->set_cmdline("^python3 worker");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec_.mutable_kill()->mutable_process()->set_cmdline("^python3 worker");
   EXPECT_EQ(SelectPids()->size(), 6u);
-  spec_.mutable_process()->set_cmdline("^worker");
+  spec_.mutable_kill()->mutable_process()->set_cmdline("^worker");
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
-  spec_.mutable_process()->set_cmdline("queue a$|6380$");
+  spec_.mutable_kill()->mutable_process()->set_cmdline("queue a$|6380$");
   EXPECT_THAT(*SelectPids(), ElementsAre(101, 105));
 }
 
@@ -195,50 +207,50 @@ TEST_F(SelectorTest, HugeCmdlinesAreMatchedWithoutBlowingTheStack) {
   // backtracking matchers this overflows the stack; here it is one linear pass.
   table_.Add(Proc(300, "java",
                   "java -cp " + std::string(50000, 'a') + " kafka.Kafka " + std::string(1 << 20, 'b') + " end"));
-  spec_.set_mode("all");
-  spec_.mutable_process()->set_cmdline(R"(kafka\.Kafka)");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec_.mutable_kill()->mutable_process()->set_cmdline(R"(kafka\.Kafka)");
   EXPECT_THAT(*SelectPids(), ElementsAre(300));
-  spec_.mutable_process()->set_cmdline(".*(a|aa)*kafka.*z");
+  spec_.mutable_kill()->mutable_process()->set_cmdline(".*(a|aa)*kafka.*z");
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
   // Only the first 64 KiB are searched.
-  spec_.mutable_process()->set_cmdline("end$");
+  spec_.mutable_kill()->mutable_process()->set_cmdline("end$");
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SelectorTest, ByCgroupTakesThePathAndBelowOnly) {
-  spec_.mutable_process()->set_cgroup("/app");
-  spec_.set_mode("all");
+  spec_.mutable_kill()->mutable_process()->set_cgroup("/app");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   // /apps is a sibling, not below /app; 108 (stopped) is fine for kill.
   EXPECT_THAT(*SelectPids(), ElementsAre(105, 106, 107, 108, 109));
-  spec_.mutable_process()->set_cgroup("/app/");
+  spec_.mutable_kill()->mutable_process()->set_cgroup("/app/");
   EXPECT_THAT(*SelectPids(), ElementsAre(105, 106, 107, 108, 109));
-  spec_.mutable_process()->set_cgroup("/system.slice/redis.service");
+  spec_.mutable_kill()->mutable_process()->set_cgroup("/system.slice/redis.service");
   EXPECT_THAT(*SelectPids(), ElementsAre(100, 102));
 }
 
 TEST_F(SelectorTest, RelativeCgroupIsInvalid) {
-  spec_.mutable_process()->set_cgroup("system.slice");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_cgroup("system.slice");
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("process.cgroup: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.cgroup: "));
 }
 
 TEST_F(SelectorTest, SelectorsAreAnded) {
-  spec_.set_mode("all");
-  spec_.mutable_process()->set_name("redis-server");
-  spec_.mutable_process()->set_cgroup("/system.slice/redis.service");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec_.mutable_kill()->mutable_process()->set_name("redis-server");
+  spec_.mutable_kill()->mutable_process()->set_cgroup("/system.slice/redis.service");
   EXPECT_THAT(*SelectPids(), ElementsAre(100));
 
   spec_.Clear();
-  spec_.set_mode("all");
-  spec_.mutable_process()->set_name("worker");
-  spec_.mutable_process()->set_cmdline("queue [cef]");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
+  spec_.mutable_kill()->mutable_process()->set_cmdline("queue [cef]");
   EXPECT_THAT(*SelectPids(), ElementsAre(107, 109, 110));
 
   // An explicit pid must also satisfy the other selectors.
   spec_.Clear();
-  spec_.mutable_process()->set_pid(105);
-  spec_.mutable_process()->set_name("redis-server");
+  spec_.mutable_kill()->mutable_process()->set_pid(105);
+  spec_.mutable_kill()->mutable_process()->set_name("redis-server");
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(), "process: no process matches pid=105 name=\"redis-server\"");
@@ -246,40 +258,40 @@ TEST_F(SelectorTest, SelectorsAreAnded) {
 
 TEST_F(SelectorTest, ByPidfile) {
   TempDir dir;
-  spec_.mutable_process()->set_pidfile(dir.Write("redis.pid", "101\n"));
+  spec_.mutable_kill()->mutable_process()->set_pidfile(dir.Write("redis.pid", "101\n"));
   EXPECT_THAT(*SelectPids(), ElementsAre(101));
   // pid and pidfile are ANDed too.
-  spec_.mutable_process()->set_pid(100);
+  spec_.mutable_kill()->mutable_process()->set_pid(100);
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SelectorTest, PidfileErrors) {
   TempDir dir;
-  spec_.mutable_process()->set_pidfile(dir.path() + "/missing.pid");
+  spec_.mutable_kill()->mutable_process()->set_pidfile(dir.path() + "/missing.pid");
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), StartsWith("process.pidfile: cannot read "));
 
-  spec_.mutable_process()->set_pidfile(dir.Write("bad.pid", "not a pid"));
+  spec_.mutable_kill()->mutable_process()->set_pidfile(dir.Write("bad.pid", "not a pid"));
   s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("does not hold a pid"));
 
-  spec_.mutable_process()->set_pidfile("relative.pid");
-  s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_pidfile("relative.pid");
+  s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("process.pidfile: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.pidfile: "));
 }
 
 TEST_F(SelectorTest, PidfileNamingAProtectedPidIsDenied) {
   TempDir dir;
   const std::string file = dir.Write("init.pid", "1");
-  spec_.mutable_process()->set_pidfile(file);
+  spec_.mutable_kill()->mutable_process()->set_pidfile(file);
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "process.pidfile: pid 1 (from " + file + ") is protected (init)");
 
-  spec_.mutable_process()->set_pidfile(dir.Write("agent.pid", std::to_string(kAgentPid)));
+  spec_.mutable_kill()->mutable_process()->set_pidfile(dir.Write("agent.pid", std::to_string(kAgentPid)));
   s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(s.message()), HasSubstr("is the agent itself"));
@@ -299,19 +311,19 @@ TEST_F(SelectorTest, ExplicitPidExclusionsAreDenied) {
   };
   for (const Case& c : cases) {
     spec_.Clear();
-    spec_.mutable_process()->set_pid(c.pid);
+    spec_.mutable_kill()->mutable_process()->set_pid(c.pid);
     absl::Status s = Select().status();
     EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << c.pid;
     EXPECT_EQ(s.message(), c.message);
   }
   // pid 1 and the agent are refused before the process table is read.
   spec_.Clear();
-  spec_.mutable_process()->set_pid(1);
+  spec_.mutable_kill()->mutable_process()->set_pid(1);
   EXPECT_EQ(ValidateProcessSelection(spec_, ctx_).code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(SelectorTest, ProtectedNameIsDenied) {
-  spec_.mutable_process()->set_name("sshd");
+  spec_.mutable_kill()->mutable_process()->set_name("sshd");
   absl::Status s = ValidateProcessSelection(spec_, ctx_);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "process.name: \"sshd\" is protected by the agent's policy");
@@ -319,8 +331,8 @@ TEST_F(SelectorTest, ProtectedNameIsDenied) {
 }
 
 TEST_F(SelectorTest, BroadSelectorsNeverReturnExcludedProcesses) {
-  spec_.mutable_process()->set_cmdline(".*");
-  spec_.set_mode("all");
+  spec_.mutable_kill()->mutable_process()->set_cmdline(".*");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   std::vector<pid_t> got = *SelectPids();
   for (pid_t excluded : {1, 2, static_cast<int>(kAgentPid), 103, 104}) {
     EXPECT_THAT(got, ::testing::Not(::testing::Contains(excluded))) << excluded;
@@ -328,13 +340,13 @@ TEST_F(SelectorTest, BroadSelectorsNeverReturnExcludedProcesses) {
   EXPECT_THAT(got, ElementsAre(100, 101, 102, 105, 106, 107, 108, 109, 110));
   // The root cgroup holds everything; kernel threads (no cgroup) still never match.
   spec_.Clear();
-  spec_.set_mode("all");
-  spec_.mutable_process()->set_cgroup("/");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec_.mutable_kill()->mutable_process()->set_cgroup("/");
   EXPECT_THAT(*SelectPids(), ElementsAre(100, 101, 102, 105, 106, 107, 108, 109, 110));
 }
 
 TEST_F(SelectorTest, OnlyProtectedMatchesIsFailedPreconditionWithReason) {
-  spec_.mutable_process()->set_cmdline("sshd");
+  spec_.mutable_kill()->mutable_process()->set_cmdline("sshd");
   absl::Status s = Select().status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("protected by the agent's policy"));
@@ -342,28 +354,28 @@ TEST_F(SelectorTest, OnlyProtectedMatchesIsFailedPreconditionWithReason) {
 
 TEST_F(SelectorTest, NullPolicyProtectsOnlyTheFixedSet) {
   ctx_.policy = nullptr;
-  spec_.mutable_process()->set_name("sshd");
+  spec_.mutable_kill()->mutable_process()->set_name("sshd");
   EXPECT_THAT(*SelectPids(), ElementsAre(104));
-  spec_.mutable_process()->set_name("");
-  spec_.mutable_process()->set_pid(1);
+  spec_.mutable_kill()->mutable_process()->set_name("");
+  spec_.mutable_kill()->mutable_process()->set_pid(1);
   EXPECT_EQ(Select().status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(SelectorTest, PauseSkipsAlreadyStoppedProcesses) {
   SelectionOptions pause;
   pause.exclude_stopped = true;
-  spec_.mutable_process()->set_name("worker");
-  spec_.set_mode("all");
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   EXPECT_THAT(*SelectPids(pause), ElementsAre(105, 106, 107, 109, 110));
   spec_.Clear();
-  spec_.mutable_process()->set_pid(108);
+  spec_.mutable_kill()->mutable_process()->set_pid(108);
   absl::Status s = Select(pause).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "process.pid: 108 is already stopped");
 }
 
 TEST_F(SelectorTest, ModeOnePicksOneAtRandom) {
-  spec_.mutable_process()->set_name("worker");
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
   std::set<pid_t> seen;
   for (int i = 0; i < 200; ++i) {
     auto got = SelectPids();
@@ -378,17 +390,15 @@ TEST_F(SelectorTest, ModeOnePicksOneAtRandom) {
 }
 
 TEST_F(SelectorTest, ModeAllTakesEveryMatch) {
-  spec_.mutable_process()->set_name("worker");
-  spec_.set_mode("all");
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   EXPECT_THAT(*SelectPids(), ElementsAre(105, 106, 107, 108, 109, 110));
-  spec_.set_mode("ALL");
-  EXPECT_EQ(SelectPids()->size(), 6u);
 }
 
 TEST_F(SelectorTest, ModeCount) {
-  spec_.mutable_process()->set_name("worker");
-  spec_.set_mode("count");
-  spec_.set_count(2);
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_COUNT);
+  spec_.mutable_kill()->set_count(2);
   std::set<pid_t> seen;
   for (int i = 0; i < 100; ++i) {
     std::vector<pid_t> got = *SelectPids();
@@ -398,28 +408,28 @@ TEST_F(SelectorTest, ModeCount) {
   }
   EXPECT_GT(seen.size(), 2u);
   // More than there are: all of them.
-  spec_.set_count(50);
+  spec_.mutable_kill()->set_count(50);
   EXPECT_THAT(*SelectPids(), ElementsAre(105, 106, 107, 108, 109, 110));
 }
 
 TEST_F(SelectorTest, ModeCountNeedsAPositiveCount) {
-  spec_.mutable_process()->set_name("worker");
-  spec_.set_mode("count");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_COUNT);
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "count: must be greater than 0 with mode count, got 0");
-  spec_.set_count(-1);
-  EXPECT_EQ(ValidateProcessSelection(spec_, ctx_).code(), absl::StatusCode::kInvalidArgument);
-  spec_.set_mode("one");
-  spec_.set_count(2);
-  s = ValidateProcessSelection(spec_, ctx_);
+  EXPECT_EQ(s.message(), "kill.count: must be greater than 0 with mode count, got 0");
+  spec_.mutable_kill()->set_count(-1);
+  EXPECT_EQ(Validate().code(), absl::StatusCode::kInvalidArgument);
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ONE);
+  spec_.mutable_kill()->set_count(2);
+  s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("count: "));
+  EXPECT_THAT(std::string(s.message()), StartsWith("kill.count: "));
 }
 
 TEST_F(SelectorTest, ModePercentRoundsUpAndTakesAtLeastOne) {
-  spec_.mutable_process()->set_name("worker");  // 6 matches
-  spec_.set_mode("percent");
+  spec_.mutable_kill()->mutable_process()->set_name("worker");  // 6 matches
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_PERCENT);
   struct Case {
     double percent;
     size_t want;
@@ -432,7 +442,7 @@ TEST_F(SelectorTest, ModePercentRoundsUpAndTakesAtLeastOne) {
                                          {100.0 / 6, 1},
                                          {99.9, 6},
                                          {100, 6}}) {
-    spec_.set_percent(c.percent);
+    spec_.mutable_kill()->set_percent(c.percent);
     auto got = SelectPids();
     ASSERT_TRUE(got.ok()) << c.percent << ": " << got.status();
     EXPECT_EQ(got->size(), c.want) << c.percent;
@@ -441,41 +451,32 @@ TEST_F(SelectorTest, ModePercentRoundsUpAndTakesAtLeastOne) {
 
 TEST_F(SelectorTest, ModePercentIsNotFooledByFloatingPoint) {
   for (pid_t p = 200; p < 209; ++p) table_.Add(Proc(p, "nine"));
-  spec_.mutable_process()->set_name("nine");
-  spec_.set_mode("percent");
+  spec_.mutable_kill()->mutable_process()->set_name("nine");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_PERCENT);
   // (100/3) / 100 * 9 is 3.0000000000000004 in doubles: still 3 processes.
-  spec_.set_percent(100.0 / 3);
+  spec_.mutable_kill()->set_percent(100.0 / 3);
   EXPECT_EQ(SelectPids()->size(), 3u);
-  spec_.set_percent(200.0 / 3);
+  spec_.mutable_kill()->set_percent(200.0 / 3);
   EXPECT_EQ(SelectPids()->size(), 6u);
 }
 
 TEST_F(SelectorTest, ModePercentBounds) {
-  spec_.mutable_process()->set_name("worker");
-  spec_.set_mode("percent");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
+  spec_.mutable_kill()->mutable_process()->set_name("worker");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_PERCENT);
+  absl::Status s = Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "percent: required with mode percent");
+  EXPECT_EQ(s.message(), "kill.percent: required with mode percent");
   for (double bad : {0.0, -5.0, 100.5, 150.0}) {
-    spec_.set_percent(bad);
-    s = ValidateProcessSelection(spec_, ctx_);
+    spec_.mutable_kill()->set_percent(bad);
+    s = Validate();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_THAT(std::string(s.message()), StartsWith("percent: ")) << bad;
+    EXPECT_THAT(std::string(s.message()), StartsWith("kill.percent: ")) << bad;
   }
-  spec_.set_percent(150);
-  EXPECT_EQ(ValidateProcessSelection(spec_, ctx_).message(),
-            "percent: must be above 0 and at most 100, got 150");
-  spec_.set_mode("all");
-  EXPECT_THAT(std::string(ValidateProcessSelection(spec_, ctx_).message()),
-              StartsWith("percent: only valid with mode percent"));
-}
-
-TEST_F(SelectorTest, BadModeIsInvalidArgument) {
-  spec_.mutable_process()->set_name("worker");
-  spec_.set_mode("x");
-  absl::Status s = ValidateProcessSelection(spec_, ctx_);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "mode: must be one of one, all, count, percent, got \"x\"");
+  spec_.mutable_kill()->set_percent(150);
+  EXPECT_EQ(Validate().message(), "kill.percent: must be above 0 and at most 100, got 150");
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  EXPECT_THAT(std::string(Validate().message()),
+              StartsWith("kill.percent: only valid with mode percent"));
 }
 
 TEST(DescribeTest, Processes) {

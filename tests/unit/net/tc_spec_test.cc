@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include "spec/fault_spec.h"
+
 namespace faultline::agent::net {
 namespace {
 
@@ -142,105 +144,108 @@ TEST(TbfParamsTest, SaneBurstAndLimit) {
 
 v1::FaultSpec Netem() {
   v1::FaultSpec s;
-  s.set_kind("netem");
-  s.set_interface("eth0");
+  s.mutable_netem()->set_interface("eth0");
   return s;
 }
 
 TEST(ParseTcSpecTest, NetemValuesInKernelUnits) {
   v1::FaultSpec s = Netem();
-  s.set_delay("100ms");
-  s.set_jitter("10ms");
-  s.set_delay_correlation("25%");
-  s.set_loss("5%");
-  s.set_duplicate("1%");
-  s.set_corrupt("0.1%");
-  s.set_reorder("50%");
+  s.mutable_netem()->set_delay("100ms");
+  s.mutable_netem()->set_jitter("10ms");
+  s.mutable_netem()->set_delay_correlation("25%");
+  s.mutable_netem()->set_loss("5%");
+  s.mutable_netem()->set_duplicate("1%");
+  s.mutable_netem()->set_corrupt("0.1%");
+  s.mutable_netem()->set_reorder("50%");
   auto plan = ParseTcSpec(s);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_EQ(plan->netem.delay_us, 100000u);
-  EXPECT_EQ(plan->netem.jitter_us, 10000u);
-  EXPECT_EQ(plan->netem.delay_correlation, PercentToProb(25));
-  EXPECT_EQ(plan->netem.loss, PercentToProb(5));
-  EXPECT_EQ(plan->netem.duplicate, PercentToProb(1));
-  EXPECT_EQ(plan->netem.corrupt, PercentToProb(0.1));
-  EXPECT_EQ(plan->netem.reorder, 0x80000000u);
+  EXPECT_TRUE(plan->netem);
+  EXPECT_EQ(plan->interface, "eth0");
+  EXPECT_EQ(plan->params.delay_us, 100000u);
+  EXPECT_EQ(plan->params.jitter_us, 10000u);
+  EXPECT_EQ(plan->params.delay_correlation, PercentToProb(25));
+  EXPECT_EQ(plan->params.loss, PercentToProb(5));
+  EXPECT_EQ(plan->params.duplicate, PercentToProb(1));
+  EXPECT_EQ(plan->params.corrupt, PercentToProb(0.1));
+  EXPECT_EQ(plan->params.reorder, 0x80000000u);
   EXPECT_FALSE(plan->Classful());
 }
 
 TEST(ParseTcSpecTest, ClassfulWithToOrNetemRate) {
   v1::FaultSpec s = Netem();
-  s.set_delay("1ms");
+  s.mutable_netem()->set_delay("1ms");
   EXPECT_FALSE(ParseTcSpec(s)->Classful());
-  s.set_rate("1mbit");
+  s.mutable_netem()->set_rate("1mbit");
   EXPECT_TRUE(ParseTcSpec(s)->Classful());
   EXPECT_EQ(ParseTcSpec(s)->rate, 125000u);
   v1::FaultSpec b;
-  b.set_kind("bandwidth");
-  b.set_interface("eth0");
-  b.set_rate("1mbit");
+  b.mutable_bandwidth()->set_interface("eth0");
+  b.mutable_bandwidth()->set_rate("1mbit");
   EXPECT_FALSE(ParseTcSpec(b)->Classful());
-  b.add_to("10.0.0.0/8");
+  b.mutable_bandwidth()->add_to("10.0.0.0/8");
   EXPECT_TRUE(ParseTcSpec(b)->Classful());
 }
 
 struct ValidationCase {
   std::string name;
-  std::function<void(v1::FaultSpec*)> edit;
+  std::function<void(v1::NetemFault*)> edit;
   std::string message;
 };
 
 TEST(ParseTcSpecTest, ValidationTable) {
   const std::vector<ValidationCase> cases = {
-      {"loss over 100", [](v1::FaultSpec* s) { s->set_loss("150%"); },
+      {"loss over 100", [](v1::NetemFault* s) { s->set_loss("150%"); },
        "loss: must be between 0 and 100, got 150%"},
-      {"negative delay", [](v1::FaultSpec* s) { s->set_delay("-1ms"); },
+      {"negative delay", [](v1::NetemFault* s) { s->set_delay("-1ms"); },
        "delay: invalid duration \"-1ms\": must not be negative (use e.g. 250ms, 30s, 5m)"},
-      {"huge delay", [](v1::FaultSpec* s) { s->set_delay("5m"); },
+      {"huge delay", [](v1::NetemFault* s) { s->set_delay("5m"); },
        "delay: must be at most 60s, got 5m"},
-      {"jitter alone", [](v1::FaultSpec* s) { s->clear_delay(); s->set_loss("1%"); s->set_jitter("1ms"); },
+      {"jitter alone", [](v1::NetemFault* s) { s->clear_delay(); s->set_loss("1%"); s->set_jitter("1ms"); },
        "jitter: needs delay"},
       {"reorder without delay",
-       [](v1::FaultSpec* s) { s->clear_delay(); s->set_loss("1%"); s->set_reorder("10%"); },
+       [](v1::NetemFault* s) { s->clear_delay(); s->set_loss("1%"); s->set_reorder("10%"); },
        "reorder: needs a non-zero delay"},
-      {"nothing to do", [](v1::FaultSpec* s) { s->clear_delay(); },
+      {"nothing to do", [](v1::NetemFault* s) { s->clear_delay(); },
        "netem: give at least one of delay, loss, duplicate, corrupt, reorder, rate"},
-      {"no interface", [](v1::FaultSpec* s) { s->clear_interface(); }, "interface: required"},
-      {"slash in interface", [](v1::FaultSpec* s) { s->set_interface("../eth0"); },
+      {"no interface", [](v1::NetemFault* s) { s->clear_interface(); }, "interface: required"},
+      {"slash in interface", [](v1::NetemFault* s) { s->set_interface("../eth0"); },
        "interface: \"../eth0\" is not an interface name"},
-      {"long interface", [](v1::FaultSpec* s) { s->set_interface("abcdefghijklmnop"); },
+      {"long interface", [](v1::NetemFault* s) { s->set_interface("abcdefghijklmnop"); },
        "interface: \"abcdefghijklmnop\" is not an interface name"},
-      {"bad to", [](v1::FaultSpec* s) { s->add_to("10.0.0.0/8"); s->add_to("10.0.0.0/40"); },
+      {"bad to", [](v1::NetemFault* s) { s->add_to("10.0.0.0/8"); s->add_to("10.0.0.0/40"); },
        "to[1]: invalid destination \"10.0.0.0/40\": prefix length 40 is larger than 32 (use "
        "CIDR[:PORT], e.g. 10.0.0.0/8, 10.1.2.3:443, [2001:db8::/32]:443)"},
-      {"bad rate", [](v1::FaultSpec* s) { s->set_rate("1 furlong"); },
+      {"bad rate", [](v1::NetemFault* s) { s->set_rate("1 furlong"); },
        "rate: invalid rate \"1 furlong\": expected a number (use e.g. 1mbit, 500kbit)"},
-      {"huge rate", [](v1::FaultSpec* s) { s->set_rate("100gbit"); },
+      {"huge rate", [](v1::NetemFault* s) { s->set_rate("100gbit"); },
        "rate: at most 17gbit is supported, got 100gbit"},
-      {"bad percent", [](v1::FaultSpec* s) { s->set_corrupt("lots"); },
+      {"bad percent", [](v1::NetemFault* s) { s->set_corrupt("lots"); },
        "corrupt: invalid percentage \"lots\" (use e.g. 5%)"},
   };
   for (const ValidationCase& c : cases) {
     v1::FaultSpec s = Netem();
-    s.set_delay("10ms");
-    c.edit(&s);
+    s.mutable_netem()->set_delay("10ms");
+    c.edit(s.mutable_netem());
     auto plan = ParseTcSpec(s);
     ASSERT_FALSE(plan.ok()) << c.name;
     EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
     EXPECT_EQ(plan.status().message(), c.message) << c.name;
+    // spec::Validate, the one validation, names the field's path in FaultSpec.
+    s.set_duration("30s");
+    const std::string path = c.message.rfind("netem:", 0) == 0 ? c.message : "netem." + c.message;
+    EXPECT_EQ(spec::Validate(s).status().message(), path) << c.name;
   }
 }
 
-TEST(ParseTcSpecTest, BandwidthNeedsRateAndNoNetemFields) {
+// (A bandwidth spec cannot carry netem settings: BandwidthFault has no such fields.)
+TEST(ParseTcSpecTest, BandwidthNeedsRate) {
   v1::FaultSpec b;
-  b.set_kind("bandwidth");
-  b.set_interface("eth0");
+  b.mutable_bandwidth()->set_interface("eth0");
   EXPECT_EQ(ParseTcSpec(b).status().message(), "rate: required for bandwidth, e.g. 1mbit");
-  b.set_rate("10mbit");
+  b.mutable_bandwidth()->set_rate("10mbit");
   ASSERT_TRUE(ParseTcSpec(b).ok());
+  EXPECT_FALSE(ParseTcSpec(b)->netem);
   EXPECT_EQ(ParseTcSpec(b)->rate, 1250000u);
-  b.set_loss("1%");
-  EXPECT_EQ(ParseTcSpec(b).status().message(), "loss: not a bandwidth setting (use kind netem)");
 }
 
 }  // namespace

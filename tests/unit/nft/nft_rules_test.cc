@@ -7,6 +7,8 @@
 
 #include <chrono>
 
+#include "spec/fault_spec.h"
+
 namespace faultline::agent::nft {
 namespace {
 
@@ -90,23 +92,46 @@ TEST(ParsePortsTest, RangeAndDedup) {
   EXPECT_EQ(std::string(big.status().message()), "ports[0]: must be 1-65535");
 }
 
-TEST(EnumsTest, ProtocolAndDirection) {
-  EXPECT_EQ(*ParseProtocol(""), Protocol::kAny);
-  EXPECT_EQ(*ParseProtocol("tcp"), Protocol::kTcp);
-  EXPECT_EQ(*ParseProtocol("udp"), Protocol::kUdp);
-  for (const char* bad : {"TCP", "icmp", "tcp; flush ruleset", "tcp ", "sctp"}) {
-    auto p = ParseProtocol(bad);
-    ASSERT_FALSE(p.ok()) << bad;
-    EXPECT_EQ(std::string(p.status().message()), "protocol: must be tcp or udp");
+// Builds a partition spec from one CLI flag's text, as `faultline inject
+// partition --FLAG VALUE` does (YAML takes the same path).
+absl::StatusOr<v1::FaultSpec> PartitionWithFlag(const std::string& flag, const std::string& value) {
+  const spec::FaultKind* kind = spec::FindKind("partition");
+  for (const spec::Flag& f : kind->flags) {
+    if (f.name == flag) return spec::BuildFromFlags(*kind, {{&f, {value}}});
   }
-  EXPECT_EQ(*ParseDirection(""), Direction::kBoth);
-  EXPECT_EQ(*ParseDirection("both"), Direction::kBoth);
-  EXPECT_EQ(*ParseDirection("ingress"), Direction::kIngress);
-  EXPECT_EQ(*ParseDirection("egress"), Direction::kEgress);
-  for (const char* bad : {"in", "Egress", "egress; flush ruleset"}) {
-    auto d = ParseDirection(bad);
+  return absl::NotFoundError(flag);
+}
+
+TEST(EnumsTest, ProtocolAndDirection) {
+  EXPECT_EQ(FromProto(v1::PROTOCOL_UNSPECIFIED), Protocol::kAny);
+  EXPECT_EQ(FromProto(v1::PROTOCOL_ANY), Protocol::kAny);
+  EXPECT_EQ(FromProto(v1::PROTOCOL_TCP), Protocol::kTcp);
+  EXPECT_EQ(FromProto(v1::PROTOCOL_UDP), Protocol::kUdp);
+  EXPECT_EQ(FromProto(v1::DIRECTION_UNSPECIFIED), Direction::kBoth);
+  EXPECT_EQ(FromProto(v1::DIRECTION_BOTH), Direction::kBoth);
+  EXPECT_EQ(FromProto(v1::DIRECTION_INGRESS), Direction::kIngress);
+  EXPECT_EQ(FromProto(v1::DIRECTION_EGRESS), Direction::kEgress);
+  // Text becomes an enum only through the spec's conversion (flags, YAML),
+  // which refuses anything but the names (in any case: "TCP" is tcp).
+  EXPECT_EQ(PartitionWithFlag("protocol", "tcp")->partition().protocol(), v1::PROTOCOL_TCP);
+  EXPECT_EQ(PartitionWithFlag("protocol", "udp")->partition().protocol(), v1::PROTOCOL_UDP);
+  for (const char* bad : {"icmp", "tcp; flush ruleset", "sctp"}) {
+    auto p = PartitionWithFlag("protocol", bad);
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(p.status().message()), HasSubstr("partition.protocol: must be one of"))
+        << bad;
+  }
+  EXPECT_EQ(PartitionWithFlag("direction", "both")->partition().direction(), v1::DIRECTION_BOTH);
+  EXPECT_EQ(PartitionWithFlag("direction", "ingress")->partition().direction(),
+            v1::DIRECTION_INGRESS);
+  EXPECT_EQ(PartitionWithFlag("direction", "egress")->partition().direction(), v1::DIRECTION_EGRESS);
+  for (const char* bad : {"in", "egress; flush ruleset"}) {
+    auto d = PartitionWithFlag("direction", bad);
     ASSERT_FALSE(d.ok()) << bad;
-    EXPECT_EQ(std::string(d.status().message()), "direction: must be both, ingress or egress");
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(d.status().message()), HasSubstr("partition.direction: must be one of"))
+        << bad;
   }
 }
 

@@ -112,6 +112,44 @@ TEST(Validate, KillRefusesSignalsThatStopOrResume) {
   }
 }
 
+// proto3 keeps enum numbers the enum does not define; they are refused, not
+// read as the default (an unknown protocol must not block every protocol).
+TEST(Validate, RefusesEnumNumbersTheEnumDoesNotDefine) {
+  v1::FaultSpec pause;
+  pause.set_duration("1s");
+  pause.mutable_pause()->mutable_process()->set_name("x");
+  pause.mutable_pause()->set_mode(static_cast<v1::SelectionMode>(99));
+  EXPECT_EQ(Validate(pause).status().message(), "pause.mode: unknown value 99");
+
+  v1::FaultSpec partition;
+  partition.set_duration("1s");
+  partition.mutable_partition()->add_peers("10.0.0.0/8");
+  partition.mutable_partition()->set_protocol(static_cast<v1::Protocol>(17));
+  EXPECT_EQ(Validate(partition).status().message(), "partition.protocol: unknown value 17");
+  partition.mutable_partition()->set_protocol(v1::PROTOCOL_TCP);
+  partition.mutable_partition()->set_direction(static_cast<v1::Direction>(-1));
+  EXPECT_EQ(Validate(partition).status().message(), "partition.direction: unknown value -1");
+
+  v1::FaultSpec dns;
+  dns.set_duration("1s");
+  dns.mutable_dns()->set_direction(static_cast<v1::Direction>(7));
+  EXPECT_EQ(Validate(dns).status().message(), "dns.direction: unknown value 7");
+}
+
+TEST(QualifyField, PrefixesFieldsOfTheKindOnly) {
+  const FaultKind& pause = KindFor(v1::FaultSpec::kPause);
+  EXPECT_EQ(QualifyField(pause, absl::PermissionDeniedError("process.name: \"sshd\" is protected")),
+            absl::PermissionDeniedError("pause.process.name: \"sshd\" is protected"));
+  EXPECT_EQ(QualifyField(pause, absl::InvalidArgumentError("netns: /x does not exist")),
+            absl::InvalidArgumentError("netns: /x does not exist"));
+  EXPECT_EQ(QualifyField(pause, absl::InvalidArgumentError("pause.mode: x")),
+            absl::InvalidArgumentError("pause.mode: x"));
+  EXPECT_EQ(QualifyField(KindFor(v1::FaultSpec::kPartition),
+                         absl::InvalidArgumentError("peers[2]: covers the controller")),
+            absl::InvalidArgumentError("partition.peers[2]: covers the controller"));
+  EXPECT_TRUE(QualifyField(pause, absl::OkStatus()).ok());
+}
+
 TEST(BuildFromFlags, TextGoesThroughTheExperimentFilesConversion) {
   const FaultKind* partition = FindKind("partition");
   ASSERT_NE(partition, nullptr);
