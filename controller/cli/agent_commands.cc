@@ -131,7 +131,7 @@ void CmdInject(CliContext& ctx, const KindCommand& cmd) {
     if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
     const auto& f = resp.fault();
     if (cmd.dry_run) {
-      std::printf("dry run: %s would change:\n", kind.c_str());
+      std::printf("dry run: %s would change:\n", spec::Describe(*spec).c_str());
       for (const auto& c : resp.changes()) std::printf("  - %s\n", c.c_str());
       return;
     }
@@ -147,7 +147,6 @@ void CmdInject(CliContext& ctx, const KindCommand& cmd) {
 void CmdPreflight(CliContext& ctx, const KindCommand& cmd) {
   auto spec = cmd.Spec();
   if (!spec.ok()) return ctx.Fail(spec.status());
-  const std::string& kind = cmd.kind->name;
   WithAgent(ctx, [&](v1::Agent::Stub& stub) {
     v1::PreflightRequest req;
     *req.mutable_spec() = *spec;
@@ -156,7 +155,8 @@ void CmdPreflight(CliContext& ctx, const KindCommand& cmd) {
     if (!st.ok()) return ctx.Fail(FromGrpcStatus(st));
     if (!resp.ok()) ctx.exit_code = 1;
     if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
-    std::printf("%s: %s\n", kind.c_str(), resp.ok() ? "can be injected" : "cannot be injected");
+    std::printf("%s: %s\n", spec::Describe(*spec).c_str(),
+                resp.ok() ? "can be injected" : "cannot be injected");
     for (const auto& c : resp.checks()) {
       std::printf("  [%s] %-6s %s\n", c.ok() ? "ok" : "!!", c.name().c_str(), c.detail().c_str());
     }
