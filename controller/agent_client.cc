@@ -70,44 +70,35 @@ absl::StatusOr<InfoSample> AgentClient::Info(std::chrono::milliseconds timeout) 
   return sample;
 }
 
-absl::StatusOr<v1::InjectResponse> AgentClient::Inject(const v1::InjectRequest& req,
-                                                       std::chrono::milliseconds timeout) const {
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> AgentClient::Unary(const char* method, UnaryRpc<Req, Resp> rpc, const Req& req,
+                                        std::chrono::milliseconds timeout) const {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout);
-  v1::InjectResponse resp;
-  grpc::Status st = stub_->Inject(&ctx, req, &resp);
-  if (!st.ok()) return Error("Inject", st);
+  Resp resp;
+  grpc::Status st = (stub_.get()->*rpc)(&ctx, req, &resp);
+  if (!st.ok()) return Error(method, st);
   return resp;
+}
+
+absl::StatusOr<v1::InjectResponse> AgentClient::Inject(const v1::InjectRequest& req,
+                                                       std::chrono::milliseconds timeout) const {
+  return Unary("Inject", &v1::Agent::Stub::Inject, req, timeout);
 }
 
 absl::StatusOr<v1::RevertAllResponse> AgentClient::RevertAll(
     const v1::RevertAllRequest& req, std::chrono::milliseconds timeout) const {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
-  v1::RevertAllResponse resp;
-  grpc::Status st = stub_->RevertAll(&ctx, req, &resp);
-  if (!st.ok()) return Error("RevertAll", st);
-  return resp;
+  return Unary("RevertAll", &v1::Agent::Stub::RevertAll, req, timeout);
 }
 
 absl::StatusOr<v1::RenewLeaseResponse> AgentClient::RenewLease(
     const v1::RenewLeaseRequest& req, std::chrono::milliseconds timeout) const {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
-  v1::RenewLeaseResponse resp;
-  grpc::Status st = stub_->RenewLease(&ctx, req, &resp);
-  if (!st.ok()) return Error("RenewLease", st);
-  return resp;
+  return Unary("RenewLease", &v1::Agent::Stub::RenewLease, req, timeout);
 }
 
 absl::StatusOr<v1::ListFaultsResponse> AgentClient::ListFaults(
     std::chrono::milliseconds timeout) const {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
-  v1::ListFaultsResponse resp;
-  grpc::Status st = stub_->ListFaults(&ctx, v1::ListFaultsRequest(), &resp);
-  if (!st.ok()) return Error("ListFaults", st);
-  return resp;
+  return Unary("ListFaults", &v1::Agent::Stub::ListFaults, v1::ListFaultsRequest(), timeout);
 }
 
 absl::Status AgentClient::RunProbe(const v1::RunProbeRequest& req,

@@ -84,6 +84,12 @@ class AgentClient {
                         CallCanceller* cancel) const;
 
  private:
+  template <typename Req, typename Resp>
+  using UnaryRpc = grpc::Status (v1::Agent::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
+  // One unary call: its deadline, the call, the error wording.
+  template <typename Req, typename Resp>
+  absl::StatusOr<Resp> Unary(const char* method, UnaryRpc<Req, Resp> rpc, const Req& req,
+                             std::chrono::milliseconds timeout) const;
   absl::Status Error(const char* method, const grpc::Status& st) const;
 
   const std::string name_;
