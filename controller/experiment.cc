@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
+#include "controller/zone_outage.h"
 #include "probes/probe.h"
 #include "spec/fault_spec.h"
 
@@ -81,6 +82,23 @@ bool CheckDuration(const std::string& path, const std::string& text, bool requir
   return true;
 }
 
+// A zone_outage entry: it picks its agents by zone (no `on`), and its own
+// fields follow controller/zone_outage.h.
+void ValidateZoneOutageEntry(const std::string& path, const v1::ExperimentFault& f,
+                             std::vector<std::string>* problems) {
+  if (!f.on().empty()) {
+    problems->push_back(fmt::format(
+        "{}.on: a zone_outage picks its agents by their zone label; remove on", path));
+  }
+  if (!f.netns().empty() || f.netns_pid() != 0) {
+    problems->push_back(fmt::format("{}.netns: not for a zone_outage", path));
+  }
+  absl::Status st = ValidateZoneOutage(f.zone_outage());
+  if (!st.ok()) {
+    problems->push_back(fmt::format("{}.zone_outage.{}", path, std::string(st.message())));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml) {
@@ -113,7 +131,12 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   }
 
   // Targets.
-  if (exp.targets().empty()) problems.push_back("targets: at least one target is required");
+  const bool only_zone_outages =
+      !exp.faults().empty() && std::all_of(exp.faults().begin(), exp.faults().end(),
+                                           [](const auto& f) { return f.has_zone_outage(); });
+  if (exp.targets().empty() && !only_zone_outages) {
+    problems.push_back("targets: at least one target is required");
+  }
   std::vector<std::string> target_names;
   for (const auto& [name, _] : exp.targets()) target_names.push_back(name);
   std::sort(target_names.begin(), target_names.end());
@@ -215,24 +238,34 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   for (int i = 0; i < exp.faults_size(); ++i) {
     const v1::ExperimentFault& f = exp.faults(i);
     const std::string path = fmt::format("faults[{}]", i);
-    if (f.on().empty()) {
-      problems.push_back(fmt::format("{}.on: required (targets: {})", path, known_list()));
-    } else if (!known_target(f.on())) {
-      problems.push_back(
-          fmt::format("{}.on: unknown target \"{}\" (targets: {})", path, f.on(), known_list()));
-    }
-    // The fault's own fields, through exactly the code the agent runs (with a
-    // stand-in duration when the experiment's own is missing or broken, which
-    // is reported above).
-    v1::FaultSpec spec = FaultSpecFor(exp, i);
-    if (!have_duration && f.duration().empty() && !spec.duration().empty()) {
-      spec.set_duration("1s");
-    }
-    auto checked = spec::Validate(spec);
-    if (!checked.ok()) {
-      problems.push_back(fmt::format("{}.{}", path, std::string(checked.status().message())));
-    }
     auto fault_duration = ParseDuration("duration", f.duration());
+    if (f.has_zone_outage()) {
+      ValidateZoneOutageEntry(path, f, &problems);
+    } else {
+      if (f.on().empty()) {
+        problems.push_back(fmt::format("{}.on: required (targets: {})", path, known_list()));
+      } else if (!known_target(f.on())) {
+        problems.push_back(
+            fmt::format("{}.on: unknown target \"{}\" (targets: {})", path, f.on(), known_list()));
+      }
+      // The fault's own fields, through exactly the code the agent runs (with a
+      // stand-in duration when the experiment's own is missing or broken, which
+      // is reported above).
+      v1::FaultSpec spec = FaultSpecFor(exp, i);
+      if (!have_duration && f.duration().empty() && !spec.duration().empty()) {
+        spec.set_duration("1s");
+      }
+      auto checked = spec::Validate(spec);
+      if (!checked.ok()) {
+        problems.push_back(fmt::format("{}.{}", path, std::string(checked.status().message())));
+      }
+    }
+    if (f.has_zone_outage() && !fault_duration.ok() && !f.duration().empty()) {
+      problems.push_back(fmt::format("{}.{}", path, std::string(fault_duration.status().message())));
+    } else if (f.has_zone_outage() && fault_duration.ok() && fault_duration->count() <= 0 &&
+               !f.duration().empty()) {
+      problems.push_back(fmt::format("{}.duration: must be greater than 0", path));
+    }
     if (!f.duration().empty() && fault_duration.ok() && have_duration && *fault_duration > duration) {
       problems.push_back(fmt::format("{}.duration: {} is longer than the experiment's duration {}",
                                      path, f.duration(), exp.duration()));

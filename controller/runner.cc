@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/units.h"
 #include "controller/experiment.h"
+#include "controller/zone_outage.h"
 #include "probes/probe.h"
 #include "probes/probe_runner.h"
 #include "spec/fault_spec.h"
@@ -145,27 +146,49 @@ std::optional<ExperimentRun::End> ExperimentRun::Resolve() {
   auto targets = ResolveTargets(exp_, all_agents_, rng);
   if (!targets.ok()) return End{"error", std::string(targets.status().message())};
   targets_ = std::move(*targets);
+  for (int i = 0; i < exp_.faults_size(); ++i) {
+    auto parts = PartsOf(i);
+    if (!parts.ok()) return End{"error", std::string(parts.status().message())};
+    parts_.insert(parts_.end(), parts->begin(), parts->end());
+  }
   return std::nullopt;
 }
 
+absl::StatusOr<std::vector<ExperimentRun::Part>> ExperimentRun::PartsOf(int index) {
+  const v1::ExperimentFault& fault = exp_.faults(index);
+  std::vector<Part> parts;
+  if (fault.has_zone_outage()) {
+    const std::string& duration = fault.duration().empty() ? exp_.duration() : fault.duration();
+    auto zone = ExpandZoneOutage(fault.zone_outage(), duration, all_agents_);
+    if (!zone.ok()) {
+      return absl::Status(zone.status().code(),
+                          fmt::format("faults[{}]: {}", index, std::string(zone.status().message())));
+    }
+    for (ZonePart& z : *zone) parts.push_back({index, z.role, std::move(z.spec), std::move(z.agent)});
+    return parts;
+  }
+  const v1::FaultSpec spec = FaultSpecFor(exp_, index);
+  for (const AgentRef& agent : targets_[fault.on()]) parts.push_back({index, fault.on(), spec, agent});
+  return parts;
+}
+
 std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
-  std::set<std::string> involved_targets;
-  for (const auto& f : exp_.faults()) involved_targets.insert(f.on());
+  std::vector<AgentRef> involved;
+  for (const Part& part : parts_) involved.push_back(part.agent);
   for (const auto& p : exp_.probes()) {
-    if (!p.from().empty() && p.from() != kFromController) involved_targets.insert(p.from());
+    if (p.from().empty() || p.from() == kFromController) continue;
+    for (const AgentRef& a : targets_[p.from()]) involved.push_back(a);
   }
   int64_t clock_error = 0;
-  for (const auto& t : involved_targets) {
-    for (const AgentRef& a : targets_[t]) {
-      if (clocks_.contains(a.name)) continue;
-      auto offset = SyncClock(a);
-      if (!offset.ok()) return End{"error", std::string(offset.status().message())};
-      clocks_[a.name] = *offset;
-      clock_error = std::max(clock_error, offset->error_ns);
-      Event("clock", NowRealtimeNs(), a.name,
-            fmt::format("offset {:+.3f} ms +/- {:.3f} ms", Ms(offset->offset_ns),
-                        Ms(offset->error_ns)));
-    }
+  for (const AgentRef& a : involved) {
+    if (clocks_.contains(a.name)) continue;
+    auto offset = SyncClock(a);
+    if (!offset.ok()) return End{"error", std::string(offset.status().message())};
+    clocks_[a.name] = *offset;
+    clock_error = std::max(clock_error, offset->error_ns);
+    Event("clock", NowRealtimeNs(), a.name,
+          fmt::format("offset {:+.3f} ms +/- {:.3f} ms", Ms(offset->offset_ns),
+                      Ms(offset->error_ns)));
   }
   report_.set_clock_error_ms(Ms(clock_error));
   report_.set_error_ms(Ms(max_interval_ns_ + 2 * clock_error));
@@ -304,15 +327,11 @@ absl::StatusOr<timeline::ClockOffset> ExperimentRun::SyncClock(const AgentRef& a
 
 absl::Status ExperimentRun::InjectFaults(bool dry_run) {
   std::vector<std::string> problems;  // dry run: every problem, one a line
-  for (int i = 0; i < exp_.faults_size(); ++i) {
-    const v1::ExperimentFault& fault = exp_.faults(i);
-    const v1::FaultSpec spec = FaultSpecFor(exp_, i);
-    for (const AgentRef& agent : targets_[fault.on()]) {
-      absl::Status st = InjectOne(i, fault.on(), spec, agent, dry_run);
-      if (st.ok()) continue;
-      if (!dry_run) return st;
-      problems.push_back(std::string(st.message()));
-    }
+  for (const Part& part : parts_) {
+    absl::Status st = InjectOne(part, dry_run);
+    if (st.ok()) continue;
+    if (!dry_run) return st;
+    problems.push_back(std::string(st.message()));
   }
   if (!problems.empty()) {
     return absl::FailedPreconditionError(fmt::format("{}", fmt::join(problems, "\n")));
@@ -330,9 +349,10 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
 }
 
 // One fault on one agent; a dry run only asks the agent what it would change.
-absl::Status ExperimentRun::InjectOne(int index, const std::string& on,
-                                      const v1::FaultSpec& spec, const AgentRef& agent,
-                                      bool dry_run) {
+absl::Status ExperimentRun::InjectOne(const Part& part, bool dry_run) {
+  const int index = part.index;
+  const v1::FaultSpec& spec = part.spec;
+  const AgentRef& agent = part.agent;
   auto failed = [&](const absl::Status& st) {
     const std::string why = AgentMessage(st);
     return absl::Status(st.code(), dry_run ? fmt::format("faults[{}] on {}: {}", index,
@@ -340,7 +360,7 @@ absl::Status ExperimentRun::InjectOne(int index, const std::string& on,
                                            : fmt::format("faults[{}] ({}) on agent {}: {}", index,
                                                          KindOf(spec), agent.name, why));
   };
-  v1::PlannedFault* planned = dry_run ? AddPlanned(on, spec, agent) : nullptr;
+  v1::PlannedFault* planned = dry_run ? AddPlanned(part) : nullptr;
   if (!dry_run && !Lease(agent)) return absl::AbortedError("aborted");
   absl::StatusOr<std::chrono::nanoseconds> duration = FaultDuration(spec, exp_);
   if (!duration.ok()) return failed(duration.status());
@@ -360,24 +380,24 @@ absl::Status ExperimentRun::InjectOne(int index, const std::string& on,
   if (dry_run) {
     for (const auto& c : resp->changes()) planned->add_changes(c);
   } else {
-    Record(index, on, spec, agent, *resp, *duration);
+    Record(part, *resp, *duration);
   }
   return absl::OkStatus();
 }
 
-v1::PlannedFault* ExperimentRun::AddPlanned(const std::string& on, const v1::FaultSpec& spec,
-                                            const AgentRef& agent) {
+v1::PlannedFault* ExperimentRun::AddPlanned(const Part& part) {
   v1::PlannedFault* planned = report_.add_faults();
-  planned->set_agent(agent.name);
-  planned->set_address(agent.address);
-  planned->set_target(on);
-  planned->set_kind(KindOf(spec));
+  planned->set_agent(part.agent.name);
+  planned->set_address(part.agent.address);
+  planned->set_target(part.on);
+  planned->set_kind(KindOf(part.spec));
   return planned;
 }
 
-void ExperimentRun::Record(int index, const std::string& on, const v1::FaultSpec& spec,
-                           const AgentRef& agent, const v1::InjectResponse& resp,
+void ExperimentRun::Record(const Part& part, const v1::InjectResponse& resp,
                            std::chrono::nanoseconds duration) {
+  const v1::FaultSpec& spec = part.spec;
+  const AgentRef& agent = part.agent;
   const timeline::ClockOffset& clock = clocks_[agent.name];
   Injected inj;
   inj.agent = agent.name;
@@ -392,11 +412,11 @@ void ExperimentRun::Record(int index, const std::string& on, const v1::FaultSpec
   }
   inj.end_ns = inj.injected_ns + duration.count();
   injected_.push_back(inj);
-  v1::PlannedFault* planned = AddPlanned(on, spec, agent);
+  v1::PlannedFault* planned = AddPlanned(part);
   planned->set_fault_id(resp.fault().id());
   for (const auto& c : resp.changes()) planned->add_changes(c);
   Event("injected", inj.injected_ns, agent.name,
-        fmt::format("faults[{}] {} {}: {}", index, KindOf(spec), resp.fault().id(),
+        fmt::format("faults[{}] {} {}: {}", part.index, KindOf(spec), resp.fault().id(),
                     resp.fault().target()),
         Ms(clock.error_ns));
 }

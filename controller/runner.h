@@ -77,6 +77,13 @@ class ExperimentRun {
     int64_t failures = 0;
     std::string last_error;
   };
+  // One agent fault of the run: faults[index] as sent to one agent.
+  struct Part {
+    int index = 0;
+    std::string on;  // the target, or the agent's side of a zone outage
+    v1::FaultSpec spec;
+    AgentRef agent;
+  };
   struct Injected {
     std::string agent;
     std::string address;
@@ -102,13 +109,12 @@ class ExperimentRun {
   // Helpers of the phases.
   absl::StatusOr<timeline::ClockOffset> SyncClock(const AgentRef& agent);
   absl::Status InjectFaults(bool dry_run);
-  absl::Status InjectOne(int index, const std::string& on, const v1::FaultSpec& spec,
-                         const AgentRef& agent, bool dry_run);
-  v1::PlannedFault* AddPlanned(const std::string& on, const v1::FaultSpec& spec,
-                               const AgentRef& agent);
-  void Record(int index, const std::string& on, const v1::FaultSpec& spec,
-              const AgentRef& agent, const v1::InjectResponse& resp,
-              std::chrono::nanoseconds duration);
+  // The agent faults of faults[index]: one per agent its target picked, or a
+  // zone outage's parts.
+  absl::StatusOr<std::vector<Part>> PartsOf(int index);
+  absl::Status InjectOne(const Part& part, bool dry_run);
+  v1::PlannedFault* AddPlanned(const Part& part);
+  void Record(const Part& part, const v1::InjectResponse& resp, std::chrono::nanoseconds duration);
   // Adds `agent` to the leased agents (before its Inject: a timed-out Inject may
   // still have applied) and starts the lease loop. False if the run was aborted.
   bool Lease(const AgentRef& agent);
@@ -149,6 +155,7 @@ class ExperimentRun {
 
   // Only the Execute() thread uses these.
   std::map<std::string, std::vector<AgentRef>> targets_;
+  std::vector<Part> parts_;  // every agent fault of the run, in order
   std::map<std::string, timeline::ClockOffset> clocks_;  // by agent name
   std::vector<std::unique_ptr<ProbeRun>> probes_;        // fixed once the probes start
   std::vector<Injected> injected_;

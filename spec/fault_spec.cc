@@ -66,6 +66,7 @@ absl::Status ValidatePartition(const v1::FaultSpec& spec) {
   RETURN_IF_ERROR(KnownEnum("direction", p.direction(), v1::Direction_IsValid));
   if (p.peers().empty()) return absl::InvalidArgumentError("peers: at least one CIDR is required");
   RETURN_IF_ERROR(ParseCidrList("peers", {p.peers().begin(), p.peers().end()}).status());
+  RETURN_IF_ERROR(ParseCidrList("keep", {p.keep().begin(), p.keep().end()}).status());
   return ParsePorts({p.ports().begin(), p.ports().end()}).status();
 }
 
@@ -143,7 +144,8 @@ std::vector<FaultKind> MakeKinds() {
                {"port", "partition.ports", "only this port (repeatable)", true},
                {"protocol", "partition.protocol", "tcp|udp (default both)"},
                {"direction", "partition.direction", "both|ingress|egress (default both)"},
-               {"reject", "partition.reject", "reject instead of silently dropping", false, true}},
+               {"reject", "partition.reject", "reject instead of silently dropping", false, true},
+               {"keep", "partition.keep", "CIDR never cut, even inside a peer (repeatable)", true}},
               NetnsFlags()),
        &ValidatePartition});
   kinds.push_back(

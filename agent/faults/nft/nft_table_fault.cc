@@ -120,8 +120,8 @@ absl::StatusOr<BlockSpec> NftTableFault::MakeFullBlock(const v1::FaultSpec& spec
       if (!c.ok()) return absl::FailedPreconditionError(std::string(c.status().message()));
       block.protected_cidrs.push_back(*c);
     }
-    block.protected_cidrs = NormalizeCidrs(std::move(block.protected_cidrs), nullptr);
   }
+  block.protected_cidrs = NormalizeCidrs(std::move(block.protected_cidrs), nullptr);
   auto control = ParseControlAddresses(ctx.control_addresses);
   // Without a parsable control address we could not keep it exempt: refuse.
   if (!control.ok()) return absl::FailedPreconditionError(std::string(control.status().message()));

@@ -23,6 +23,9 @@ absl::StatusOr<BlockSpec> PartitionHandler::MakeBlock(const v1::FaultSpec& spec,
   block.protocol = FromProto(p.protocol());
   block.direction = FromProto(p.direction());
   block.reject = p.reject();
+  // `keep`: never blocked; exempt like the policy's protected CIDRs.
+  ASSIGN_OR_RETURN(block.protected_cidrs,
+                   spec::ParseCidrList("keep", {p.keep().begin(), p.keep().end()}));
   return block;
 }
 

@@ -28,10 +28,14 @@ TEST(FaultSpecSchema, ExperimentFaultCarriesEveryFaultSpecField) {
       EXPECT_EQ(g->message_type(), f->message_type()) << f->name();
     }
   }
-  EXPECT_EQ(entry->field_count(), spec->field_count() + 1);  // + on
-  const auto* on = entry->FindFieldByName("on");
-  ASSERT_NE(on, nullptr);
-  EXPECT_EQ(spec->FindFieldByNumber(on->number()), nullptr);
+  // Its own fields: `on` and the controller-level zone_outage, which FaultSpec
+  // does not have (their numbers are unknown to it, and dropped on conversion).
+  EXPECT_EQ(entry->field_count(), spec->field_count() + 2);
+  for (const char* own : {"on", "zone_outage"}) {
+    const auto* f = entry->FindFieldByName(own);
+    ASSERT_NE(f, nullptr) << own;
+    EXPECT_EQ(spec->FindFieldByNumber(f->number()), nullptr) << own;
+  }
 }
 
 TEST(FaultSpecSchema, EveryOneofMemberIsAKindAndBack) {
@@ -58,6 +62,10 @@ TEST(FromExperimentFault, KeepsEverythingButOn) {
   f.mutable_pause()->set_mode(v1::SELECTION_MODE_ALL);
   v1::FaultSpec spec = FromExperimentFault(f);
   EXPECT_EQ(spec.duration(), "30s");
+  v1::ExperimentFault zone;
+  zone.mutable_zone_outage()->set_zone("a");
+  EXPECT_EQ(FromExperimentFault(zone).kind_case(), v1::FaultSpec::KIND_NOT_SET);
+  EXPECT_EQ(FromExperimentFault(zone).ByteSizeLong(), 0u);
   EXPECT_EQ(spec.pause().process().name(), "redis-server");
   EXPECT_EQ(spec.pause().mode(), v1::SELECTION_MODE_ALL);
   EXPECT_TRUE(spec.GetReflection()->GetUnknownFields(spec).empty());
