@@ -115,6 +115,30 @@ TEST(NftTableFaultTest, FullBlockIncludesPolicyAndControl) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("policy.protected_cidrs[1]"));
 }
 
+// `keep` CIDRs join the policy's protected ones: exempt, accepted first.
+TEST(NftTableFaultTest, PartitionKeepIsExemptLikeProtectedCidrs) {
+  PartitionHandler handler;
+  v1::Policy policy;
+  policy.add_protected_cidrs("192.168.0.0/16");
+  FaultContext ctx;
+  ctx.policy = &policy;
+  Detail detail;
+  std::vector<std::string> notes;
+  auto block = handler.MakeFullBlock(Partition([](v1::FaultSpec* s) {
+                                       s->mutable_partition()->add_peers("10.0.0.0/8");
+                                       s->mutable_partition()->add_keep("10.0.0.53");
+                                       s->mutable_partition()->add_keep("192.168.1.0/24");
+                                     }),
+                                     ctx, "", &detail, &notes);
+  ASSERT_TRUE(block.ok()) << block.status();
+  ASSERT_EQ(block->protected_cidrs.size(), 2u);  // 192.168.1.0/24 is inside the policy's /16
+  EXPECT_EQ(block->protected_cidrs[0].ToString(), "10.0.0.53");
+  EXPECT_EQ(block->protected_cidrs[1].ToString(), "192.168.0.0/16");
+  const std::string rules = BuildApplyCommands("faultline-t", *block, std::chrono::seconds(30));
+  EXPECT_THAT(rules, HasSubstr("10.0.0.53"));
+  EXPECT_LT(rules.find("10.0.0.53"), rules.find("drop")) << rules;
+}
+
 TEST(DnsBlockTest, ResolvConfAndDetailRoundTrip) {
   char path[] = "/tmp/fltest-resolv-XXXXXX";
   int fd = mkstemp(path);
