@@ -78,4 +78,22 @@ absl::StatusOr<NetLink2> MakeLinkedPair(const std::string& suffix_a, const std::
   return link;
 }
 
+absl::Status AddBridge(const NetNs& ns, const std::string& bridge) {
+  RETURN_IF_ERROR(ToStatus(ns.Ip({"link", "add", "name", bridge, "type", "bridge"})));
+  return ns.LinkUp(bridge);
+}
+
+absl::StatusOr<std::unique_ptr<VethPair>> JoinBridge(const NetNs& sw, const std::string& bridge,
+                                                     const std::string& port_if,
+                                                     const NetNs& host,
+                                                     const std::string& host_if,
+                                                     const std::string& cidr) {
+  ASSIGN_OR_RETURN(auto veth, VethPair::Create(host, host_if, sw, port_if));
+  RETURN_IF_ERROR(ToStatus(sw.Ip({"link", "set", "dev", port_if, "master", bridge})));
+  RETURN_IF_ERROR(sw.LinkUp(port_if));
+  RETURN_IF_ERROR(host.AddAddress(host_if, cidr));
+  RETURN_IF_ERROR(host.LinkUp(host_if));
+  return veth;
+}
+
 }  // namespace faultline::itest

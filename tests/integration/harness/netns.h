@@ -77,6 +77,19 @@ struct NetLink2 {
 absl::StatusOr<NetLink2> MakeLinkedPair(const std::string& suffix_a, const std::string& cidr_a,
                                         const std::string& suffix_b, const std::string& cidr_b);
 
+// A Linux bridge `bridge` inside `ns` (the "switch" of a simulated datacenter),
+// up. It goes with the namespace.
+absl::Status AddBridge(const NetNs& ns, const std::string& bridge);
+
+// Joins `host` to the bridge `bridge` in `sw`: a veth pair with `host_if` in the
+// host (addressed `cidr`, up) and `port_if` in the switch (a port of the bridge,
+// up). The pair is deleted by its destructor (or with either namespace).
+absl::StatusOr<std::unique_ptr<VethPair>> JoinBridge(const NetNs& sw, const std::string& bridge,
+                                                     const std::string& port_if,
+                                                     const NetNs& host,
+                                                     const std::string& host_if,
+                                                     const std::string& cidr);
+
 }  // namespace faultline::itest
 
 #endif  // FAULTLINE_TESTS_INTEGRATION_HARNESS_NETNS_H_
