@@ -80,6 +80,14 @@ grpc::Status AgentService::RenewLease(grpc::ServerContext*, const v1::RenewLease
   return grpc::Status::OK;
 }
 
+grpc::Status AgentService::Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+                                  v1::CommitResponse* resp) {
+  auto result = manager_->Commit({req->ids().begin(), req->ids().end()}, req->start_at_unix_ns());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  for (auto& r : *result) *resp->add_faults() = std::move(r);
+  return grpc::Status::OK;
+}
+
 grpc::Status AgentService::RunProbe(grpc::ServerContext* ctx, const v1::RunProbeRequest* req,
                                     grpc::ServerWriter<v1::ProbeSample>* writer) {
   // Runs on this RPC's own thread until the client cancels or the stream breaks.

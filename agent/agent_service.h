@@ -38,6 +38,8 @@ class AgentService final : public v1::Agent::Service {
                           v1::ListFaultsResponse*) override;
   grpc::Status RenewLease(grpc::ServerContext*, const v1::RenewLeaseRequest*,
                           v1::RenewLeaseResponse*) override;
+  grpc::Status Commit(grpc::ServerContext*, const v1::CommitRequest*,
+                      v1::CommitResponse*) override;
   grpc::Status RunProbe(grpc::ServerContext*, const v1::RunProbeRequest*,
                         grpc::ServerWriter<v1::ProbeSample>*) override;
 

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <time.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <mutex>
 #include <random>
 
@@ -23,6 +26,9 @@ using Clock = ActiveFault::Clock;
 // A lease is renewed by the controller every TTL/3 or so; anything shorter than
 // this cannot be kept alive over a real network.
 constexpr int64_t kMinLeaseTtlMs = 100;
+// How far ahead a Commit may ask to start (a coordinated start is chosen a few
+// round trips ahead; anything longer is a mistake, and would hold a thread).
+constexpr int64_t kMaxCommitAheadNs = 10'000'000'000;
 // How soon the reaper retries a revert that failed.
 constexpr auto kRevertRetry = std::chrono::seconds(1);
 
@@ -68,6 +74,7 @@ FaultManager::~FaultManager() {
   wake_.SignalAll();
   if (reaper_.joinable()) reaper_.join();
   absl::MutexLock lock(&mu_);
+  while (!prepared_.empty()) ForgetPreparedLocked(prepared_.begin()->first, "shutdown");
   active_.clear();  // each ActiveFault reverts itself
 }
 
@@ -229,17 +236,55 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
     return resp;
   }
 
+  if (request.prepare_only()) return Prepare(std::move(record), handler, duration, std::move(resp));
   absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("agent is shutting down");
+  ASSIGN_OR_RETURN(*resp.mutable_fault(), ApplyLocked(std::move(record), *handler, duration));
+  lock.Release();
+  wake_.SignalAll();
+  return resp;
+}
+
+absl::StatusOr<v1::InjectResponse> FaultManager::Prepare(v1::FaultRecord record,
+                                                         const FaultHandler* handler,
+                                                         std::chrono::nanoseconds duration,
+                                                         v1::InjectResponse resp) {
+  if (record.lease_id().empty()) {
+    return absl::InvalidArgumentError(
+        "prepare_only: needs a lease_id (a prepared fault is forgotten when its lease lapses)");
+  }
+  absl::ReleasableMutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("agent is shutting down");
+  record.set_state(v1::FAULT_STATE_PREPARED);
+  // Recorded before anything can be applied, as for an immediate inject.
+  if (spec::KindFor(record.spec().kind_case()).reversible) RETURN_IF_ERROR(ledger_->Put(record));
+  spdlog::info("fault {} ({}) prepared: {}", record.id(), handler->Kind(), record.target());
+  *resp.mutable_fault() = record;
+  const std::string id = record.id();
+  const auto expiry = Clock::now() + std::chrono::milliseconds(record.lease_ttl_ms());
+  prepared_[id] = Prepared{std::move(record), handler, duration, expiry};
+  lock.Release();
+  wake_.SignalAll();
+  return resp;
+}
+
+absl::StatusOr<v1::FaultRecord> FaultManager::ApplyLocked(v1::FaultRecord record,
+                                                          const FaultHandler& handler,
+                                                          std::chrono::nanoseconds duration) {
+  const spec::FaultKind& kind = spec::KindFor(record.spec().kind_case());
   const bool reversible = kind.reversible;
   // The ledger record exists before the kernel is touched, so a crash at any
   // point after this leaves something for the next start to revert.
-  if (reversible) RETURN_IF_ERROR(ledger_->Put(record));
+  // (A prepared fault is in the ledger already: applying it at its start
+  // instant does not wait for another fsync.)
+  const bool recorded = record.state() == v1::FAULT_STATE_PREPARED;
+  record.set_state(v1::FAULT_STATE_PENDING);
+  if (reversible && !recorded) RETURN_IF_ERROR(ledger_->Put(record));
   // Until the fault is active (or done), any return undoes what was applied
   // and forgets the record. Apply is all-or-nothing already; Revert is
   // idempotent, so this is safe after a failed Apply too.
   absl::Cleanup rollback = [&] {
-    absl::Status rb = handler->Revert(record, context_);
+    absl::Status rb = handler.Revert(record, context_);
     if (!rb.ok()) {
       spdlog::error("fault {}: rollback failed, kept in the ledger: {}", record.id(),
                     std::string(rb.message()));
@@ -251,13 +296,12 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   const Clock::time_point applied_at = Clock::now();
   record.set_injected_unix_ns(NowRealtimeNs());
   record.set_injected_mono_ns(NowMonotonicNs());
-  RETURN_IF_ERROR(spec::QualifyField(kind, handler->Apply(&record, context_)));
+  RETURN_IF_ERROR(spec::QualifyField(kind, handler.Apply(&record, context_)));
   if (!reversible) {
     std::move(rollback).Cancel();
     record.set_state(v1::FAULT_STATE_DONE);
-    spdlog::info("fault {} ({}) done: {}", record.id(), handler->Kind(), record.target());
-    *resp.mutable_fault() = record;
-    return resp;
+    spdlog::info("fault {} ({}) done: {}", record.id(), handler.Kind(), record.target());
+    return record;
   }
   record.set_state(v1::FAULT_STATE_ACTIVE);
   record.set_deadline_unix_ns(record.injected_unix_ns() + duration.count());
@@ -265,15 +309,83 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   std::move(rollback).Cancel();
 
   auto fault = std::make_unique<ActiveFault>(
-      record, handler, this, applied_at + std::chrono::duration_cast<Clock::duration>(duration));
-  if (!request.lease_id().empty()) fault->RenewLease(std::chrono::milliseconds(request.lease_ttl_ms()));
-  spdlog::info("fault {} ({}) active for {}: {}", record.id(), handler->Kind(),
+      record, &handler, this, applied_at + std::chrono::duration_cast<Clock::duration>(duration));
+  if (!record.lease_id().empty()) fault->RenewLease(std::chrono::milliseconds(record.lease_ttl_ms()));
+  spdlog::info("fault {} ({}) active for {}: {}", record.id(), handler.Kind(),
                FormatDuration(duration), record.target());
   active_[record.id()] = std::move(fault);
-  *resp.mutable_fault() = record;
-  lock.Release();
+  return record;
+}
+
+absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
+    const std::vector<std::string>& ids, int64_t start_at_unix_ns) {
+  if (ids.empty()) return absl::InvalidArgumentError("ids: at least one prepared fault");
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!prepared_.contains(ids[i])) {
+        return absl::NotFoundError(fmt::format("ids[{}]: no prepared fault \"{}\"", i, ids[i]));
+      }
+    }
+  }
+  const int64_t ahead_ns = start_at_unix_ns == 0 ? 0 : start_at_unix_ns - NowRealtimeNs();
+  if (ahead_ns > kMaxCommitAheadNs) {
+    return absl::InvalidArgumentError(fmt::format(
+        "start_at_unix_ns: {:.3f} s ahead of this agent's clock; at most {} s",
+        static_cast<double>(ahead_ns) / 1e9, kMaxCommitAheadNs / 1000000000));
+  }
+  // Until the instant, on this agent's realtime clock, without the lock.
+  if (ahead_ns > 0) {
+    const timespec at{static_cast<time_t>(start_at_unix_ns / 1000000000),
+                      static_cast<long>(start_at_unix_ns % 1000000000)};
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+  }
+  std::vector<v1::FaultRecord> applied;
+  std::vector<std::string> failures;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("agent is shutting down");
+    for (const std::string& id : ids) {
+      auto it = prepared_.find(id);
+      if (it == prepared_.end()) {
+        failures.push_back(fmt::format("{}: forgotten before the start (its lease lapsed)", id));
+        continue;
+      }
+      Prepared p = std::move(it->second);
+      prepared_.erase(it);
+      auto record = ApplyLocked(std::move(p.record), *p.handler, p.duration);
+      if (!record.ok()) {
+        failures.push_back(fmt::format("{}: {}", id, std::string(record.status().message())));
+        continue;
+      }
+      applied.push_back(*std::move(record));
+    }
+  }
   wake_.SignalAll();
-  return resp;
+  if (!failures.empty()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} of {} faults not applied (the others are active): {}", failures.size(), ids.size(),
+        absl::StrJoin(failures, "; ")));
+  }
+  return applied;
+}
+
+v1::FaultRecord FaultManager::ForgetPreparedLocked(const std::string& id, const std::string& reason) {
+  auto it = prepared_.find(id);
+  v1::FaultRecord record = std::move(it->second.record);
+  prepared_.erase(it);
+  // Nothing was applied: forgetting the record is all there is to undo.
+  if (spec::KindFor(record.spec().kind_case()).reversible) {
+    absl::Status st = ledger_->Remove(record.id());
+    if (!st.ok()) spdlog::warn("fault {}: {}", record.id(), std::string(st.message()));
+  }
+  record.set_state(v1::FAULT_STATE_REVERTED);
+  record.set_reverted_unix_ns(NowRealtimeNs());
+  record.set_reverted_mono_ns(NowMonotonicNs());
+  record.set_revert_reason(reason);
+  spdlog::info("prepared fault {} forgotten, never applied: {}", record.id(), reason);
+  return record;
 }
 
 absl::Status FaultManager::RevertLocked(ActiveFault& fault, const std::string& reason) {
@@ -288,6 +400,7 @@ absl::Status FaultManager::RevertLocked(ActiveFault& fault, const std::string& r
 
 absl::StatusOr<v1::FaultRecord> FaultManager::Revert(const std::string& id, const std::string& reason) {
   absl::MutexLock lock(&mu_);
+  if (prepared_.contains(id)) return ForgetPreparedLocked(id, reason);
   auto it = active_.find(id);
   if (it == active_.end()) {
     return absl::NotFoundError(fmt::format("id: no active fault \"{}\"", id));
@@ -303,6 +416,11 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::
   absl::MutexLock lock(&mu_);
   std::vector<v1::FaultRecord> reverted;
   std::string failures;
+  std::vector<std::string> forget;
+  for (const auto& [id, p] : prepared_) {
+    if (lease_id.empty() || p.record.lease_id() == lease_id) forget.push_back(id);
+  }
+  for (const auto& id : forget) reverted.push_back(ForgetPreparedLocked(id, reason));
   for (auto it = active_.begin(); it != active_.end();) {
     if (!lease_id.empty() && it->second->record().lease_id() != lease_id) {
       ++it;
@@ -324,6 +442,7 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::
 std::vector<v1::FaultRecord> FaultManager::List() const {
   absl::MutexLock lock(&mu_);
   std::vector<v1::FaultRecord> out;
+  for (const auto& [id, p] : prepared_) out.push_back(p.record);
   for (const auto& [id, fault] : active_) out.push_back(fault->record());
   return out;
 }
@@ -342,6 +461,11 @@ absl::StatusOr<int> FaultManager::RenewLease(const std::string& lease_id, int64_
       fault->RenewLease(std::chrono::milliseconds(ttl_ms));
       ++n;
     }
+    for (auto& [id, p] : prepared_) {
+      if (p.record.lease_id() != lease_id) continue;
+      p.lease_expiry = Clock::now() + std::chrono::milliseconds(ttl_ms);
+      ++n;
+    }
   }
   wake_.SignalAll();
   return n;
@@ -352,6 +476,7 @@ void FaultManager::ReaperLoop() {
   while (!stopping_) {
     Clock::time_point next = Clock::time_point::max();
     for (const auto& [id, fault] : active_) next = std::min(next, fault->NextCheck());
+    for (const auto& [id, p] : prepared_) next = std::min(next, p.lease_expiry);
     if (next == Clock::time_point::max()) {
       wake_.Wait(&mu_);
     } else {
@@ -359,6 +484,11 @@ void FaultManager::ReaperLoop() {
     }
     if (stopping_) break;
     const Clock::time_point now = Clock::now();
+    std::vector<std::string> lapsed;
+    for (const auto& [id, p] : prepared_) {
+      if (p.lease_expiry <= now) lapsed.push_back(id);
+    }
+    for (const auto& id : lapsed) ForgetPreparedLocked(id, "lease");
     for (auto it = active_.begin(); it != active_.end();) {
       ActiveFault& f = *it->second;
       const char* reason = nullptr;

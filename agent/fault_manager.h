@@ -86,7 +86,16 @@ class FaultManager {
   // Starts the deadline/lease reaper thread.
   void Start();
 
+  // Validates and plans (outside the lock), then applies; with
+  // request.prepare_only, records the fault as PREPARED for a later Commit.
   absl::StatusOr<v1::InjectResponse> Inject(const v1::InjectRequest& request);
+  // Applies prepared faults at start_at_unix_ns on this host's realtime clock
+  // (0 = now; at most 10 s ahead), waiting for it without the lock. Each then
+  // ends at its start + duration. NOT_FOUND for an id that is not prepared
+  // (nothing applied); FAILED_PRECONDITION listing those that could not be
+  // applied (the others are active).
+  absl::StatusOr<std::vector<v1::FaultRecord>> Commit(const std::vector<std::string>& ids,
+                                                      int64_t start_at_unix_ns);
   v1::PreflightResponse Preflight(const v1::FaultSpec& spec);
   absl::StatusOr<v1::FaultRecord> Revert(const std::string& id, const std::string& reason);
   // Reverts every fault (lease_id empty) or those held by lease_id. Faults that
@@ -116,6 +125,26 @@ class FaultManager {
                                             std::chrono::nanoseconds* duration) const;
   absl::Status RevertLocked(ActiveFault& fault, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a planned fault as prepared (InjectRequest.prepare_only).
+  absl::StatusOr<v1::InjectResponse> Prepare(v1::FaultRecord record, const FaultHandler* handler,
+                                             std::chrono::nanoseconds duration,
+                                             v1::InjectResponse resp);
+  // Ledger, apply (rolled back on failure), and for reversible kinds the
+  // active fault with its deadline and lease. Returns the record.
+  absl::StatusOr<v1::FaultRecord> ApplyLocked(v1::FaultRecord record, const FaultHandler& handler,
+                                              std::chrono::nanoseconds duration)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops a prepared fault (nothing was applied) and its ledger record.
+  v1::FaultRecord ForgetPreparedLocked(const std::string& id, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // A planned fault waiting for its Commit.
+  struct Prepared {
+    v1::FaultRecord record;
+    const FaultHandler* handler = nullptr;
+    std::chrono::nanoseconds duration{0};
+    std::chrono::steady_clock::time_point lease_expiry;
+  };
   void ReaperLoop();
 
   std::unique_ptr<Ledger> ledger_;
@@ -125,6 +154,7 @@ class FaultManager {
   mutable absl::Mutex mu_;
   absl::CondVar wake_;  // signalled when active_ or a lease changes, or on stop
   std::map<std::string, std::unique_ptr<ActiveFault>> active_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Prepared> prepared_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reaper_;
 };
