@@ -101,6 +101,11 @@ absl::StatusOr<v1::ListFaultsResponse> AgentClient::ListFaults(
   return Unary("ListFaults", &v1::Agent::Stub::ListFaults, v1::ListFaultsRequest(), timeout);
 }
 
+absl::StatusOr<v1::CommitResponse> AgentClient::Commit(const v1::CommitRequest& req,
+                                                       std::chrono::milliseconds timeout) const {
+  return Unary("Commit", &v1::Agent::Stub::Commit, req, timeout);
+}
+
 absl::Status AgentClient::RunProbe(const v1::RunProbeRequest& req,
                                    const std::function<bool(const v1::ProbeSample&)>& on_sample,
                                    CallCanceller* cancel) const {

@@ -75,6 +75,8 @@ class AgentClient {
   absl::StatusOr<v1::RenewLeaseResponse> RenewLease(const v1::RenewLeaseRequest& req,
                                                     std::chrono::milliseconds timeout) const;
   absl::StatusOr<v1::ListFaultsResponse> ListFaults(std::chrono::milliseconds timeout) const;
+  absl::StatusOr<v1::CommitResponse> Commit(const v1::CommitRequest& req,
+                                            std::chrono::milliseconds timeout) const;
   // Streams the agent's samples to `on_sample` (on the calling thread) until the
   // agent ends the stream, `on_sample` returns false or `cancel` is cancelled.
   // Returns OK when stopped by `on_sample` or by `cancel`, else the stream's end

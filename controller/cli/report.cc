@@ -42,6 +42,11 @@ std::string TextReport(const v1::RunReport& r) {
     out += fmt::format("  error = probe interval {:.0f} ms + clock error {:.2f} ms\n",
                        r.probe_interval_ms(), r.clock_error_ms());
   }
+  if (r.faults_size() > 1 && r.verdict() != "dry_run") {
+    out += fmt::format("  {} agent faults started within {:.1f} ms and ended within {:.1f} ms "
+                       "(± {:.2f} ms)\n",
+                       r.faults_size(), r.start_skew_ms(), r.end_skew_ms(), r.clock_error_ms());
+  }
   if (!r.faults().empty()) {
     out += "faults:\n";
     for (const auto& f : r.faults()) {
@@ -76,7 +81,11 @@ std::string MarkdownReport(const v1::RunReport& r) {
                      r.time_to_recover_ms(), r.error_ms());
   out += fmt::format("| recovered during the fault | {} | |\n",
                      r.recovered_during_fault() ? "yes" : "no");
-  out += fmt::format("| steady after the revert | {} | |\n\n", r.steady_after() ? "yes" : "no");
+  out += fmt::format("| steady after the revert | {} | |\n", r.steady_after() ? "yes" : "no");
+  out += fmt::format("| start skew across agents | {:.1f} ms | ± {:.2f} ms |\n", r.start_skew_ms(),
+                     r.clock_error_ms());
+  out += fmt::format("| end skew across agents | {:.1f} ms | ± {:.2f} ms |\n\n", r.end_skew_ms(),
+                     r.clock_error_ms());
   out += fmt::format("Error = largest probe interval ({:.0f} ms) + clock-mapping error "
                      "({:.2f} ms, NTP-style offsets of each agent).\n\n",
                      r.probe_interval_ms(), r.clock_error_ms());
