@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   int64_t lease_ttl_ms = 10000;
   int64_t heartbeat_ms = 1000;
+  int64_t max_in_flight = 0;
   app.add_option("--listen", listen, "unix:/PATH or HOST:PORT (repeatable)")
       ->capture_default_str();
   app.add_option("--db", db, "SQLite database file")->capture_default_str();
@@ -45,11 +46,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval asked of agents")
       ->capture_default_str();
+  app.add_option("--max-in-flight", max_in_flight,
+                 "agent calls of one run phase in flight at once (0 = all)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
   if (lease_ttl_ms < 100) return Fail(absl::InvalidArgumentError("--lease-ttl-ms: at least 100"));
   if (heartbeat_ms < 10) return Fail(absl::InvalidArgumentError("--heartbeat-ms: at least 10"));
+  if (max_in_flight < 0) return Fail(absl::InvalidArgumentError("--max-in-flight: at least 0"));
 
   // Signals are taken by a dedicated thread; block them before any thread starts.
   sigset_t stop_signals;
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.unhealthy_after = std::chrono::milliseconds(heartbeat_ms * 3 + heartbeat_ms / 2);
   options.runner.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);
+  options.runner.max_in_flight = static_cast<size_t>(max_in_flight);
   options.runner.dial = [tls, insecure](const std::string& address) {
     return Dial("agent address", address, tls, insecure);
   };

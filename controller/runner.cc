@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/units.h"
 #include "controller/experiment.h"
+#include "controller/fan_out.h"
 #include "controller/zone_outage.h"
 #include "probes/probe.h"
 #include "probes/probe_runner.h"
@@ -179,14 +180,26 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
     if (p.from().empty() || p.from() == kFromController) continue;
     for (const AgentRef& a : targets_[p.from()]) involved.push_back(a);
   }
+  std::vector<AgentRef> agents;  // each agent once, in order of first use
+  std::set<std::string> seen;
+  for (AgentRef& a : involved) {
+    if (seen.insert(a.name).second) agents.push_back(std::move(a));
+  }
+  // Every agent at once; each agent's own exchanges stay one after another.
+  std::vector<absl::StatusOr<timeline::ClockOffset>> offsets(
+      agents.size(), absl::UnknownError("not synced"));
+  std::vector<int64_t> synced_ns(agents.size(), 0);
+  ForEachParallel(agents.size(), options_.max_in_flight, [&](size_t i) {
+    offsets[i] = SyncClock(agents[i]);
+    synced_ns[i] = NowRealtimeNs();
+  });
   int64_t clock_error = 0;
-  for (const AgentRef& a : involved) {
-    if (clocks_.contains(a.name)) continue;
-    auto offset = SyncClock(a);
+  for (size_t i = 0; i < agents.size(); ++i) {
+    const absl::StatusOr<timeline::ClockOffset>& offset = offsets[i];
     if (!offset.ok()) return End{"error", std::string(offset.status().message())};
-    clocks_[a.name] = *offset;
+    clocks_[agents[i].name] = *offset;
     clock_error = std::max(clock_error, offset->error_ns);
-    Event("clock", NowRealtimeNs(), a.name,
+    Event("clock", synced_ns[i], agents[i].name,
           fmt::format("offset {:+.3f} ms +/- {:.3f} ms", Ms(offset->offset_ns),
                       Ms(offset->error_ns)));
   }
@@ -326,15 +339,45 @@ absl::StatusOr<timeline::ClockOffset> ExperimentRun::SyncClock(const AgentRef& a
 // ---- Injection, leases, revert ----
 
 absl::Status ExperimentRun::InjectFaults(bool dry_run) {
-  std::vector<std::string> problems;  // dry run: every problem, one a line
-  for (const Part& part : parts_) {
-    absl::Status st = InjectOne(part, dry_run);
-    if (st.ok()) continue;
-    if (!dry_run) return st;
-    problems.push_back(std::string(st.message()));
+  if (!dry_run && !parts_.empty()) {
+    std::vector<AgentRef> agents;
+    for (const Part& part : parts_) agents.push_back(part.agent);
+    if (!Lease(agents)) return absl::AbortedError("aborted");
   }
+  // Every part at once; the results are read in the order of parts_ so that
+  // the report does not depend on which agent answered first.
+  std::vector<InjectResult> results(parts_.size());
+  ForEachParallel(parts_.size(), options_.max_in_flight,
+                  [&](size_t i) { InjectOne(parts_[i], dry_run, &results[i]); });
+  std::vector<std::string> problems;  // every failing part
+  absl::StatusCode code = absl::StatusCode::kOk;
+  bool was_aborted = false;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    const InjectResult& r = results[i];
+    if (dry_run) {
+      v1::PlannedFault* planned = AddPlanned(parts_[i]);
+      if (r.status.ok()) {
+        for (const auto& c : r.resp.changes()) planned->add_changes(c);
+      }
+    } else if (r.status.ok()) {
+      Record(parts_[i], r);
+    }
+    if (r.status.ok()) continue;
+    if (r.status.code() == absl::StatusCode::kAborted && !dry_run) {
+      was_aborted = true;
+      continue;
+    }
+    if (code == absl::StatusCode::kOk) code = r.status.code();
+    problems.push_back(std::string(r.status.message()));
+  }
+  if (was_aborted) return absl::AbortedError("aborted");
   if (!problems.empty()) {
-    return absl::FailedPreconditionError(fmt::format("{}", fmt::join(problems, "\n")));
+    // A dry run lists every problem one a line (as `faultline validate` does);
+    // a real run names each failing agent in one line.
+    if (dry_run) {
+      return absl::FailedPreconditionError(fmt::format("{}", fmt::join(problems, "\n")));
+    }
+    return absl::Status(code, fmt::format("{}", fmt::join(problems, "; ")));
   }
   if (dry_run || injected_.empty()) return absl::OkStatus();
   injected_ns_ = injected_.front().injected_ns;
@@ -348,26 +391,36 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
   return absl::OkStatus();
 }
 
+absl::Status ExperimentRun::PartError(const Part& part, bool dry_run,
+                                      const absl::Status& st) const {
+  const std::string why = AgentMessage(st);
+  return absl::Status(st.code(), dry_run ? fmt::format("faults[{}] on {}: {}", part.index,
+                                                       part.agent.name, why)
+                                         : fmt::format("faults[{}] ({}) on agent {}: {}",
+                                                       part.index, KindOf(part.spec),
+                                                       part.agent.name, why));
+}
+
 // One fault on one agent; a dry run only asks the agent what it would change.
-absl::Status ExperimentRun::InjectOne(const Part& part, bool dry_run) {
-  const int index = part.index;
-  const v1::FaultSpec& spec = part.spec;
+void ExperimentRun::InjectOne(const Part& part, bool dry_run, InjectResult* result) {
   const AgentRef& agent = part.agent;
-  auto failed = [&](const absl::Status& st) {
-    const std::string why = AgentMessage(st);
-    return absl::Status(st.code(), dry_run ? fmt::format("faults[{}] on {}: {}", index,
-                                                         agent.name, why)
-                                           : fmt::format("faults[{}] ({}) on agent {}: {}", index,
-                                                         KindOf(spec), agent.name, why));
-  };
-  v1::PlannedFault* planned = dry_run ? AddPlanned(part) : nullptr;
-  if (!dry_run && !Lease(agent)) return absl::AbortedError("aborted");
-  absl::StatusOr<std::chrono::nanoseconds> duration = FaultDuration(spec, exp_);
-  if (!duration.ok()) return failed(duration.status());
+  if (!dry_run && aborted()) {  // an abort stops the parts not sent yet
+    result->status = absl::AbortedError("aborted");
+    return;
+  }
+  absl::StatusOr<std::chrono::nanoseconds> duration = FaultDuration(part.spec, exp_);
+  if (!duration.ok()) {
+    result->status = PartError(part, dry_run, duration.status());
+    return;
+  }
+  result->duration = *duration;
   absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
-  if (!client.ok()) return failed(client.status());
+  if (!client.ok()) {
+    result->status = PartError(part, dry_run, client.status());
+    return;
+  }
   v1::InjectRequest req;
-  *req.mutable_spec() = spec;
+  *req.mutable_spec() = part.spec;
   if (dry_run) {
     req.set_dry_run(true);
   } else {
@@ -376,13 +429,12 @@ absl::Status ExperimentRun::InjectOne(const Part& part, bool dry_run) {
     req.set_owner("faultline-controller run " + run_id_);
   }
   absl::StatusOr<v1::InjectResponse> resp = (*client)->Inject(req, options_.rpc_timeout);
-  if (!resp.ok()) return failed(resp.status());
-  if (dry_run) {
-    for (const auto& c : resp->changes()) planned->add_changes(c);
-  } else {
-    Record(part, *resp, *duration);
+  result->answered_ns = NowRealtimeNs();
+  if (!resp.ok()) {
+    result->status = PartError(part, dry_run, resp.status());
+    return;
   }
-  return absl::OkStatus();
+  result->resp = *std::move(resp);
 }
 
 v1::PlannedFault* ExperimentRun::AddPlanned(const Part& part) {
@@ -394,8 +446,8 @@ v1::PlannedFault* ExperimentRun::AddPlanned(const Part& part) {
   return planned;
 }
 
-void ExperimentRun::Record(const Part& part, const v1::InjectResponse& resp,
-                           std::chrono::nanoseconds duration) {
+void ExperimentRun::Record(const Part& part, const InjectResult& result) {
+  const v1::InjectResponse& resp = result.resp;
   const v1::FaultSpec& spec = part.spec;
   const AgentRef& agent = part.agent;
   const timeline::ClockOffset& clock = clocks_[agent.name];
@@ -408,9 +460,9 @@ void ExperimentRun::Record(const Part& part, const v1::InjectResponse& resp,
     inj.injected_ns = timeline::ToControllerClock(resp.fault().injected_unix_ns(), clock).ns;
     inj.injected_error_ns = clock.error_ns;
   } else {
-    inj.injected_ns = NowRealtimeNs();
+    inj.injected_ns = result.answered_ns;
   }
-  inj.end_ns = inj.injected_ns + duration.count();
+  inj.end_ns = inj.injected_ns + result.duration.count();
   injected_.push_back(inj);
   v1::PlannedFault* planned = AddPlanned(part);
   planned->set_fault_id(resp.fault().id());
@@ -421,19 +473,20 @@ void ExperimentRun::Record(const Part& part, const v1::InjectResponse& resp,
         Ms(clock.error_ns));
 }
 
-bool ExperimentRun::Lease(const AgentRef& agent) {
+bool ExperimentRun::Lease(const std::vector<AgentRef>& agents) {
   {
     absl::MutexLock lock(&mu_);
     if (aborted_) return false;
-    const bool known = std::any_of(leased_.begin(), leased_.end(), [&](const AgentRef& a) {
-      return a.address == agent.address;
-    });
-    if (!known) {
+    for (const AgentRef& agent : agents) {
+      const bool known = std::any_of(leased_.begin(), leased_.end(), [&](const AgentRef& a) {
+        return a.address == agent.address;
+      });
+      if (known) continue;
       leased_.push_back(agent);
       report_.add_agents(agent.address);
     }
   }
-  Save();
+  Save();  // once for the whole set: the agents to revert if the controller dies
   if (!lease_thread_.joinable()) lease_thread_ = std::thread([this] { LeaseLoop(); });
   return true;
 }
@@ -450,7 +503,8 @@ void ExperimentRun::LeaseLoop() {
     v1::RenewLeaseRequest req;
     req.set_lease_id(run_id_);
     req.set_ttl_ms(options_.lease_ttl.count());
-    for (const AgentRef& agent : leased) {
+    ForEachParallel(leased.size(), options_.max_in_flight, [&](size_t i) {
+      const AgentRef& agent = leased[i];
       absl::StatusOr<std::shared_ptr<AgentClient>> client =
           clients_->Get(agent.name, agent.address);
       absl::Status st = client.ok() ? (*client)->RenewLease(
@@ -458,7 +512,7 @@ void ExperimentRun::LeaseLoop() {
                                           .status()
                                     : client.status();
       if (!st.ok()) spdlog::warn("run {}: {}", run_id_, std::string(st.message()));
-    }
+    });
   }
 }
 
@@ -468,7 +522,10 @@ void ExperimentRun::RevertAll(const std::string& why) {
     absl::MutexLock lock(&mu_);
     leased = leased_;
   }
-  for (const AgentRef& agent : leased) RevertOn(agent, why);
+  std::vector<RevertResult> results(leased.size());
+  ForEachParallel(leased.size(), options_.max_in_flight,
+                  [&](size_t i) { results[i] = RevertOn(leased[i]); });
+  for (size_t i = 0; i < leased.size(); ++i) RecordRevert(leased[i], results[i], why);
   {
     absl::MutexLock lock(&mu_);
     lease_stop_ = true;
@@ -476,14 +533,21 @@ void ExperimentRun::RevertAll(const std::string& why) {
   if (lease_thread_.joinable()) lease_thread_.join();
 }
 
-void ExperimentRun::RevertOn(const AgentRef& agent, const std::string& why) {
-  const int64_t asked = NowRealtimeNs();
+ExperimentRun::RevertResult ExperimentRun::RevertOn(const AgentRef& agent) {
+  RevertResult result;
+  result.asked_ns = NowRealtimeNs();
   v1::RevertAllRequest req;
   req.set_lease_id(run_id_);
   absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
-  absl::StatusOr<v1::RevertAllResponse> resp =
-      client.ok() ? (*client)->RevertAll(req, options_.rpc_timeout)
-                  : absl::StatusOr<v1::RevertAllResponse>(client.status());
+  result.resp = client.ok() ? (*client)->RevertAll(req, options_.rpc_timeout)
+                            : absl::StatusOr<v1::RevertAllResponse>(client.status());
+  return result;
+}
+
+void ExperimentRun::RecordRevert(const AgentRef& agent, const RevertResult& result,
+                                 const std::string& why) {
+  const int64_t asked = result.asked_ns;
+  const absl::StatusOr<v1::RevertAllResponse>& resp = result.resp;
   if (!resp.ok()) {
     Event("revert_failed", asked, agent.name,
           fmt::format("RevertAll: {} {} (the agent reverts by itself when the lease lapses)",

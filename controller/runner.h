@@ -4,6 +4,7 @@
 #define FAULTLINE_CONTROLLER_RUNNER_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,6 +39,9 @@ struct RunnerOptions {
   int clock_exchanges = 5;
   std::chrono::milliseconds rpc_timeout{10000};
   uint64_t seed = 0;  // 0: random
+  // How many agent calls of one phase (clock sync, inject, revert, lease
+  // renewal) run at once; 0 = all of them (up to kMaxFanOut).
+  size_t max_in_flight = 0;
 };
 
 using ProgressFn = std::function<void(const v1::RunProgress&)>;
@@ -48,7 +52,11 @@ using ProgressFn = std::function<void(const v1::RunProgress&)>;
 // owns it (and the AgentClients it uses, which must outlive it). Execute() runs
 // on the caller's thread; Abort() may be called from any thread. Probe threads
 // and the lease thread are the run's own and are joined before it ends; they
-// share the state guarded by mu_ and never hold it across an RPC.
+// share the state guarded by mu_ and never hold it across an RPC. Each phase
+// talks to all its agents at once (ForEachParallel, options.max_in_flight);
+// those calls fill their own result slots, and the Execute() thread turns the
+// results into timeline events and report entries, in a fixed order, after
+// joining them.
 class ExperimentRun {
  public:
   ExperimentRun(std::string run_id, v1::Experiment experiment, bool dry_run,
@@ -94,6 +102,18 @@ class ExperimentRun {
     int64_t end_ns = 0;       // its deadline, controller clock
     int64_t reverted_ns = 0;  // controller clock; 0 = not seen reverted
   };
+  // What one part's Inject call came back with (filled by a fan-out worker).
+  struct InjectResult {
+    absl::Status status;
+    v1::InjectResponse resp;
+    std::chrono::nanoseconds duration{0};
+    int64_t answered_ns = 0;  // controller clock, when the answer came
+  };
+  // What one agent's RevertAll call came back with (filled by a fan-out worker).
+  struct RevertResult {
+    int64_t asked_ns = 0;  // controller clock
+    absl::StatusOr<v1::RevertAllResponse> resp;
+  };
 
   // The phases, in order. Each returns how the run ends, or nothing to go on.
   void Begin();
@@ -112,14 +132,22 @@ class ExperimentRun {
   // The agent faults of faults[index]: one per agent its target picked, or a
   // zone outage's parts.
   absl::StatusOr<std::vector<Part>> PartsOf(int index);
-  absl::Status InjectOne(const Part& part, bool dry_run);
+  // Called concurrently (one call per part): touches only `result`, the
+  // clients and the run's constant state.
+  void InjectOne(const Part& part, bool dry_run, InjectResult* result);
+  // The error of a failed part, naming its fault and agent.
+  absl::Status PartError(const Part& part, bool dry_run, const absl::Status& st) const;
   v1::PlannedFault* AddPlanned(const Part& part);
-  void Record(const Part& part, const v1::InjectResponse& resp, std::chrono::nanoseconds duration);
-  // Adds `agent` to the leased agents (before its Inject: a timed-out Inject may
-  // still have applied) and starts the lease loop. False if the run was aborted.
-  bool Lease(const AgentRef& agent);
+  void Record(const Part& part, const InjectResult& result);
+  // Adds every agent of `agents` to the leased agents (before any Inject: a
+  // timed-out Inject may still have applied), saves the run once and starts the
+  // lease loop. False if the run was aborted.
+  bool Lease(const std::vector<AgentRef>& agents);
   void RevertAll(const std::string& why);
-  void RevertOn(const AgentRef& agent, const std::string& why);
+  // Called concurrently (one call per agent): the RPC only.
+  RevertResult RevertOn(const AgentRef& agent);
+  // The events of one agent's RevertAll answer; on the Execute() thread.
+  void RecordRevert(const AgentRef& agent, const RevertResult& result, const std::string& why);
   void LeaseLoop();
   std::optional<End> StartProbes();
   void StopProbes();
@@ -156,7 +184,7 @@ class ExperimentRun {
   // Only the Execute() thread uses these.
   std::map<std::string, std::vector<AgentRef>> targets_;
   std::vector<Part> parts_;  // every agent fault of the run, in order
-  std::map<std::string, timeline::ClockOffset> clocks_;  // by agent name
+  std::map<std::string, timeline::ClockOffset> clocks_;  // by agent name; read-only once synced
   std::vector<std::unique_ptr<ProbeRun>> probes_;        // fixed once the probes start
   std::vector<Injected> injected_;
   int64_t max_interval_ns_ = 0;

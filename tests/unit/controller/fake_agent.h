@@ -80,12 +80,14 @@ class FakeAgent final : public v1::Agent::Service {
   }
 
   grpc::Status Info(grpc::ServerContext*, const v1::InfoRequest*, v1::InfoResponse* r) override {
+    Delay(info_delay_ms);
     *r = MakeInfo();
     return grpc::Status::OK;
   }
 
   grpc::Status Inject(grpc::ServerContext*, const v1::InjectRequest* req,
                       v1::InjectResponse* resp) override {
+    Delay(inject_delay_ms);
     if (!reject_.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, reject_);
     if (req->dry_run()) {
       ++dry_runs;
@@ -112,6 +114,7 @@ class FakeAgent final : public v1::Agent::Service {
 
   grpc::Status RevertAll(grpc::ServerContext*, const v1::RevertAllRequest* req,
                          v1::RevertAllResponse* resp) override {
+    Delay(revert_delay_ms);
     const int64_t now = NowRealtimeNs();
     std::lock_guard<std::mutex> lock(mu_);
     ++revert_alls;
@@ -188,8 +191,17 @@ class FakeAgent final : public v1::Agent::Service {
   std::atomic<int> revert_alls{0};
   std::atomic<int> renewals{0};
   std::atomic<int> probe_streams{0};
+  // How long Info, Inject (dry runs too) and RevertAll take before they answer
+  // (a slow agent, for the fan-out tests); 0 = at once.
+  std::atomic<int64_t> info_delay_ms{0};
+  std::atomic<int64_t> inject_delay_ms{0};
+  std::atomic<int64_t> revert_delay_ms{0};
 
  private:
+  static void Delay(const std::atomic<int64_t>& ms) {
+    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms.load()));
+  }
+
   const std::string name_;
   const std::map<std::string, std::string> labels_;
   const int64_t skew_ns_;
