@@ -29,6 +29,9 @@ constexpr int64_t kMinLeaseTtlMs = 100;
 // How far ahead a Commit may ask to start (a coordinated start is chosen a few
 // round trips ahead; anything longer is a mistake, and would hold a thread).
 constexpr int64_t kMaxCommitAheadNs = 10'000'000'000;
+// Leased faults the agent reverted by itself, kept for the lease holder's
+// RevertAll (the oldest are dropped past this).
+constexpr size_t kKeptReverted = 1024;
 // How soon the reaper retries a revert that failed.
 constexpr auto kRevertRetry = std::chrono::seconds(1);
 
@@ -421,6 +424,16 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::
     if (lease_id.empty() || p.record.lease_id() == lease_id) forget.push_back(id);
   }
   for (const auto& id : forget) reverted.push_back(ForgetPreparedLocked(id, reason));
+  // What the lease's faults did by themselves (deadline, lease) since: their
+  // real revert times, for the caller's timeline.
+  for (auto it = reverted_by_agent_.begin(); it != reverted_by_agent_.end();) {
+    if (lease_id.empty() || it->lease_id() != lease_id) {
+      ++it;
+      continue;
+    }
+    reverted.push_back(std::move(*it));
+    it = reverted_by_agent_.erase(it);
+  }
   for (auto it = active_.begin(); it != active_.end();) {
     if (!lease_id.empty() && it->second->record().lease_id() != lease_id) {
       ++it;
@@ -437,6 +450,12 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::
   }
   if (!failures.empty()) return absl::InternalError("some faults could not be reverted:" + failures);
   return reverted;
+}
+
+void FaultManager::KeepRevertedLocked(const v1::FaultRecord& record) {
+  if (record.lease_id().empty()) return;
+  reverted_by_agent_.push_back(record);
+  while (reverted_by_agent_.size() > kKeptReverted) reverted_by_agent_.pop_front();
 }
 
 std::vector<v1::FaultRecord> FaultManager::List() const {
@@ -496,6 +515,7 @@ void FaultManager::ReaperLoop() {
       else if (f.lease_expiry() <= now) reason = "lease";
       else if (f.NextCheck() <= now) reason = "retry";
       if (reason != nullptr && RevertLocked(f, reason).ok()) {
+        KeepRevertedLocked(f.record());
         it = active_.erase(it);
       } else {
         ++it;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -99,7 +100,9 @@ class FaultManager {
   v1::PreflightResponse Preflight(const v1::FaultSpec& spec);
   absl::StatusOr<v1::FaultRecord> Revert(const std::string& id, const std::string& reason);
   // Reverts every fault (lease_id empty) or those held by lease_id. Faults that
-  // fail to revert are left active and reported in the error.
+  // fail to revert are left active and reported in the error. With a lease_id,
+  // the answer also holds that lease's faults the agent reverted by itself
+  // (deadline, lease) since the last such call, with their real revert times.
   absl::StatusOr<std::vector<v1::FaultRecord>> RevertAll(const std::string& lease_id,
                                                          const std::string& reason);
   std::vector<v1::FaultRecord> List() const;
@@ -134,6 +137,8 @@ class FaultManager {
   absl::StatusOr<v1::FaultRecord> ApplyLocked(v1::FaultRecord record, const FaultHandler& handler,
                                               std::chrono::nanoseconds duration)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps a leased fault the reaper reverted, for its lease's RevertAll.
+  void KeepRevertedLocked(const v1::FaultRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops a prepared fault (nothing was applied) and its ledger record.
   v1::FaultRecord ForgetPreparedLocked(const std::string& id, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -155,6 +160,7 @@ class FaultManager {
   absl::CondVar wake_;  // signalled when active_ or a lease changes, or on stop
   std::map<std::string, std::unique_ptr<ActiveFault>> active_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Prepared> prepared_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::FaultRecord> reverted_by_agent_ ABSL_GUARDED_BY(mu_);  // see RevertAll
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reaper_;
 };

@@ -138,6 +138,16 @@ TEST_F(CommitTest, PreparedIsRecordedNotAppliedThenStartsAndEndsOnTime) {
   EXPECT_LT(start_late_ms, 20);
   EXPECT_GT(end_late_ms, -5);
   EXPECT_LT(end_late_ms, 50);
+
+  // The lease holder learns when the agent ended it by itself, once.
+  auto after = manager_->RevertAll("run-1", "request");
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].revert_reason(), "deadline");
+  EXPECT_NEAR(static_cast<double>((*after)[0].reverted_unix_ns() - (start + 500'000'000)) / 1e6, 0, 50);
+  after = manager_->RevertAll("run-1", "request");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
 }
 
 TEST_F(CommitTest, APreparedFaultWhoseLeaseLapsesIsNeverApplied) {
