@@ -25,6 +25,10 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
+// How far ahead of now a coordinated start is set: at least this, at most that.
+constexpr std::chrono::nanoseconds kCommitLeadBase = std::chrono::milliseconds(30);
+constexpr std::chrono::nanoseconds kCommitLeadMax = std::chrono::seconds(2);
+
 std::string KindOf(const v1::FaultSpec& spec) { return spec::KindName(spec); }
 // An action (kill) is done once: nothing to revert, no duration.
 bool IsAction(const v1::FaultSpec& spec) {
@@ -248,10 +252,16 @@ bool ExperimentRun::Revert() {
   Progress("reverting");
   const int64_t revert_ns = NowRealtimeNs();
   RevertAll(was_aborted ? "abort" : "duration");
+  int64_t first = 0, last = 0;
   for (auto& inj : injected_) {
-    // Not in a RevertAll answer: the agent had reverted it at its deadline.
-    if (inj.reverted_ns == 0 && !inj.is_action) inj.reverted_ns = std::min(inj.end_ns, revert_ns);
+    if (inj.is_action) continue;
+    // Not in a RevertAll answer (an agent that does not report what it
+    // reverted by itself): its deadline, at the latest now.
+    if (inj.reverted_ns == 0) inj.reverted_ns = std::min(inj.end_ns, revert_ns);
+    first = first == 0 ? inj.reverted_ns : std::min(first, inj.reverted_ns);
+    last = std::max(last, inj.reverted_ns);
   }
+  report_.set_end_skew_ms(Ms(last - first));
   return was_aborted;
 }
 
@@ -359,8 +369,6 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
       if (r.status.ok()) {
         for (const auto& c : r.resp.changes()) planned->add_changes(c);
       }
-    } else if (r.status.ok()) {
-      Record(parts_[i], r);
     }
     if (r.status.ok()) continue;
     if (r.status.code() == absl::StatusCode::kAborted && !dry_run) {
@@ -371,6 +379,10 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
     problems.push_back(std::string(r.status.message()));
   }
   if (was_aborted) return absl::AbortedError("aborted");
+  if (problems.empty() && !dry_run) {
+    absl::Status committed = CommitAll(&results);
+    if (!committed.ok()) return committed;
+  }
   if (!problems.empty()) {
     // A dry run lists every problem one a line (as `faultline validate` does);
     // a real run names each failing agent in one line.
@@ -379,7 +391,15 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
     }
     return absl::Status(code, fmt::format("{}", fmt::join(problems, "; ")));
   }
-  if (dry_run || injected_.empty()) return absl::OkStatus();
+  if (dry_run) return absl::OkStatus();
+  for (size_t i = 0; i < parts_.size(); ++i) Record(parts_[i], results[i]);
+  if (injected_.empty()) return absl::OkStatus();
+  int64_t first = injected_.front().injected_ns, last = first;
+  for (const auto& inj : injected_) {
+    first = std::min(first, inj.injected_ns);
+    last = std::max(last, inj.injected_ns);
+  }
+  report_.set_start_skew_ms(Ms(last - first));
   injected_ns_ = injected_.front().injected_ns;
   injected_error_ns_ = injected_.front().injected_error_ns;
   for (const auto& inj : injected_) {
@@ -424,9 +444,11 @@ void ExperimentRun::InjectOne(const Part& part, bool dry_run, InjectResult* resu
   if (dry_run) {
     req.set_dry_run(true);
   } else {
+    // Phase one of the coordinated start: recorded on the agent, not applied.
     req.set_lease_id(run_id_);
     req.set_lease_ttl_ms(options_.lease_ttl.count());
     req.set_owner("faultline-controller run " + run_id_);
+    req.set_prepare_only(true);
   }
   absl::StatusOr<v1::InjectResponse> resp = (*client)->Inject(req, options_.rpc_timeout);
   result->answered_ns = NowRealtimeNs();
@@ -435,6 +457,56 @@ void ExperimentRun::InjectOne(const Part& part, bool dry_run, InjectResult* resu
     return;
   }
   result->resp = *std::move(resp);
+}
+
+// Phase two of the coordinated start: every agent applies its prepared parts
+// at one instant T, chosen a little ahead on the controller's clock and mapped
+// onto each agent's clock through its measured offset; each part then ends at
+// T + its duration on its agent's clock. `results` get the applied records.
+absl::Status ExperimentRun::CommitAll(std::vector<InjectResult>* results) {
+  std::map<std::string, std::vector<size_t>> by_agent;  // agent name -> parts_ indexes
+  int64_t worst_error_ns = 0;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    by_agent[parts_[i].agent.name].push_back(i);
+    worst_error_ns = std::max(worst_error_ns, clocks_[parts_[i].agent.name].error_ns);
+  }
+  std::vector<const std::vector<size_t>*> groups;
+  for (const auto& [name, indexes] : by_agent) groups.push_back(&indexes);
+  // Far enough ahead for every Commit to arrive first: a few round trips (the
+  // clock error is half the best one) plus time to send them all.
+  const int64_t lead_ns = std::clamp<int64_t>(
+      kCommitLeadBase.count() + 8 * worst_error_ns + 100'000 * static_cast<int64_t>(groups.size()),
+      kCommitLeadBase.count(), kCommitLeadMax.count());
+  const int64_t start_ns = NowRealtimeNs() + lead_ns;
+  std::vector<absl::Status> failed(groups.size());
+  ForEachParallel(groups.size(), options_.max_in_flight, [&](size_t g) {
+    const std::vector<size_t>& indexes = *groups[g];
+    const AgentRef& agent = parts_[indexes.front()].agent;
+    v1::CommitRequest req;
+    for (size_t i : indexes) req.add_ids((*results)[i].resp.fault().id());
+    req.set_start_at_unix_ns(timeline::ToAgentClock(start_ns, clocks_.at(agent.name)).ns);
+    auto client = clients_->Get(agent.name, agent.address);
+    absl::StatusOr<v1::CommitResponse> resp =
+        client.ok() ? (*client)->Commit(req, options_.rpc_timeout + std::chrono::milliseconds(lead_ns / 1000000 + 1))
+                    : absl::StatusOr<v1::CommitResponse>(client.status());
+    if (!resp.ok()) {
+      failed[g] = PartError(parts_[indexes.front()], false, resp.status());
+      return;
+    }
+    for (const v1::FaultRecord& applied : resp->faults()) {
+      for (size_t i : indexes) {
+        if ((*results)[i].resp.fault().id() == applied.id()) *(*results)[i].resp.mutable_fault() = applied;
+      }
+    }
+  });
+  std::vector<std::string> problems;
+  for (const absl::Status& st : failed) {
+    if (!st.ok()) problems.push_back(std::string(st.message()));
+  }
+  if (!problems.empty()) {
+    return absl::FailedPreconditionError(fmt::format("{}", fmt::join(problems, "; ")));
+  }
+  return absl::OkStatus();
 }
 
 v1::PlannedFault* ExperimentRun::AddPlanned(const Part& part) {

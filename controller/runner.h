@@ -139,6 +139,7 @@ class ExperimentRun {
   absl::Status PartError(const Part& part, bool dry_run, const absl::Status& st) const;
   v1::PlannedFault* AddPlanned(const Part& part);
   void Record(const Part& part, const InjectResult& result);
+  absl::Status CommitAll(std::vector<InjectResult>* results);
   // Adds every agent of `agents` to the leased agents (before any Inject: a
   // timed-out Inject may still have applied), saves the run once and starts the
   // lease loop. False if the run was aborted.

@@ -506,8 +506,22 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
   EXPECT_EQ(report.faults_size(), static_cast<int>(hosts_.size())) << report.ShortDebugString();
   EXPECT_THAT(faulted, ::testing::ElementsAre("a1", "a2", "b1", "b2", "c1", "c2"))
       << "one partition per agent, on both sides of the cut";
-  std::printf("[%6.2fs] run finished after %.2f s: verdict %s, %d faults\n", since(), run_s,
-              report.verdict().c_str(), report.faults_size());
+  std::printf("[%6.2fs] run finished after %.2f s: verdict %s, %d faults, start skew %.2f ms, "
+              "end skew %.2f ms (clock error %.2f ms)\n",
+              since(), run_s, report.verdict().c_str(), report.faults_size(), report.start_skew_ms(),
+              report.end_skew_ms(), report.clock_error_ms());
+  // A coordinated start and end: every agent applies at one instant and ends
+  // at that instant + the duration, on its own clock.
+  EXPECT_LE(report.start_skew_ms(), 20.0);
+  // The end includes each agent's revert work (deleting its table), which six
+  // agents on two cores do at once: a coarse bound.
+  EXPECT_GT(report.end_skew_ms(), 0.0);
+  EXPECT_LE(report.end_skew_ms(), 100.0);
+  int reverted_by_deadline = 0;
+  for (const auto& e : report.timeline()) {
+    if (e.kind() == "reverted" && e.detail().find("(deadline)") != std::string::npos) ++reverted_by_deadline;
+  }
+  EXPECT_EQ(reverted_by_deadline, 6) << "each agent ended its part itself, at its deadline";
   for (const auto& e : report.timeline()) {
     if (e.kind() == "injected" || e.kind() == "reverted") {
       std::printf("  %s %s: %s\n", e.kind().c_str(), e.agent().c_str(), e.detail().c_str());

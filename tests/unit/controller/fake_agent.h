@@ -94,21 +94,42 @@ class FakeAgent final : public v1::Agent::Service {
       resp->add_changes("would " + spec::KindName(req->spec()) + " on " + name_);
       return grpc::Status::OK;
     }
-    const int64_t now = NowRealtimeNs();
     std::lock_guard<std::mutex> lock(mu_);
     v1::FaultRecord f;
     f.set_id(fmt::format("{}-f{}", name_, ++injects));
     *f.mutable_spec() = req->spec();
-    f.set_state(v1::FAULT_STATE_ACTIVE);
     f.set_target("pretend pids 42");
-    f.set_injected_unix_ns(now + skew_ns_);
     f.set_lease_id(req->lease_id());
     f.set_lease_ttl_ms(req->lease_ttl_ms());
-    faults_[f.id()] = f;
     last_lease_ = req->lease_id();
     last_duration_ = req->spec().duration();
-    if (service_) service_->Injected(now);
+    if (req->prepare_only()) {  // applied by Commit, like the real agent
+      f.set_state(v1::FAULT_STATE_PREPARED);
+      prepared_[f.id()] = f;
+    } else {
+      ApplyLocked(&f);
+    }
     *resp->mutable_fault() = f;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+                      v1::CommitResponse* resp) override {
+    ++commits;
+    // The start instant is on this fake's (skewed) clock.
+    const int64_t wait_ns = req->start_at_unix_ns() - (NowRealtimeNs() + skew_ns_);
+    if (wait_ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait_ns));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& id : req->ids()) {
+      auto it = prepared_.find(id);
+      if (it == prepared_.end()) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, "no prepared fault " + id);
+      }
+      v1::FaultRecord f = it->second;
+      prepared_.erase(it);
+      ApplyLocked(&f);
+      *resp->add_faults() = f;
+    }
     return grpc::Status::OK;
   }
 
@@ -119,6 +140,10 @@ class FakeAgent final : public v1::Agent::Service {
     std::lock_guard<std::mutex> lock(mu_);
     ++revert_alls;
     revert_all_leases_.push_back(req->lease_id());
+    for (auto it = prepared_.begin(); it != prepared_.end();) {
+      const bool ours = req->lease_id().empty() || it->second.lease_id() == req->lease_id();
+      it = ours ? prepared_.erase(it) : std::next(it);
+    }
     for (auto it = faults_.begin(); it != faults_.end();) {
       if (req->lease_id().empty() || it->second.lease_id() == req->lease_id()) {
         it->second.set_state(v1::FAULT_STATE_REVERTED);
@@ -187,6 +212,7 @@ class FakeAgent final : public v1::Agent::Service {
   void Reject(const std::string& message) { reject_ = message; }
 
   std::atomic<int> injects{0};
+  std::atomic<int> commits{0};
   std::atomic<int> dry_runs{0};
   std::atomic<int> revert_alls{0};
   std::atomic<int> renewals{0};
@@ -198,6 +224,15 @@ class FakeAgent final : public v1::Agent::Service {
   std::atomic<int64_t> revert_delay_ms{0};
 
  private:
+  // Marks `f` applied now and keeps it.
+  void ApplyLocked(v1::FaultRecord* f) {
+    const int64_t now = NowRealtimeNs();
+    f->set_state(v1::FAULT_STATE_ACTIVE);
+    f->set_injected_unix_ns(now + skew_ns_);
+    faults_[f->id()] = *f;
+    if (service_) service_->Injected(now);
+  }
+
   static void Delay(const std::atomic<int64_t>& ms) {
     if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms.load()));
   }
@@ -209,6 +244,7 @@ class FakeAgent final : public v1::Agent::Service {
   std::string reject_;
   std::mutex mu_;
   std::map<std::string, v1::FaultRecord> faults_;
+  std::map<std::string, v1::FaultRecord> prepared_;
   std::vector<std::string> revert_all_leases_;
   std::string last_lease_;
   std::string last_duration_;

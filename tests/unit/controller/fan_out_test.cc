@@ -184,9 +184,14 @@ TEST(FanOut, InjectAndRevertReachEveryAgentAtOnce) {
   }
   for (auto& a : f.fleet) {
     EXPECT_EQ(a->injects.load(), 2);
+    EXPECT_EQ(a->commits.load(), 2);  // prepared, then committed at one instant
     EXPECT_EQ(a->revert_alls.load(), 2);
     EXPECT_EQ(a->ActiveFaults(), 0);
   }
+  // Each agent's Inject took 100 ms, yet all of them applied together.
+  std::printf("start skew: %.2f ms parallel, %.2f ms one at a time\n",
+              parallel.report.start_skew_ms(), serial.report.start_skew_ms());
+  EXPECT_LT(parallel.report.start_skew_ms(), 20.0);
 }
 
 TEST(FanOut, ClockSyncAndDryRunReachEveryAgentAtOnce) {
@@ -231,7 +236,13 @@ TEST(FanOut, EveryFailingAgentIsNamedAndTheRestReverted) {
   for (auto& a : f.fleet) {
     EXPECT_EQ(a->revert_alls.load(), 1) << a->name();
     EXPECT_EQ(a->ActiveFaults(), 0) << a->name();
+    // A coordinated start: with one refusal in the prepare phase, nothing is
+    // applied anywhere.
+    EXPECT_EQ(a->commits.load(), 0) << a->name();
   }
+  EXPECT_TRUE(t.report.timeline().empty() ||
+              std::none_of(t.report.timeline().begin(), t.report.timeline().end(),
+                           [](const auto& e) { return e.kind() == "injected"; }));
 }
 
 }  // namespace
