@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/status_macros.h"
 #include "common/units.h"
 #include "controller/experiment.h"
 #include "controller/fan_out.h"
@@ -156,7 +157,23 @@ std::optional<ExperimentRun::End> ExperimentRun::Resolve() {
     if (!parts.ok()) return End{"error", std::string(parts.status().message())};
     parts_.insert(parts_.end(), parts->begin(), parts->end());
   }
+  if (absl::Status st = Admit(); !st.ok()) return End{"error", std::string(st.message())};
   return std::nullopt;
+}
+
+absl::Status ExperimentRun::Admit() {
+  RunFootprint run;
+  run.registered = all_agents_.size();
+  for (const Part& part : parts_) {
+    run.held.push_back(part.agent);
+    if (part.affected) run.affected.push_back(part.agent);
+  }
+  if (options_.fleet == nullptr) return CheckBlastRadius(exp_.limits(), FleetLimits{0, {}, 0}, run);
+  // A dry run changes nothing and holds nothing, but hears the same refusals.
+  if (dry_run_) return CheckBlastRadius(exp_.limits(), options_.fleet->limits(), run);
+  RETURN_IF_ERROR(options_.fleet->Admit(run_id_, exp_.limits(), run));
+  admitted_ = true;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<ExperimentRun::Part>> ExperimentRun::PartsOf(int index) {
@@ -169,7 +186,9 @@ absl::StatusOr<std::vector<ExperimentRun::Part>> ExperimentRun::PartsOf(int inde
       return absl::Status(zone.status().code(),
                           fmt::format("faults[{}]: {}", index, std::string(zone.status().message())));
     }
-    for (ZonePart& z : *zone) parts.push_back({index, z.role, std::move(z.spec), std::move(z.agent)});
+    for (ZonePart& z : *zone) {
+      parts.push_back({index, z.role, std::move(z.spec), std::move(z.agent), z.inside});
+    }
     return parts;
   }
   const v1::FaultSpec spec = FaultSpecFor(exp_, index);
@@ -868,6 +887,7 @@ v1::RunReport ExperimentRun::Finish(const End& end) {
   });
   for (auto& e : *tl) e.set_at_ms(Ms(e.unix_ns() - report_.started_unix_ns()));
   Save();
+  if (admitted_) options_.fleet->Release(run_id_);
   Progress("done", end.verdict);
   spdlog::info("run {} ({}): {}: {}", run_id_, exp_.name(), end.verdict, end.reason);
   return report_;

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_client.h"
+#include "controller/blast_radius.h"
 #include "controller/store.h"
 #include "controller/targets.h"
 #include "controller/timeline/clock_offset.h"
@@ -42,6 +43,9 @@ struct RunnerOptions {
   // How many agent calls of one phase (clock sync, inject, revert, lease
   // renewal) run at once; 0 = all of them (up to kMaxFanOut).
   size_t max_in_flight = 0;
+  // The controller's blast-radius caps and the agents its runs hold; null: only
+  // the experiment's own limits apply.
+  FleetGuard* fleet = nullptr;
 };
 
 using ProgressFn = std::function<void(const v1::RunProgress&)>;
@@ -91,6 +95,7 @@ class ExperimentRun {
     std::string on;  // the target, or the agent's side of a zone outage
     v1::FaultSpec spec;
     AgentRef agent;
+    bool affected = true;  // taken out by it (not a zone outage's far side)
   };
   struct Injected {
     std::string agent;
@@ -132,6 +137,8 @@ class ExperimentRun {
   // The agent faults of faults[index]: one per agent its target picked, or a
   // zone outage's parts.
   absl::StatusOr<std::vector<Part>> PartsOf(int index);
+  // The experiment's limits and the controller's caps; holds the agents.
+  absl::Status Admit();
   // Called concurrently (one call per part): touches only `result`, the
   // clients and the run's constant state.
   void InjectOne(const Part& part, bool dry_run, InjectResult* result);
@@ -185,6 +192,7 @@ class ExperimentRun {
   // Only the Execute() thread uses these.
   std::map<std::string, std::vector<AgentRef>> targets_;
   std::vector<Part> parts_;  // every agent fault of the run, in order
+  bool admitted_ = false;    // holds its agents in options_.fleet
   std::map<std::string, timeline::ClockOffset> clocks_;  // by agent name; read-only once synced
   std::vector<std::unique_ptr<ProbeRun>> probes_;        // fixed once the probes start
   std::vector<Injected> injected_;

@@ -135,15 +135,15 @@ absl::StatusOr<std::vector<ZonePart>> ExpandZoneOutage(const v1::ZoneOutageFault
   for (const AgentRef* a : inside) {
     if (!a->healthy) continue;
     const std::string role = fmt::format("zone {}", outage.zone());
-    parts.push_back({*a, role, Partition(outside_ips, outage, duration)});
+    parts.push_back({*a, role, true, Partition(outside_ips, outage, duration)});
     if (!power) continue;
     for (const auto& service : outage.services()) {
-      parts.push_back({*a, role, PowerLoss(service, kill, duration)});
+      parts.push_back({*a, role, true, PowerLoss(service, kill, duration)});
     }
   }
   for (const AgentRef* a : outside) {
     if (!a->healthy) continue;
-    parts.push_back({*a, fmt::format("outside zone {}", outage.zone()),
+    parts.push_back({*a, fmt::format("outside zone {}", outage.zone()), false,
                      Partition(inside_ips, outage, duration)});
   }
   return parts;

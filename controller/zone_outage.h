@@ -25,6 +25,7 @@ absl::Status ValidateZoneOutage(const v1::ZoneOutageFault& outage);
 struct ZonePart {
   AgentRef agent;
   std::string role;    // "zone a" (inside) or "outside zone a"
+  bool inside = false; // the zone's own agents: the ones the outage takes out
   v1::FaultSpec spec;  // a partition, or (mode power, inside) a pause or kill
 };
 
