@@ -278,6 +278,62 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     problems.push_back(fmt::format("objectives.recovered_after: must be at least 1, got {}",
                                    exp.objectives().recovered_after()));
   }
+
+  // Stop conditions: exactly one of failing_for / failure_ratio + window /
+  // agents_lost; the first two name a probe of the experiment.
+  for (int i = 0; i < exp.stop_when_size(); ++i) {
+    const v1::StopCondition& c = exp.stop_when(i);
+    const std::string path = fmt::format("stop_when[{}]", i);
+    const bool by_time = !c.failing_for().empty();
+    const bool by_ratio = c.has_failure_ratio() || !c.window().empty();
+    const bool by_agents = c.agents_lost() != 0;
+    const int kinds = static_cast<int>(by_time) + static_cast<int>(by_ratio) +
+                      static_cast<int>(by_agents);
+    if (kinds == 0) {
+      problems.push_back(fmt::format(
+          "{}: needs one of failing_for, failure_ratio with window, or agents_lost", path));
+    } else if (kinds > 1) {
+      problems.push_back(fmt::format(
+          "{}: failing_for, failure_ratio with window and agents_lost are exclusive", path));
+    }
+    std::vector<std::string> probe_names;
+    for (const auto& p : exp.probes()) probe_names.push_back(p.name());
+    if (by_time || by_ratio) {
+      if (c.probe().empty()) {
+        problems.push_back(fmt::format("{}.probe: required (probes: {})", path,
+                                       absl::StrJoin(probe_names, ", ")));
+      } else if (std::find(probe_names.begin(), probe_names.end(), c.probe()) ==
+                 probe_names.end()) {
+        problems.push_back(fmt::format("{}.probe: unknown probe \"{}\" (probes: {})", path,
+                                       c.probe(), absl::StrJoin(probe_names, ", ")));
+      }
+    } else if (by_agents && !c.probe().empty()) {
+      problems.push_back(fmt::format("{}.probe: not with agents_lost", path));
+    }
+    std::chrono::nanoseconds span{0};
+    if (by_time && CheckDuration(path + ".failing_for", c.failing_for(), true, &problems, &span) &&
+        span.count() <= 0) {
+      problems.push_back(fmt::format("{}.failing_for: must be above 0", path));
+    }
+    if (by_ratio) {
+      if (!c.has_failure_ratio()) {
+        problems.push_back(fmt::format("{}.failure_ratio: required with window", path));
+      } else if (!(c.failure_ratio() > 0 && c.failure_ratio() <= 1)) {
+        problems.push_back(fmt::format("{}.failure_ratio: must be above 0 and at most 1, got {}",
+                                       path, c.failure_ratio()));
+      }
+      if (c.window().empty()) {
+        problems.push_back(fmt::format("{}.window: required with failure_ratio", path));
+      } else if (CheckDuration(path + ".window", c.window(), true, &problems, &span) &&
+                 span.count() <= 0) {
+        problems.push_back(fmt::format("{}.window: must be above 0", path));
+      }
+    }
+    if (c.agents_lost() < 0) {
+      problems.push_back(fmt::format("{}.agents_lost: must be at least 1, got {}", path,
+                                     c.agents_lost()));
+    }
+  }
   return problems;
 }
 
