@@ -45,6 +45,22 @@ std::chrono::nanoseconds ProbeTimeout(const v1::ExperimentProbe& p) {
   return std::min<std::chrono::nanoseconds>(ProbeInterval(p), std::chrono::seconds(1));
 }
 
+// A failed call that shows the agent did not answer (as opposed to an answer
+// that refused the call).
+bool Unreachable(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // How long a fault lasts: its own duration, else the experiment's.
 absl::StatusOr<std::chrono::nanoseconds> FaultDuration(const v1::FaultSpec& spec,
                                                        const v1::Experiment& exp) {
@@ -88,7 +104,8 @@ ExperimentRun::ExperimentRun(std::string run_id, v1::Experiment experiment, bool
       clients_(clients),
       store_(store),
       progress_(std::move(progress)),
-      started_mono_(Clock::now()) {}
+      started_mono_(Clock::now()),
+      stops_(exp_) {}
 
 ExperimentRun::~ExperimentRun() {
   StopProbes();
@@ -242,7 +259,12 @@ std::optional<ExperimentRun::End> ExperimentRun::AwaitSteady() {
               options_.steady_slack,
           "steady_state");
   std::optional<End> end = SteadyVerdict(need);
-  if (!end) Event("steady", NowRealtimeNs(), "", fmt::format("every probe passed {} times", need));
+  if (!end) {
+    const int64_t steady_ns = NowRealtimeNs();
+    Event("steady", steady_ns, "", fmt::format("every probe passed {} times", need));
+    absl::MutexLock lock(&mu_);
+    stops_.Arm(steady_ns);  // stop conditions count from here
+  }
   return end;
 }
 
@@ -263,14 +285,29 @@ std::optional<ExperimentRun::End> ExperimentRun::Inject(bool dry_run) {
 
 void ExperimentRun::Observe() {
   Progress("observing");
-  WaitFor([] { return false; }, inject_mono_ + ExperimentDuration(exp_), "observing");
+  WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stops_.fired().has_value(); },
+          inject_mono_ + ExperimentDuration(exp_), "observing");
 }
 
 bool ExperimentRun::Revert() {
-  const bool was_aborted = aborted();
-  Progress("reverting");
+  bool was_aborted;
+  {
+    absl::MutexLock lock(&mu_);
+    stops_.Disarm();
+    stopped_ = stops_.fired();
+    was_aborted = aborted_ && !stopped_;
+  }
+  if (stopped_) {
+    // Before every agent's `reverted` on the timeline: it fired first.
+    Event("stopped", stopped_->at_ns, "", stopped_->reason);
+    Progress("reverting", stopped_->reason);
+  } else {
+    Progress("reverting");
+  }
   const int64_t revert_ns = NowRealtimeNs();
-  RevertAll(was_aborted ? "abort" : "duration");
+  RevertAll(stopped_       ? fmt::format("stop_when[{}]", stopped_->index)
+            : was_aborted ? "abort"
+                          : "duration");
   int64_t first = 0, last = 0;
   for (auto& inj : injected_) {
     if (inj.is_action) continue;
@@ -334,11 +371,17 @@ v1::RunReport ExperimentRun::Score(bool was_aborted) {
     }
   }
   auto result = timeline::ComputeResult(in);
+  // Stopped: the figures as far as they exist, as for an abort.
+  const std::optional<End> stop =
+      stopped_ ? std::optional<End>(End{"stopped", stopped_->reason + "; faults reverted"})
+               : std::nullopt;
   if (!result.ok()) {
+    if (stop) return Finish(*stop);
     if (was_aborted) return Finish({"aborted", "aborted by request; faults reverted"});
     return Finish({"error", "computing the result: " + std::string(result.status().message())});
   }
   SetFigures(*result, need);
+  if (stop) return Finish(*stop);
   if (was_aborted) return Finish({"aborted", "aborted by request; faults reverted"});
   return Finish({timeline::VerdictName(result->verdict), result->reason});
 }
@@ -594,6 +637,7 @@ void ExperimentRun::LeaseLoop() {
     v1::RenewLeaseRequest req;
     req.set_lease_id(run_id_);
     req.set_ttl_ms(options_.lease_ttl.count());
+    std::vector<absl::Status> results(leased.size());
     ForEachParallel(leased.size(), options_.max_in_flight, [&](size_t i) {
       const AgentRef& agent = leased[i];
       absl::StatusOr<std::shared_ptr<AgentClient>> client =
@@ -603,7 +647,18 @@ void ExperimentRun::LeaseLoop() {
                                           .status()
                                     : client.status();
       if (!st.ok()) spdlog::warn("run {}: {}", run_id_, std::string(st.message()));
+      results[i] = std::move(st);
     });
+    // Each agent's latest renewal: the `agents_lost` stop condition counts the
+    // agents it could not reach.
+    const int64_t now = NowRealtimeNs();
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < leased.size(); ++i) {
+      const absl::Status& st = results[i];
+      renewals_[leased[i].name] = st;
+      stops_.AgentReachable(leased[i].name, !Unreachable(st), now,
+                            st.ok() ? "" : absl::StatusCodeToString(st.code()));
+    }
   }
 }
 
@@ -746,7 +801,9 @@ void ExperimentRun::AddSample(size_t index, const v1::ProbeSample& s,
   const int64_t at = s.start_unix_ns() + (s.ok() ? s.latency_ns() : 0);
   absl::MutexLock lock(&mu_);
   ProbeState& state = probe_states_[index];
-  state.samples.push_back({timeline::ToControllerClock(at, clock).ns, s.ok()});
+  const int64_t t = timeline::ToControllerClock(at, clock).ns;
+  state.samples.push_back({t, s.ok()});
+  stops_.AddSample(index, t, s.ok());  // only while armed (steady state to Revert)
   if (!s.ok()) {
     ++state.failures;
     state.last_error = s.error();

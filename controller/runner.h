@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_client.h"
 #include "controller/blast_radius.h"
+#include "controller/stop_conditions.h"
 #include "controller/store.h"
 #include "controller/targets.h"
 #include "controller/timeline/clock_offset.h"
@@ -52,7 +53,10 @@ using ProgressFn = std::function<void(const v1::RunProgress&)>;
 
 // One run of one experiment, in phases: Resolve -> SyncClocks -> AwaitSteady
 // (probes start) -> Inject (leases; or only a dry run) -> Observe -> Revert ->
-// AwaitRecovery -> Score. Created and executed by the controller service, which
+// AwaitRecovery -> Score. From the steady state to the end of Observe the
+// experiment's stop conditions (stop_when) are checked against every probe
+// sample and every lease renewal; one firing ends Observe at once, everything
+// is reverted and the verdict is `stopped`. Created and executed by the controller service, which
 // owns it (and the AgentClients it uses, which must outlive it). Execute() runs
 // on the caller's thread; Abort() may be called from any thread. Probe threads
 // and the lease thread are the run's own and are joined before it ends; they
@@ -126,7 +130,7 @@ class ExperimentRun {
   std::optional<End> SyncClocks();
   std::optional<End> AwaitSteady();
   std::optional<End> Inject(bool dry_run);
-  void Observe();
+  void Observe();  // until the duration ends, an abort or a stop condition
   bool Revert();  // returns whether the run was aborted
   bool AwaitRecovery(bool aborted);
   v1::RunReport Score(bool aborted);
@@ -203,6 +207,7 @@ class ExperimentRun {
   int64_t injected_error_ns_ = 0;
   v1::RunReport report_;
   std::thread lease_thread_;
+  std::optional<StopTrigger> stopped_;  // the stop condition that ended Observe
 
   absl::Mutex mu_;
   std::vector<ProbeState> probe_states_ ABSL_GUARDED_BY(mu_);  // index as in probes_
@@ -210,6 +215,10 @@ class ExperimentRun {
   bool aborted_ ABSL_GUARDED_BY(mu_) = false;
   bool lease_stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<AgentRef> leased_ ABSL_GUARDED_BY(mu_);  // agents holding the run's lease
+  // Fed by AddSample and the lease loop; armed from the steady state to Revert.
+  StopConditions stops_ ABSL_GUARDED_BY(mu_);
+  // The latest RenewLease result of each leased agent, by name.
+  std::map<std::string, absl::Status> renewals_ ABSL_GUARDED_BY(mu_);
 };
 
 // A run id: time-ordered and unique ("20261125-203012-5f3a").

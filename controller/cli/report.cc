@@ -31,7 +31,8 @@ std::string TextReport(const v1::RunReport& r) {
   std::string out = fmt::format("run {}  {}  {}\n", r.run_id(), r.experiment(), Upper(r.verdict()));
   if (!r.reason().empty()) out += fmt::format("  {}\n", r.reason());
   const bool measured = r.verdict() == "pass" || r.verdict() == "fail" ||
-                        (r.verdict() == "aborted" && r.faults_size() > 0);
+                        ((r.verdict() == "aborted" || r.verdict() == "stopped") &&
+                         r.faults_size() > 0);
   if (measured) {
     out += fmt::format("  time to detect    {}\n", Figure(r.time_to_detect_ms(), r.error_ms()));
     out += fmt::format("  outage            {}\n", Figure(r.outage_ms(), r.error_ms()));
