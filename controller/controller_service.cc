@@ -16,7 +16,10 @@ constexpr auto kRecoverRpcTimeout = std::chrono::milliseconds(5000);
 }  // namespace
 
 ControllerService::ControllerService(Store* store, ControllerOptions options)
-    : store_(store), options_(std::move(options)), clients_(options_.runner.dial) {}
+    : store_(store),
+      options_(std::move(options)),
+      clients_(options_.runner.dial),
+      fleet_(options_.fleet) {}
 
 ControllerService::~ControllerService() {
   for (auto& t : background_) {
@@ -182,7 +185,9 @@ grpc::Status ControllerService::RunExperiment(grpc::ServerContext*,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
   }
   const std::string run_id = NewRunId();
-  ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), options_.runner, &clients_, store_,
+  RunnerOptions runner = options_.runner;
+  runner.fleet = &fleet_;
+  ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), runner, &clients_, store_,
                     [writer](const v1::RunProgress& p) {
                       v1::RunUpdate u;
                       *u.mutable_progress() = p;

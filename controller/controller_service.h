@@ -23,6 +23,7 @@ struct ControllerOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds unhealthy_after{3500};
   RunnerOptions runner;
+  FleetLimits fleet;  // blast-radius caps of every run
 };
 
 // One controller's service. Owned by main (or a test); thread-safe (gRPC calls
@@ -66,6 +67,7 @@ class ControllerService final : public v1::Controller::Service {
   Store* const store_;
   const ControllerOptions options_;
   AgentClients clients_;  // shared by every run and by the service's own calls
+  FleetGuard fleet_;      // the agents runs hold; the blast-radius caps
 
   std::mutex mu_;
   std::map<std::string, Agent> agents_;                 // by name

@@ -272,6 +272,17 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     }
   }
 
+  // Limits (the blast radius is checked again, with the fleet, at the start).
+  if (exp.limits().max_agents() < 0) {
+    problems.push_back(fmt::format("limits.max_agents: must be at least 1, got {}",
+                                   exp.limits().max_agents()));
+  }
+  if (exp.limits().has_max_percent() &&
+      !(exp.limits().max_percent() > 0 && exp.limits().max_percent() <= 100)) {
+    problems.push_back(fmt::format("limits.max_percent: must be above 0 and at most 100, got {:g}",
+                                   exp.limits().max_percent()));
+  }
+
   // Objectives.
   CheckDuration("objectives.rto", exp.objectives().rto(), true, &problems);
   if (exp.objectives().recovered_after() < 0) {

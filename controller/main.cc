@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   int64_t lease_ttl_ms = 10000;
   int64_t heartbeat_ms = 1000;
   int64_t max_in_flight = 0;
+  controller::FleetLimits fleet;
+  std::vector<std::string> protected_labels;
   app.add_option("--listen", listen, "unix:/PATH or HOST:PORT (repeatable)")
       ->capture_default_str();
   app.add_option("--db", db, "SQLite database file")->capture_default_str();
@@ -49,12 +51,31 @@ int main(int argc, char** argv) {
   app.add_option("--max-in-flight", max_in_flight,
                  "agent calls of one run phase in flight at once (0 = all)")
       ->capture_default_str();
+  app.add_option("--max-fleet-percent", fleet.max_fleet_percent,
+                 "largest share of the registered agents one run may take out (0 = no cap)")
+      ->capture_default_str();
+  app.add_option("--protected-label", protected_labels,
+                 "KEY=VALUE: agents with this label never get a fault (repeatable)");
+  app.add_option("--max-concurrent-runs", fleet.max_concurrent_runs,
+                 "runs holding agents at once (0 = no cap); two runs never hold the same agent")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
   if (lease_ttl_ms < 100) return Fail(absl::InvalidArgumentError("--lease-ttl-ms: at least 100"));
   if (heartbeat_ms < 10) return Fail(absl::InvalidArgumentError("--heartbeat-ms: at least 10"));
   if (max_in_flight < 0) return Fail(absl::InvalidArgumentError("--max-in-flight: at least 0"));
+  if (!(fleet.max_fleet_percent >= 0 && fleet.max_fleet_percent <= 100)) {
+    return Fail(absl::InvalidArgumentError("--max-fleet-percent: between 0 and 100"));
+  }
+  if (fleet.max_concurrent_runs < 0) {
+    return Fail(absl::InvalidArgumentError("--max-concurrent-runs: at least 0"));
+  }
+  for (const auto& text : protected_labels) {
+    auto label = controller::ParseLabelFlag("--protected-label", text);
+    if (!label.ok()) return Fail(label.status());
+    fleet.protected_labels.push_back(*label);
+  }
 
   // Signals are taken by a dedicated thread; block them before any thread starts.
   sigset_t stop_signals;
@@ -71,6 +92,7 @@ int main(int argc, char** argv) {
   options.unhealthy_after = std::chrono::milliseconds(heartbeat_ms * 3 + heartbeat_ms / 2);
   options.runner.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);
   options.runner.max_in_flight = static_cast<size_t>(max_in_flight);
+  options.fleet = fleet;
   options.runner.dial = [tls, insecure](const std::string& address) {
     return Dial("agent address", address, tls, insecure);
   };

@@ -78,7 +78,7 @@ class ControllerTest : public ::testing::Test {
     ASSIGN_OR_RETURN(controller_,
                      Subprocess::Start({bin, "--listen", controller_address_, "--insecure", "--db",
                                         dir_->Path("faultline.db"), "--lease-ttl-ms", "1000",
-                                        "--heartbeat-ms", "100"},
+                                        "--heartbeat-ms", "100", "--max-fleet-percent", "100"},
                                        so));
     auto channel = grpc::CreateChannel(controller_address_, grpc::InsecureChannelCredentials());
     stub_ = v1::Controller::NewStub(channel);

@@ -33,6 +33,7 @@ class TestController {
     ControllerOptions o;
     o.heartbeat_interval = std::chrono::milliseconds(50);
     o.unhealthy_after = std::chrono::milliseconds(300);
+    o.fleet.max_fleet_percent = 0;  // these fleets are one or two agents
     o.runner.lease_ttl = lease_ttl;
     o.runner.steady_after_timeout = std::chrono::milliseconds(3000);
     o.runner.steady_slack = std::chrono::milliseconds(2000);
