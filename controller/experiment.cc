@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
+#include "controller/targets.h"
 #include "controller/zone_outage.h"
 #include "probes/probe.h"
 #include "spec/fault_spec.h"
@@ -147,9 +148,17 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
       problems.push_back(fmt::format("{}: \"{}\" is reserved for probes run by the controller",
                                      path, kFromController));
     }
-    if (t.labels().empty() && t.names().empty()) {
-      problems.push_back(fmt::format("{}: needs labels or names (an empty selector would pick "
-                                     "every agent)", path));
+    if (t.labels().empty() && t.names().empty() && t.selector().empty()) {
+      problems.push_back(fmt::format("{}: needs labels or names, or a selector (an empty target "
+                                     "would pick every agent)", path));
+    }
+    if (!t.selector().empty()) {
+      if (auto parsed = ParseLabelSelector(t.selector()); !parsed.ok()) {
+        problems.push_back(fmt::format("{}.selector: {}", path, std::string(parsed.status().message())));
+      }
+    }
+    for (int i = 0; i < t.exclude_size(); ++i) {
+      if (t.exclude(i).empty()) problems.push_back(fmt::format("{}.exclude[{}]: empty agent name", path, i));
     }
     if (t.count() < 0) {
       problems.push_back(fmt::format("{}.count: must be at least 1, got {}", path, t.count()));
