@@ -288,5 +288,61 @@ TEST(Experiment, EnumsTakeTheirShortNamesInAnyCase) {
               HasSubstr("faults[0].kill.mode: must be one of one, all, count, percent, got \"most\""));
 }
 
+TEST(Experiment, TargetsTakeSelectorExcludeSeedAndOnEmpty) {
+  std::string yaml = kValid;
+  const std::string from = "primary: {labels: {role: redis-primary}, count: 1}";
+  yaml.replace(yaml.find(from), from.size(),
+               "primary: {selector: \"zone in (a,b), role!=db, !canary\", exclude: [n1, n2], "
+               "count: 1, seed: 9223372036854775807, on_empty: SKIP}");
+  auto exp = LoadExperiment(yaml);
+  ASSERT_TRUE(exp.ok()) << exp.status();
+  const v1::TargetSelector& t = exp->targets().at("primary");
+  EXPECT_EQ(t.selector(), "zone in (a,b), role!=db, !canary");
+  EXPECT_EQ(t.exclude_size(), 2);
+  ASSERT_TRUE(t.has_seed());
+  EXPECT_EQ(t.seed(), 9223372036854775807ull);  // the loader reads int64 range
+  EXPECT_EQ(t.on_empty(), v1::TargetSelector::ON_EMPTY_SKIP);
+  EXPECT_FALSE(exp->targets().at("observer").has_seed());
+  EXPECT_EQ(exp->targets().at("observer").on_empty(), v1::TargetSelector::ON_EMPTY_UNSPECIFIED);
+
+  yaml.replace(yaml.find("on_empty: SKIP"), std::string("on_empty: SKIP").size(), "on_empty: fail");
+  exp = LoadExperiment(yaml);
+  ASSERT_TRUE(exp.ok()) << exp.status();
+  EXPECT_EQ(exp->targets().at("primary").on_empty(), v1::TargetSelector::ON_EMPTY_FAIL);
+  yaml.replace(yaml.find("on_empty: fail"), std::string("on_empty: fail").size(), "on_empty: maybe");
+  exp = LoadExperiment(yaml);
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), HasSubstr("targets.primary.on_empty"));
+}
+
+TEST(Experiment, TargetProblemsCarryTheirPaths) {
+  auto exp = LoadExperiment(R"(
+name: x
+targets:
+  web: {selector: "zone in (a,b", count: 1}
+  db: {selector: "role=db", exclude: [db-1, ""], percent: 0}
+  nothing: {exclude: [a], seed: 3, on_empty: skip}
+  ok: {selector: "!canary"}
+probes:
+  - {name: p, from: ok, tcp: {address: "127.0.0.1:1"}}
+faults:
+  - {on: web, pause: {process: {name: x}}}
+objectives: {rto: 1s}
+duration: 5s
+)");
+  ASSERT_FALSE(exp.ok());
+  const std::string msg(exp.status().message());
+  for (const char* want : {
+           "targets.web.selector: expected \")\" after \"zone in (a,b\" at 12",
+           "targets.db.exclude[1]: empty agent name",
+           "targets.db.percent: must be between 1 and 100, got 0",
+           "targets.nothing: needs labels or names, or a selector",
+       }) {
+    EXPECT_THAT(msg, HasSubstr(want));
+  }
+  EXPECT_THAT(msg, Not(HasSubstr("targets.ok")));
+  EXPECT_THAT(msg, Not(HasSubstr("targets.db.selector")));
+}
+
 }  // namespace
 }  // namespace faultline::controller
