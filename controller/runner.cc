@@ -169,6 +169,20 @@ std::optional<ExperimentRun::End> ExperimentRun::Resolve() {
   auto targets = ResolveTargets(exp_, all_agents_, rng);
   if (!targets.ok()) return End{"error", std::string(targets.status().message())};
   targets_ = std::move(*targets);
+  // Frozen into the run record: later changes to the fleet do not move a run.
+  for (const auto& [name, agents] : targets_) {
+    v1::ResolvedTarget& resolved = (*report_.mutable_targets())[name];
+    for (const AgentRef& a : agents) resolved.add_agents(a.name);
+  }
+  // A skipped (empty) target skips its faults (no parts), but a probe cannot
+  // run from nowhere.
+  for (int i = 0; i < exp_.probes_size(); ++i) {
+    const std::string& from = exp_.probes(i).from();
+    if (from.empty() || from == kFromController) continue;
+    if (auto it = targets_.find(from); it == targets_.end() || it->second.empty()) {
+      return End{"error", fmt::format("probes[{}].from: target {} matched no agent", i, from)};
+    }
+  }
   for (int i = 0; i < exp_.faults_size(); ++i) {
     auto parts = PartsOf(i);
     if (!parts.ok()) return End{"error", std::string(parts.status().message())};
