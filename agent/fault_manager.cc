@@ -88,12 +88,6 @@ const FaultHandler* FaultManager::HandlerFor(v1::FaultSpec::KindCase kind_case) 
   return nullptr;
 }
 
-std::vector<std::string> FaultManager::Kinds() const {
-  std::vector<std::string> kinds;
-  for (const auto& h : handlers_) kinds.push_back(h->Kind());
-  return kinds;
-}
-
 std::vector<std::string> FaultManager::Capabilities() const {
   std::vector<std::string> kinds;
   for (const auto& h : handlers_) {

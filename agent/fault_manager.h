@@ -110,7 +110,6 @@ class FaultManager {
   absl::StatusOr<int> RenewLease(const std::string& lease_id, int64_t ttl_ms);
   // The kinds this host can inject now.
   std::vector<std::string> Capabilities() const;
-  std::vector<std::string> Kinds() const;
 
   const FaultContext& context() const { return context_; }
 

@@ -227,18 +227,7 @@ class ZoneOutage : public ::testing::Test {
           if (!controller_->Running()) return true;  // reported below
           CommandResult r = RunCommand(Cli({"agents", "-o", "json"}), 5s);
           last = r.ok() ? r.out : r.Describe();
-          v1::ListAgentsResponse resp;
-          if (!r.ok() || !google::protobuf::util::JsonStringToMessage(r.out, &resp).ok()) {
-            return false;
-          }
-          for (const auto& name : names) {
-            bool healthy = false;
-            for (const auto& a : resp.agents()) {
-              healthy = healthy || (a.name() == name && a.health() == "healthy");
-            }
-            if (!healthy) return false;
-          }
-          return true;
+          return r.ok() && AllAgentsHealthy(r.out, names);
         },
         timeout);
     if (!controller_->Running()) {

@@ -14,9 +14,12 @@
 #include <filesystem>
 #include <thread>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "absl/status/status.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "faultline/v1/controller.pb.h"
 
 namespace faultline::itest {
 namespace {
@@ -265,6 +268,17 @@ absl::StatusOr<TestCerts> MakeTestCerts(const TestDir& dir) {
   c.other_client_cert = p("other-client.crt");
   c.other_client_key = p("other-client.key");
   return c;
+}
+
+bool AllAgentsHealthy(const std::string& agents_json, const std::vector<std::string>& names) {
+  faultline::v1::ListAgentsResponse resp;
+  if (!google::protobuf::util::JsonStringToMessage(agents_json, &resp).ok()) return false;
+  for (const auto& name : names) {
+    bool healthy = false;
+    for (const auto& a : resp.agents()) healthy = healthy || (a.name() == name && a.health() == "healthy");
+    if (!healthy) return false;
+  }
+  return true;
 }
 
 }  // namespace faultline::itest

@@ -89,6 +89,9 @@ class AgentProcess {
 absl::Status WaitForInfo(faultline::v1::Agent::Stub& stub, std::chrono::milliseconds timeout,
                          faultline::v1::InfoResponse* response = nullptr);
 
+// Whether `faultline agents -o json` output lists every one of `names` healthy.
+bool AllAgentsHealthy(const std::string& agents_json, const std::vector<std::string>& names);
+
 // A client context with a deadline `timeout` from now.
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(
     std::chrono::milliseconds timeout = std::chrono::seconds(10));
