@@ -193,10 +193,10 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
                                      p.from(), known_list(), kFromController));
     }
     int checks = (p.has_tcp() ? 1 : 0) + (p.has_http() ? 1 : 0) + (p.has_exec() ? 1 : 0) +
-                 (p.has_grpc_health() ? 1 : 0);
+                 (p.has_grpc_health() ? 1 : 0) + (p.has_redis() ? 1 : 0);
     if (checks != 1) {
       problems.push_back(fmt::format(
-          "{}: needs exactly one of tcp, http, exec, grpc_health, got {}", path, checks));
+          "{}: needs exactly one of tcp, http, exec, grpc_health, redis, got {}", path, checks));
     }
     if (p.has_tcp()) {
       auto ep = ParseEndpoint(path + ".tcp.address", p.tcp().address());
@@ -387,6 +387,7 @@ v1::ProbeSpec ToProbeSpec(const v1::ExperimentProbe& probe) {
   if (probe.has_http()) *spec.mutable_http() = probe.http();
   if (probe.has_exec()) *spec.mutable_exec() = probe.exec();
   if (probe.has_grpc_health()) *spec.mutable_grpc_health() = probe.grpc_health();
+  if (probe.has_redis()) *spec.mutable_redis() = probe.redis();
   spec.set_interval(probe.interval());
   spec.set_timeout(probe.timeout());
   return spec;

@@ -223,51 +223,17 @@ class HttpProbe final : public Probe {
   absl::StatusOr<HttpResponse> Fetch(Clock::time_point deadline) {
     ASSIGN_OR_RETURN(auto addresses, resolver_.Resolve(url_.target, deadline));
     ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcp(addresses, deadline));
-    size_t sent = 0;
-    while (sent < request_.size()) {
-      ssize_t n = ::send(fd.get(), request_.data() + sent, request_.size() - sent,
-                         MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        return absl::UnavailableError(fmt::format("send: {}", std::strerror(errno)));
-      }
-      RETURN_IF_ERROR(Wait(fd.get(), POLLOUT, deadline, "sending the request"));
-    }
+    RETURN_IF_ERROR(SendAll(fd.get(), request_, deadline, "sending the request"));
     std::string data;
-    char buf[16384];
     for (;;) {
-      ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        RETURN_IF_ERROR(Wait(fd.get(), POLLIN, deadline, "reading the response"));
-        continue;
-      }
-      if (n < 0) return absl::UnavailableError(fmt::format("recv: {}", std::strerror(errno)));
-      const bool eof = n == 0;
-      data.append(buf, static_cast<size_t>(n));
+      ASSIGN_OR_RETURN(const bool open, RecvSome(fd.get(), &data, deadline, "reading the response"));
       if (data.size() > kMaxResponseBytes) {
         return absl::ResourceExhaustedError("response larger than 1 MiB");
       }
       bool complete = false;
-      ASSIGN_OR_RETURN(HttpResponse response, ParseHttpResponse(data, eof, &complete));
+      ASSIGN_OR_RETURN(HttpResponse response, ParseHttpResponse(data, !open, &complete));
       if (complete) return response;
-      if (eof) return absl::DataLossError("connection closed before the response ended");
-    }
-  }
-
-  static absl::Status Wait(int fd, short events, Clock::time_point deadline,
-                           const char* what) {
-    pollfd pfd{fd, events, 0};
-    for (;;) {
-      int rc = ::poll(&pfd, 1, PollTimeoutMs(deadline));
-      if (rc < 0 && errno == EINTR) continue;
-      if (rc < 0) return absl::UnavailableError(fmt::format("poll: {}", std::strerror(errno)));
-      if (rc == 0) return absl::DeadlineExceededError(fmt::format("timed out {}", what));
-      return absl::OkStatus();
+      if (!open) return absl::DataLossError("connection closed before the response ended");
     }
   }
 

@@ -54,11 +54,13 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec) {
       return probes::MakeExecProbe(spec.exec());
     case v1::ProbeSpec::kGrpcHealth:
       return probes::MakeGrpcHealthProbe(spec.grpc_health());
+    case v1::ProbeSpec::kRedis:
+      return probes::MakeRedisProbe(spec.redis());
     case v1::ProbeSpec::CHECK_NOT_SET:
       break;
   }
   return absl::InvalidArgumentError(
-      "probe: exactly one of tcp, http, exec, grpc_health is required");
+      "probe: exactly one of tcp, http, exec, grpc_health, redis is required");
 }
 
 }  // namespace faultline

@@ -1,5 +1,5 @@
 // Probes: one health check of a service (tcp connect, HTTP GET, a command, gRPC
-// health), built from a v1::ProbeSpec. The probe runner (probe_runner.h) calls
+// health, Redis directly or through Sentinel), built from a v1::ProbeSpec. The probe runner (probe_runner.h) calls
 // Check() on a fixed schedule; the agent runs it for RunProbe and the controller
 // for probes `from: controller`.
 #ifndef FAULTLINE_PROBES_PROBE_H_

@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeTcpProbe(const v1::TcpProbe& spec);
 absl::StatusOr<std::unique_ptr<Probe>> MakeHttpProbe(const v1::HttpProbe& spec);
 absl::StatusOr<std::unique_ptr<Probe>> MakeExecProbe(const v1::ExecProbe& spec);
 absl::StatusOr<std::unique_ptr<Probe>> MakeGrpcHealthProbe(const v1::GrpcHealthProbe& spec);
+absl::StatusOr<std::unique_ptr<Probe>> MakeRedisProbe(const v1::RedisProbe& spec);
 
 }  // namespace faultline::probes
 

@@ -211,4 +211,49 @@ absl::StatusOr<UniqueFd> ConnectTcp(const std::vector<sockaddr_storage>& address
   return absl::UnavailableError(last_error);
 }
 
+absl::Status WaitReady(int fd, short events, Clock::time_point deadline, const char* what) {
+  pollfd pfd{fd, events, 0};
+  for (;;) {
+    int rc = ::poll(&pfd, 1, PollTimeoutMs(deadline));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return absl::UnavailableError(fmt::format("poll: {}", std::strerror(errno)));
+    if (rc == 0) return absl::DeadlineExceededError(fmt::format("timed out {}", what));
+    return absl::OkStatus();
+  }
+}
+
+absl::Status SendAll(int fd, std::string_view data, Clock::time_point deadline,
+                     const char* what) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return absl::UnavailableError(fmt::format("send: {}", std::strerror(errno)));
+    }
+    RETURN_IF_ERROR(WaitReady(fd, POLLOUT, deadline, what));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RecvSome(int fd, std::string* out, Clock::time_point deadline,
+                              const char* what) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      RETURN_IF_ERROR(WaitReady(fd, POLLIN, deadline, what));
+      continue;
+    }
+    if (n < 0) return absl::UnavailableError(fmt::format("recv: {}", std::strerror(errno)));
+    out->append(buf, static_cast<size_t>(n));
+    return n > 0;
+  }
+}
+
 }  // namespace faultline::probes

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -58,6 +59,20 @@ absl::StatusOr<UniqueFd> ConnectTcp(const std::vector<sockaddr_storage>& address
                                     Clock::time_point deadline);
 
 std::string FormatSockaddr(const sockaddr_storage& address);
+
+// Waits until `fd` is ready for `events` (POLLIN, POLLOUT) or the deadline
+// passes (DEADLINE_EXCEEDED "timed out <what>").
+absl::Status WaitReady(int fd, short events, Clock::time_point deadline, const char* what);
+
+// Sends all of `data` on a non-blocking socket before the deadline.
+absl::Status SendAll(int fd, std::string_view data, Clock::time_point deadline,
+                     const char* what);
+
+// Appends what the non-blocking socket has to `*out`, waiting for data until the
+// deadline; returns false at end of stream. At most 16 KiB per call: the caller
+// bounds the total.
+absl::StatusOr<bool> RecvSome(int fd, std::string* out, Clock::time_point deadline,
+                              const char* what);
 
 }  // namespace faultline::probes
 

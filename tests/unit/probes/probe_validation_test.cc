@@ -95,6 +95,40 @@ TEST(ProbeValidationTest, EveryFieldIsCheckedAndNamed) {
          s->mutable_grpc_health()->set_service("a\nb");
        },
        "grpc_health.service:"},
+      {"redis empty", [](v1::ProbeSpec* s) { s->mutable_redis(); },
+       "redis: exactly one of address (a server) and sentinels"},
+      {"redis both",
+       [](v1::ProbeSpec* s) {
+         s->mutable_redis()->set_address("10.0.0.1:6379");
+         s->mutable_redis()->add_sentinels("10.0.0.2:26379");
+         s->mutable_redis()->set_master("mymaster");
+       },
+       "redis: exactly one of address (a server) and sentinels"},
+      {"redis bad address",
+       [](v1::ProbeSpec* s) { s->mutable_redis()->set_address("10.0.0.1"); },
+       "redis.address:"},
+      {"redis master without sentinels",
+       [](v1::ProbeSpec* s) {
+         s->mutable_redis()->set_address("10.0.0.1:6379");
+         s->mutable_redis()->set_master("mymaster");
+       },
+       "redis.master: only with sentinels"},
+      {"redis sentinels without master",
+       [](v1::ProbeSpec* s) { s->mutable_redis()->add_sentinels("10.0.0.2:26379"); },
+       "redis.master: required with sentinels"},
+      {"redis bad sentinel",
+       [](v1::ProbeSpec* s) {
+         s->mutable_redis()->add_sentinels("10.0.0.2:26379");
+         s->mutable_redis()->add_sentinels("10.0.0.3:0");
+         s->mutable_redis()->set_master("mymaster");
+       },
+       "redis.sentinels[1]:"},
+      {"redis key without write",
+       [](v1::ProbeSpec* s) {
+         s->mutable_redis()->set_address("10.0.0.1:6379");
+         s->mutable_redis()->set_key("k");
+       },
+       "redis.key: only with write: true"},
   };
   for (const BadSpec& c : cases) {
     v1::ProbeSpec spec = TcpSpec();
@@ -107,12 +141,16 @@ TEST(ProbeValidationTest, EveryFieldIsCheckedAndNamed) {
 }
 
 TEST(ProbeValidationTest, ValidSpecsBuild) {
-  std::vector<v1::ProbeSpec> specs(6, TcpSpec());
+  std::vector<v1::ProbeSpec> specs(8, TcpSpec());
   specs[1].mutable_tcp()->set_address("[::1]:6379");
   specs[2].mutable_http()->set_url("http://localhost:8080/healthz?full=1");
   specs[3].mutable_exec()->add_argv("true");
   specs[4].mutable_grpc_health()->set_address("unix:/run/svc.sock");
   specs[5].mutable_grpc_health()->set_address("[::1]:50051");
+  specs[6].mutable_redis()->set_address("localhost:6379");
+  specs[7].mutable_redis()->add_sentinels("10.0.0.2:26379");
+  specs[7].mutable_redis()->set_master("mymaster");
+  specs[7].mutable_redis()->set_write(true);
   for (const auto& spec : specs) {
     auto probe = MakeProbe(spec);
     EXPECT_TRUE(probe.ok()) << spec.ShortDebugString() << ": " << probe.status();
