@@ -77,9 +77,18 @@ absl::Status FleetGuard::Admit(const std::string& run_id, const v1::Limits& limi
   absl::MutexLock lock(&mu_);
   if (limits_.max_concurrent_runs > 0 &&
       runs_.size() >= static_cast<size_t>(limits_.max_concurrent_runs)) {
+    // Which runs are in the way, and what this one wanted.
+    std::map<std::string, std::vector<std::string>> held;  // run id -> agent names
+    for (const auto& entry : runs_) held[entry.first];
+    for (const auto& [agent, id] : holder_) held[id].push_back(agent);
+    std::vector<std::string> in_the_way;
+    for (const auto& [id, agents] : held) {
+      in_the_way.push_back(fmt::format("{}: {}", id, agents.empty() ? "no agents" : List(agents)));
+    }
     return absl::ResourceExhaustedError(fmt::format(
-        "--max-concurrent-runs {}: {} runs hold agents now", limits_.max_concurrent_runs,
-        runs_.size()));
+        "--max-concurrent-runs {}: {} runs hold agents now ({}); the run would hold {}",
+        limits_.max_concurrent_runs, runs_.size(), absl::StrJoin(in_the_way, "; "),
+        List(Names(run.held))));
   }
   std::vector<std::string> taken;
   for (const std::string& name : Names(run.held)) {

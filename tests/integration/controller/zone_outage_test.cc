@@ -10,7 +10,7 @@
 //
 // Every host is a SimHost (own network, PID and mount namespaces) running its
 // own faultline-agent, which registers itself (--controller/--advertise), and a
-// TCP listener (python3 http.server). A connectivity matrix of real TCP
+// TCP listener (python3 http.server): harness/datacenter.h. A connectivity matrix of real TCP
 // connects, made inside each host, checks that `zone_outage: {zone: a}` cuts
 // zone a off from b and c in both directions and nothing else (not the
 // control channel, not a1<->a2, not b<->c), that it ends with the fault's
@@ -25,21 +25,14 @@
 #include <cstdio>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "agent/faults/nft/nft_session.h"
-#include "common/endpoint.h"
-#include "common/status_macros.h"
 #include "faultline/v1/controller.pb.h"
-#include "harness/agent_process.h"
-#include "harness/netns.h"
-#include "harness/sim_host.h"
+#include "harness/datacenter.h"
 #include "harness/status_matchers.h"
 #include "harness/subprocess.h"
-#include "harness/test_dir.h"
 
 namespace faultline::itest {
 namespace {
@@ -47,65 +40,16 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kBridge[] = "br0";
-constexpr char kControllerIp[] = "10.88.0.2";
-constexpr int kControllerPort = 7500;  // every host has its own namespace: fixed ports
-constexpr int kAgentPort = 7601;
 constexpr int kListenerPort = 8080;
 
-struct HostSpec {
-  const char* name;
-  const char* zone;
-  const char* ip;
-};
-constexpr HostSpec kHosts[] = {
-    {"a1", "a", "10.88.0.11"}, {"a2", "a", "10.88.0.12"}, {"b1", "b", "10.88.0.21"},
-    {"b2", "b", "10.88.0.22"}, {"c1", "c", "10.88.0.31"}, {"c2", "c", "10.88.0.32"},
-};
-
-// TCP connects to every "NAME=IP:PORT" argument in parallel (argv[1] is the
-// timeout in seconds); prints "NAME ok" or "NAME fail" per target.
-constexpr char kConnectScript[] = R"PY(
-import socket, sys, threading
-timeout = float(sys.argv[1])
-result = {}
-def connect(name, ip, port):
-    try:
-        socket.create_connection((ip, int(port)), timeout=timeout).close()
-        result[name] = 'ok'
-    except OSError:
-        result[name] = 'fail'
-threads = []
-for arg in sys.argv[2:]:
-    name, addr = arg.split('=', 1)
-    ip, port = addr.rsplit(':', 1)
-    t = threading.Thread(target=connect, args=(name, ip, port))
-    t.start()
-    threads.append(t)
-for t in threads:
-    t.join()
-for name in sorted(result):
-    print(name, result[name])
-)PY";
-
-absl::StatusOr<std::string> ControllerBinary() {
-  const char* p = std::getenv("FAULTLINE_CONTROLLER");
-  if (p == nullptr || *p == '\0') return absl::FailedPreconditionError("FAULTLINE_CONTROLLER unset");
-  return std::string(p);
+const std::vector<DcHostSpec>& HostSpecs() {
+  static const auto* specs = new std::vector<DcHostSpec>{
+      {"a1", "10.88.0.11", {{"zone", "a"}}, {}}, {"a2", "10.88.0.12", {{"zone", "a"}}, {}},
+      {"b1", "10.88.0.21", {{"zone", "b"}}, {}}, {"b2", "10.88.0.22", {{"zone", "b"}}, {}},
+      {"c1", "10.88.0.31", {{"zone", "c"}}, {}}, {"c2", "10.88.0.32", {{"zone", "c"}}, {}},
+  };
+  return *specs;
 }
-
-// One host of the datacenter. Members are destroyed in reverse: the listener
-// and the agent first, then the host (its PID namespace), its veth, its netns.
-struct Host {
-  std::string name;
-  std::string zone;
-  std::string ip;
-  std::unique_ptr<NetNs> ns;
-  std::unique_ptr<VethPair> veth;
-  std::unique_ptr<SimHost> sim;
-  std::unique_ptr<AgentProcess> agent;
-  std::unique_ptr<Subprocess> listener;
-};
 
 // Source -> target name -> connected. Targets are host names and "ctl".
 using Matrix = std::map<std::string, std::map<std::string, bool>>;
@@ -113,147 +57,35 @@ using Matrix = std::map<std::string, std::map<std::string, bool>>;
 class ZoneOutage : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(dir_, TestDir::Create("zone"));
-    ASSERT_OK_AND_ASSIGN(switch_, NetNs::Create("sw"));
-    ASSERT_OK(AddBridge(*switch_, kBridge));
-    ASSERT_OK_AND_ASSIGN(ctl_.ns, NetNs::Create("ctl"));
-    ASSERT_OK_AND_ASSIGN(ctl_.veth, JoinBridge(*switch_, kBridge, "p-ctl", *ctl_.ns, "eth0",
-                                               fmt::format("{}/24", kControllerIp)));
-    ASSERT_OK_AND_ASSIGN(ctl_.sim, SimHost::CreateInNetns("ctl", *ctl_.ns));
-    ctl_.name = "ctl";
-    ctl_.ip = kControllerIp;
-    for (const HostSpec& spec : kHosts) {
-      auto host = std::make_unique<Host>();
-      host->name = spec.name;
-      host->zone = spec.zone;
-      host->ip = spec.ip;
-      ASSERT_OK_AND_ASSIGN(host->ns, NetNs::Create(host->name));
-      ASSERT_OK_AND_ASSIGN(host->veth, JoinBridge(*switch_, kBridge, "p-" + host->name, *host->ns,
-                                                  "eth0", host->ip + "/24"));
-      ASSERT_OK_AND_ASSIGN(host->sim, SimHost::CreateInNetns(host->name, *host->ns));
-      hosts_.push_back(std::move(host));
+    ASSERT_OK_AND_ASSIGN(dc_, Datacenter::Create("zone", HostSpecs()));
+    ASSERT_OK(dc_->StartController());
+    for (auto& host : dc_->hosts()) {
+      ASSERT_OK(dc_->StartAgent(*host));
+      ASSERT_OK(dc_->StartListener(*host, kListenerPort));
     }
-    ASSERT_OK(StartController());
-    for (auto& host : hosts_) {
-      ASSERT_OK_AND_ASSIGN(host->agent, StartAgent(*host));
-      ASSERT_OK(StartListener(*host));
-    }
-    std::vector<std::string> names;
-    for (const auto& host : hosts_) names.push_back(host->name);
-    ASSERT_OK(WaitForHealthyAgents(names, 30s));
+    ASSERT_OK(dc_->WaitForHealthyAgents(dc_->HostNames(), 30s));
   }
 
   void TearDown() override {
-    // The run and the controller first; the rest goes with the members'
-    // destructors (listeners, agents, hosts, veths, namespaces, the dir).
+    // The run first; the datacenter goes with its destructor.
     if (run_) run_->KillGroup(SIGKILL);
-    if (controller_) controller_->KillGroup(SIGKILL);
   }
 
-  absl::Status StartController() {
-    ASSIGN_OR_RETURN(std::string bin, ControllerBinary());
-    controller_address_ = "unix:" + dir_->Path("ctl.sock");
-    SubprocessOptions so;
-    so.stdout_file = dir_->Path("controller.out");
-    so.stderr_file = dir_->Path("controller.err");
-    ASSIGN_OR_RETURN(controller_,
-                     ctl_.sim->Exec({bin, "--listen",
-                                     fmt::format("{}:{}", kControllerIp, kControllerPort),
-                                     "--listen", controller_address_, "--insecure", "--db",
-                                     dir_->Path("faultline.db"), "--lease-ttl-ms", "2000",
-                                     "--heartbeat-ms", "200"},
-                                    so));
-    return absl::OkStatus();
-  }
-
-  // The agent listens on a unix socket (dialled by the harness from the test's
-  // namespace) and on TCP inside its host (dialled by the controller).
-  absl::StatusOr<std::unique_ptr<AgentProcess>> StartAgent(Host& host) {
-    AgentOptions o;
-    o.listen = {"unix:" + dir_->Path("agent-" + host.name + ".sock"),
-                fmt::format("{}:{}", host.ip, kAgentPort)};
-    ASSIGN_OR_RETURN(o.state_dir, dir_->MakeSubdir("state-" + host.name));
-    o.args = {"--insecure",
-              "--name",
-              host.name,
-              "--label",
-              "zone=" + host.zone,
-              "--controller",
-              fmt::format("{}:{}", kControllerIp, kControllerPort),
-              "--advertise",
-              fmt::format("{}:{}", host.ip, kAgentPort)};
-    return AgentProcess::Start(*host.sim, *dir_, o);
-  }
-
-  absl::Status StartListener(Host& host) {
-    SubprocessOptions so;
-    so.stdout_file = dir_->Path("listener-" + host.name + ".out");
-    so.stderr_file = dir_->Path("listener-" + host.name + ".err");
-    ASSIGN_OR_RETURN(host.listener,
-                     host.sim->Exec({"/usr/bin/python3", "-m", "http.server",
-                                     std::to_string(kListenerPort), "--bind", host.ip},
-                                    so));
-    return absl::OkStatus();
-  }
-
-  std::vector<std::string> Cli(std::vector<std::string> args) {
-    auto cli = CliBinary();
-    EXPECT_TRUE(cli.ok());
-    std::vector<std::string> argv = {cli.ok() ? *cli : "faultline", "--controller",
-                                     controller_address_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }
-
-  std::string AgentLogs() const {
-    std::string out;
-    for (const auto& host : hosts_) {
-      if (host->agent) out += fmt::format("--- agent {}:\n{}\n", host->name, host->agent->Log());
-    }
-    return out;
-  }
-
-  std::string ControllerLog() const {
-    auto err = ReadFileToString(dir_->Path("controller.err"));
-    return err.ok() ? *err : "";
-  }
-
-  // Polls `faultline agents -o json` until every name is listed healthy.
-  absl::Status WaitForHealthyAgents(const std::vector<std::string>& names,
-                                    std::chrono::milliseconds timeout) {
-    std::string last;
-    const bool ok = WaitFor(
-        [&] {
-          if (!controller_->Running()) return true;  // reported below
-          CommandResult r = RunCommand(Cli({"agents", "-o", "json"}), 5s);
-          last = r.ok() ? r.out : r.Describe();
-          return r.ok() && AllAgentsHealthy(r.out, names);
-        },
-        timeout);
-    if (!controller_->Running()) {
-      return absl::InternalError("controller exited: " + ControllerLog());
-    }
-    if (!ok) {
-      return absl::DeadlineExceededError(fmt::format(
-          "agents {} not healthy; last `agents`: {}\ncontroller: {}\n{}", fmt::join(names, ", "),
-          last, ControllerLog(), AgentLogs()));
-    }
-    return absl::OkStatus();
-  }
+  const std::vector<std::unique_ptr<DcHost>>& hosts() const { return dc_->hosts(); }
 
   // Every target a host's row of the matrix connects to: the other hosts'
   // listeners and the controller's TCP port.
-  std::vector<std::string> Targets(const Host& from) const {
+  std::vector<std::string> Targets(const DcHost& from) const {
     std::vector<std::string> out;
-    for (const auto& to : hosts_) {
+    for (const auto& to : hosts()) {
       if (to.get() == &from) continue;
-      out.push_back(fmt::format("{}={}:{}", to->name, to->ip, kListenerPort));
+      out.push_back(fmt::format("{}={}:{}", to->name(), to->ip(), kListenerPort));
     }
-    out.push_back(fmt::format("ctl={}:{}", kControllerIp, kControllerPort));
+    out.push_back(
+        fmt::format("ctl={}:{}", Datacenter::kControllerIp, Datacenter::kControllerPort));
     return out;
   }
 
-  // From `from`, a TCP connect to each target (0.5 s timeout each, in parallel).
   // A row that cannot be measured marks every target not connected and records
   // why in `*error`.
   static std::map<std::string, bool> ParseRow(const CommandResult& r,
@@ -265,22 +97,19 @@ class ZoneOutage : public ::testing::Test {
       *error += r.Describe() + "\n";
       return row;
     }
-    std::istringstream in(r.out);
-    std::string name, result;
-    while (in >> name >> result) row[name] = result == "ok";
+    for (const auto& [name, ok] : ParseTcpConnectOutput(r.out)) row[name] = ok;
     return row;
   }
 
-  // The whole matrix: one python per host, all hosts at once (each row takes
-  // about the connect timeout when something is cut).
+  // The whole matrix: from each host, a TCP connect to each target (0.5 s
+  // timeout each, in parallel); one python per host, all hosts at once (each
+  // row takes about the connect timeout when something is cut).
   Matrix MeasureMatrix(std::string* error) {
     std::vector<std::unique_ptr<Subprocess>> runs;
     std::vector<std::vector<std::string>> targets;
-    for (const auto& host : hosts_) {
+    for (const auto& host : hosts()) {
       targets.push_back(Targets(*host));
-      std::vector<std::string> argv = {"/usr/bin/python3", "-c", kConnectScript, "0.5"};
-      argv.insert(argv.end(), targets.back().begin(), targets.back().end());
-      auto run = host->sim->Exec(argv);
+      auto run = host->sim->Exec(TcpConnectArgv(0.5, targets.back()));
       if (!run.ok()) {
         *error += std::string(run.status().message()) + "\n";
         runs.push_back(nullptr);
@@ -289,7 +118,7 @@ class ZoneOutage : public ::testing::Test {
       runs.push_back(*std::move(run));
     }
     Matrix m;
-    for (size_t i = 0; i < hosts_.size(); ++i) {
+    for (size_t i = 0; i < hosts().size(); ++i) {
       CommandResult r;
       if (runs[i] == nullptr) {
         r.start_error = "not started";
@@ -302,18 +131,14 @@ class ZoneOutage : public ::testing::Test {
         r.out = runs[i]->Stdout();
         r.err = runs[i]->Stderr();
       }
-      m[hosts_[i]->name] = ParseRow(r, targets[i], error);
+      m[hosts()[i]->name()] = ParseRow(r, targets[i], error);
     }
     return m;
   }
 
   // One connect from `from` to `to`'s listener.
-  bool Connects(const Host& from, const Host& to) {
-    CommandResult r =
-        from.sim->Run({"/usr/bin/python3", "-c", kConnectScript, "0.5",
-                       fmt::format("{}={}:{}", to.name, to.ip, kListenerPort)},
-                      10s);
-    return r.ok() && r.out.find(to.name + " ok") != std::string::npos;
+  bool Connects(DcHost& from, const DcHost& to) {
+    return dc_->Connects(from, to.ip(), kListenerPort);
   }
 
   static std::string Describe(const Matrix& m) {
@@ -348,35 +173,13 @@ class ZoneOutage : public ::testing::Test {
     return m;
   }
 
-  // The names of the nft tables in `host`'s network namespace that start with
-  // "faultline" (`list tables` through libnftables, as the nft tests do: the
-  // nft CLI is not part of the build's dependencies).
-  std::vector<std::string> FaultlineTables(const Host& host, std::string* error) {
-    absl::StatusOr<std::string> r = agent::nft::RunNft(host.ns->path(), "list tables");
-    std::vector<std::string> out;
-    if (!r.ok()) {
-      *error += fmt::format("{}: {}\n", host.name, r.status().ToString());
-      return out;
-    }
-    std::istringstream in(*r);
-    std::string line;
-    while (std::getline(in, line)) {
-      // "table inet faultline-..."
-      std::istringstream words(line);
-      std::string table, family, name;
-      if (words >> table >> family >> name && name.rfind("faultline", 0) == 0) {
-        out.push_back(name);
-      }
-    }
-    return out;
+  std::vector<std::string> FaultlineTables(const DcHost& host, std::string* error) {
+    return dc_->FaultlineTables(host, error);
   }
 
-  Host* Find(const std::string& name) const {
-    for (auto& host : hosts_) {
-      if (host->name == name) return host.get();
-    }
-    return nullptr;
-  }
+  DcHost* Find(const std::string& name) const { return dc_->Find(name); }
+
+  std::string ControllerLog() const { return dc_->ControllerLog(); }
 
   std::string Experiment() const {
     return fmt::format(R"(
@@ -396,17 +199,11 @@ faults:
 objectives: {{rto: 30s}}
 duration: 7s
 )",
-                       Find("c2") ? Find("c2")->ip : "", kListenerPort);
+                       Find("c2") ? Find("c2")->ip() : "", kListenerPort);
   }
 
-  // Declared in creation order; destroyed in reverse.
-  std::unique_ptr<TestDir> dir_;
-  std::unique_ptr<NetNs> switch_;
-  Host ctl_;
-  std::vector<std::unique_ptr<Host>> hosts_;
-  std::unique_ptr<Subprocess> controller_;
-  std::string controller_address_;
-  std::unique_ptr<Subprocess> run_;
+  std::unique_ptr<Datacenter> dc_;
+  std::unique_ptr<Subprocess> run_;  // destroyed before the datacenter
 };
 
 TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
@@ -417,24 +214,24 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
   std::string error;
   Matrix before = WaitForFullMesh(15s, &error);
   ASSERT_TRUE(AllConnect(before)) << "before the fault:\n" << Describe(before) << error;
-  for (auto& host : hosts_) {
+  for (auto& host : hosts()) {
     std::string err;
-    EXPECT_THAT(FaultlineTables(*host, &err), ::testing::IsEmpty()) << host->name;
+    EXPECT_THAT(FaultlineTables(*host, &err), ::testing::IsEmpty()) << host->name();
     EXPECT_EQ(err, "");
   }
   std::printf("[%6.2fs] before: all %zu hosts reach each other and the controller\n", since(),
-              hosts_.size());
+              hosts().size());
 
   // The run, in the background.
-  ASSERT_OK(dir_->WriteFile("zone.yaml", Experiment()));
+  ASSERT_OK(dc_->dir().WriteFile("zone.yaml", Experiment()));
   SubprocessOptions so;
-  so.stdout_file = dir_->Path("run.out");
-  so.stderr_file = dir_->Path("run.err");
-  ASSERT_OK_AND_ASSIGN(run_, Subprocess::Start(Cli({"run", dir_->Path("zone.yaml"), "-o", "json"}),
+  so.stdout_file = dc_->dir().Path("run.out");
+  so.stderr_file = dc_->dir().Path("run.err");
+  ASSERT_OK_AND_ASSIGN(run_, Subprocess::Start(dc_->Cli({"run", dc_->dir().Path("zone.yaml"), "-o", "json"}),
                                                so));
   const auto run_started = Clock::now();
-  Host& a1 = *Find("a1");
-  Host& b1 = *Find("b1");
+  DcHost& a1 = *Find("a1");
+  DcHost& b1 = *Find("b1");
   bool in_effect = false;
   for (int attempt = 0; attempt < 50 && Clock::now() - run_started < 5s; ++attempt) {
     if (!run_->Running()) break;
@@ -460,21 +257,21 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
   EXPECT_EQ(error, "");
   std::printf("[%6.2fs] during (matrix took %.2f s):\n%s", since(), matrix_s,
               Describe(during).c_str());
-  for (const auto& from : hosts_) {
-    for (const auto& to : hosts_) {
+  for (const auto& from : hosts()) {
+    for (const auto& to : hosts()) {
       if (from == to) continue;
-      const bool crosses = (from->zone == "a") != (to->zone == "a");
-      EXPECT_EQ(during[from->name][to->name], !crosses)
-          << from->name << " -> " << to->name << (crosses ? " should be cut" : " should connect");
+      const bool crosses = (from->label("zone") == "a") != (to->label("zone") == "a");
+      EXPECT_EQ(during[from->name()][to->name()], !crosses)
+          << from->name() << " -> " << to->name() << (crosses ? " should be cut" : " should connect");
     }
-    EXPECT_TRUE(during[from->name]["ctl"])
-        << from->name << " -> the controller: the control channel is never cut";
+    EXPECT_TRUE(during[from->name()]["ctl"])
+        << from->name() << " -> the controller: the control channel is never cut";
   }
   // Both sides enforce it: every agent has a faultline table while it lasts.
-  for (auto& host : hosts_) {
+  for (auto& host : hosts()) {
     std::string err;
     EXPECT_THAT(FaultlineTables(*host, &err), ::testing::Not(::testing::IsEmpty()))
-        << host->name << " enforces no part of the outage " << err;
+        << host->name() << " enforces no part of the outage " << err;
   }
   std::printf("[%6.2fs] during checks done\n", since());
 
@@ -492,7 +289,7 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
     EXPECT_EQ(f.kind(), "partition") << f.ShortDebugString();
     faulted.insert(f.agent());
   }
-  EXPECT_EQ(report.faults_size(), static_cast<int>(hosts_.size())) << report.ShortDebugString();
+  EXPECT_EQ(report.faults_size(), static_cast<int>(hosts().size())) << report.ShortDebugString();
   EXPECT_THAT(faulted, ::testing::ElementsAre("a1", "a2", "b1", "b2", "c1", "c2"))
       << "one partition per agent, on both sides of the cut";
   std::printf("[%6.2fs] run finished after %.2f s: verdict %s, %d faults, start skew %.2f ms, "
@@ -520,10 +317,10 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
   // After: every pair connects again, and no faultline table is left.
   Matrix after = WaitForFullMesh(5s, &error);
   EXPECT_TRUE(AllConnect(after)) << "after the run:\n" << Describe(after) << error;
-  for (auto& host : hosts_) {
+  for (auto& host : hosts()) {
     std::string err;
     EXPECT_THAT(FaultlineTables(*host, &err), ::testing::IsEmpty())
-        << host->name << " keeps a faultline nft table";
+        << host->name() << " keeps a faultline nft table";
     EXPECT_EQ(err, "");
   }
   std::printf("[%6.2fs] after: full mesh again, no faultline nft table\n", since());

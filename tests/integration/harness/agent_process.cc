@@ -112,7 +112,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(SimHost& host,
   std::unique_ptr<AgentProcess> agent(new AgentProcess(host, std::move(options)));
   agent->dial_ = agent->options_.dial.empty() ? agent->options_.listen.front()
                                               : agent->options_.dial;
-  agent->log_path_ = dir.Path("agent.log");
+  // One log per agent: several agents may share a TestDir.
+  agent->log_path_ = dir.Path(fmt::format("agent-{}.log", n));
   // Checked before starting anything.
   RETURN_IF_ERROR(ParseEndpoint("agent address", agent->dial_).status());
   RETURN_IF_ERROR(agent->Launch());

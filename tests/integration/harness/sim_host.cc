@@ -1,6 +1,5 @@
 #include "harness/sim_host.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -31,28 +30,13 @@ std::vector<std::string> StatFields(pid_t pid) {
   return fields;
 }
 
-// Children of `parent`, by scanning /proc (works without CONFIG_PROC_CHILDREN).
-std::vector<pid_t> ChildrenOf(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr) return out;
-  while (dirent* e = readdir(dir)) {
-    char* end;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    if (ParentPid(static_cast<pid_t>(pid)) == parent) out.push_back(static_cast<pid_t>(pid));
-  }
-  closedir(dir);
-  return out;
-}
-
 // The one child of `parent` that no longer runs `wrapper` (it has exec'd).
 absl::StatusOr<pid_t> WaitForExecedChild(pid_t parent, const std::string& wrapper,
                                          std::chrono::milliseconds timeout) {
   pid_t found = 0;
   bool ok = WaitFor(
       [&] {
-        for (pid_t c : ChildrenOf(parent)) {
+        for (pid_t c : ChildPids(parent)) {
           std::string comm = ProcessComm(c);
           if (!comm.empty() && comm != wrapper) {
             found = c;

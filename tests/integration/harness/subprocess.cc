@@ -10,7 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -51,7 +54,31 @@ absl::StatusOr<int> OpenOutput(const std::string& file, const char* label, int* 
   return fd;
 }
 
+// The parent pid in /proc/PID/stat (the field after the ")" that ends comm
+// and the state), or 0.
+pid_t ParentOf(pid_t pid) {
+  auto text = ReadFileToString(fmt::format("/proc/{}/stat", pid));
+  if (!text.ok()) return 0;
+  const size_t close = text->rfind(')');
+  if (close == std::string::npos || close + 4 >= text->size()) return 0;
+  return static_cast<pid_t>(std::atoi(text->c_str() + close + 4));
+}
+
 }  // namespace
+
+std::vector<pid_t> ChildPids(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return out;
+  while (dirent* e = readdir(dir)) {
+    char* end;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    if (ParentOf(static_cast<pid_t>(pid)) == parent) out.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(dir);
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     const std::vector<std::string>& argv, const SubprocessOptions& options) {
@@ -123,15 +150,34 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
 }
 
 Subprocess::~Subprocess() {
-  if (pid_ > 0 && !reaped_) {
-    KillGroup(SIGKILL);
-    Kill(SIGKILL);
-    int status;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
+  Stop();
   if (stdout_memfd_ >= 0) close(stdout_memfd_);
   if (stderr_memfd_ >= 0) close(stderr_memfd_);
+}
+
+void Subprocess::Stop() {
+  if (pid_ <= 0 || reaped_) return;
+  // The child's own children first (nsenter's: the real process in a
+  // SimHost), so that the child reaps them. Killed together, a grandchild is
+  // orphaned and re-parented to this machine's init, which may take seconds
+  // to reap it, and the SimHost's PID namespace cannot end before that.
+  const std::vector<pid_t> children = ChildPids(pid_);
+  if (!children.empty()) {
+    for (pid_t c : children) kill(c, SIGKILL);
+    kill(pid_, SIGCONT);  // a stopped nsenter (see sim_host.h) reaps only once continued
+    Wait(std::chrono::milliseconds(1000));
+  }
+  if (reaped_) return;
+  KillGroup(SIGKILL);
+  Kill(SIGKILL);
+  int status;
+  pid_t r;
+  while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+  }
+  if (r == pid_) {
+    reaped_ = true;
+    wait_status_ = status;
+  }
 }
 
 std::string Subprocess::CommandLine() const {

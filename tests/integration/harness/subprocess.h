@@ -53,6 +53,10 @@ class Subprocess {
   void Kill(int sig);
   // Sends `sig` to the child's whole process group.
   void KillGroup(int sig);
+  // Ends the child and whatever it started, and reaps it: SIGKILLs its own
+  // children first and lets it reap them (nsenter then exits by itself), then
+  // SIGKILLs its process group. The destructor does this.
+  void Stop();
 
   // Output so far: captured in memory or read back from the file.
   std::string Stdout() const;
@@ -87,6 +91,9 @@ struct CommandResult {
 // Runs argv to completion (SIGKILLed after `timeout`), capturing its output.
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// The processes whose parent is `parent` (a scan of /proc).
+std::vector<pid_t> ChildPids(pid_t parent);
 
 // Runs argv and turns a non-zero exit into an error carrying its stderr.
 absl::Status RunChecked(const std::vector<std::string>& argv,

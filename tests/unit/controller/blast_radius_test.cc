@@ -85,7 +85,8 @@ TEST(FleetGuard, TwoRunsNeverHoldTheSameAgentAndRunsAreCapped) {
   d.registered = 10;
   st = guard.Admit("run-d", v1::Limits(), d);
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(st.message(), HasSubstr("--max-concurrent-runs 2: 2 runs hold agents now"));
+  EXPECT_THAT(st.message(), HasSubstr("--max-concurrent-runs 2: 2 runs hold agents now "
+                                      "(run-a: web-0, web-1; run-c: web-8); the run would hold web-9"));
   guard.Release("run-a");
   EXPECT_TRUE(guard.Admit("run-b", v1::Limits(), b).ok());
 }
