@@ -33,7 +33,11 @@ bool NextNumber(const std::string& s, size_t* pos, double* value, std::string* u
   *value = std::strtod(num.c_str(), &end);
   if (end != num.c_str() + num.size()) return false;
   size_t ustart = i;
-  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+  // Letters, and the bytes of "µ" (UTF-8 C2 B5) for microseconds.
+  while (i < s.size() && (std::isalpha(static_cast<unsigned char>(s[i])) ||
+                          static_cast<unsigned char>(s[i]) >= 0x80)) {
+    ++i;
+  }
   *unit = s.substr(ustart, i - ustart);
   *pos = i;
   return true;

@@ -3,17 +3,23 @@
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <sstream>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 
 #include "common/endpoint.h"
+#include "common/status_macros.h"
 
 namespace faultline {
 namespace {
@@ -29,6 +35,75 @@ std::string EnumPrefix(const google::protobuf::EnumDescriptor& e) {
     out += absl::ascii_toupper(static_cast<unsigned char>(c));
   }
   return out + "_";
+}
+
+// Input bounds: a larger document, or more problems than this, is refused or
+// cut short rather than costing the caller time and memory.
+constexpr size_t kMaxYamlBytes = 1 << 20;
+constexpr size_t kMaxProblems = 20;
+constexpr int kMaxDocuments = 16;
+
+// Finds the first alias (*name). yaml-cpp expands aliases into shared nodes, so
+// a few hundred bytes of nested aliases make a tree of billions of nodes for us
+// to walk: aliases are refused before anything is built.
+class AliasFinder final : public YAML::EventHandler {
+ public:
+  bool found = false;
+  YAML::Mark at;
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    if (!found) at = mark;
+    found = true;
+  }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// INVALID_ARGUMENT for a document too large or holding an alias; OK otherwise
+// (syntax errors are left to the real parse, which words them).
+absl::Status CheckBounds(const std::string& yaml) {
+  if (yaml.size() > kMaxYamlBytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("document of {} bytes; at most {} KiB", yaml.size(), kMaxYamlBytes / 1024));
+  }
+  std::istringstream in(yaml);
+  AliasFinder finder;
+  try {
+    YAML::Parser parser(in);
+    for (int i = 0; i < kMaxDocuments && !finder.found && parser.HandleNextDocument(finder); ++i) {
+    }
+  } catch (const YAML::Exception&) {
+    return absl::OkStatus();
+  }
+  if (finder.found) {
+    return absl::InvalidArgumentError(fmt::format(
+        "line {}, column {}: YAML aliases (*name) are not supported; write the value out",
+        finder.at.line + 1, finder.at.column + 1));
+  }
+  return absl::OkStatus();
+}
+
+constexpr size_t kMaxProblemBytes = 300;
+
+// At most kMaxProblems problems of at most kMaxProblemBytes each, and a count
+// of the rest.
+std::vector<std::string> CapProblems(std::vector<std::string> problems) {
+  const size_t more = problems.size() > kMaxProblems ? problems.size() - kMaxProblems : 0;
+  if (more > 0) problems.resize(kMaxProblems);
+  for (std::string& p : problems) {
+    if (p.size() > kMaxProblemBytes) p = p.substr(0, kMaxProblemBytes) + "...";
+  }
+  if (more > 0) problems.push_back(fmt::format("... and {} more", more));
+  return problems;
 }
 
 bool IsUnspecified(const google::protobuf::EnumValueDescriptor& v) {
@@ -224,6 +299,9 @@ class Converter {
 
 std::vector<std::string> CheckYamlAgainst(const std::string& yaml, const Descriptor* desc) {
   Converter c;
+  if (absl::Status bounds = CheckBounds(yaml); !bounds.ok()) {
+    return {std::string(bounds.message())};
+  }
   try {
     YAML::Node root = YAML::Load(yaml);
     c.Message(root, desc, "");
@@ -231,10 +309,11 @@ std::vector<std::string> CheckYamlAgainst(const std::string& yaml, const Descrip
     c.problems.push_back(fmt::format("line {}, column {}: {}", e.mark.line + 1,
                                      e.mark.column + 1, e.msg));
   }
-  return c.problems;
+  return CapProblems(std::move(c.problems));
 }
 
 absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out) {
+  RETURN_IF_ERROR(CheckBounds(yaml));
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -255,7 +334,7 @@ absl::Status YamlNodeToMessage(const YAML::Node& root, google::protobuf::Message
                                                   e.mark.column + 1, e.msg));
   }
   if (!c.problems.empty()) {
-    return absl::InvalidArgumentError(absl::StrJoin(c.problems, "\n"));
+    return absl::InvalidArgumentError(absl::StrJoin(CapProblems(std::move(c.problems)), "\n"));
   }
   out->Clear();
   auto st = google::protobuf::util::JsonStringToMessage(json, out);

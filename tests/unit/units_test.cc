@@ -19,6 +19,7 @@ TEST(ParseDuration, AcceptsUnitsAndChains) {
   EXPECT_EQ(*ParseDuration("d", "1m30s"), seconds(90));
   EXPECT_EQ(*ParseDuration("d", "1.5s"), milliseconds(1500));
   EXPECT_EQ(*ParseDuration("d", "10us"), nanoseconds(10000));
+  EXPECT_EQ(*ParseDuration("d", "500µs"), nanoseconds(500000));  // as documented
   EXPECT_EQ(*ParseDuration("d", "0s"), nanoseconds(0));
 }
 
