@@ -6,6 +6,7 @@
 
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
+#include "probes/exec_policy.h"
 
 namespace faultline::agent {
 
@@ -33,6 +34,9 @@ absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
       problems.push_back(fmt::format(
           "disk_fill_ceilings[{}].max_percent: must be between 0 and 100, got {}", i, c.max_percent()));
     }
+  }
+  if (auto exec = ExecPolicy::FromProto(policy.exec(), "exec"); !exec.ok()) {
+    problems.push_back(std::string(exec.status().message()));
   }
   if (!problems.empty()) {
     std::string msg = fmt::format("--policy: {}:", path);

@@ -4,9 +4,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <regex>
+#include <tuple>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "common/endpoint.h"
 #include "common/status_macros.h"
@@ -62,9 +63,20 @@ std::vector<std::string> OldFormProblems(const YAML::Node& root) {
 
 std::string JoinLines(const std::vector<std::string>& lines) { return absl::StrJoin(lines, "\n"); }
 
+// At most this many targets, probes, faults or stop conditions in one file,
+// and consecutive samples for `recovered_after`.
+constexpr int kMaxEntries = 64;
+constexpr int kMaxRecoveredAfter = 1000;
+
+// [A-Za-z0-9][A-Za-z0-9_.-]{0,62}, without std::regex (recursive: a long
+// input would cost stack).
 bool ValidName(const std::string& s) {
-  static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$");
-  return std::regex_match(s, kName);
+  if (s.empty() || s.size() > 63 || !absl::ascii_isalnum(static_cast<unsigned char>(s[0]))) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
 }
 
 // Parses `text` as a duration into `out`; records the problem under `path`.
@@ -131,6 +143,15 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
         "name: letters, digits, '.', '_' and '-' only (at most 63), got \"{}\"", exp.name()));
   }
 
+  // Sizes: what one experiment may hold.
+  for (const auto& [field, size, max] :
+       {std::tuple<const char*, int, int>{"targets", exp.targets_size(), kMaxEntries},
+        {"probes", exp.probes_size(), kMaxEntries},
+        {"faults", exp.faults_size(), kMaxEntries},
+        {"stop_when", exp.stop_when_size(), kMaxEntries}}) {
+    if (size > max) problems.push_back(fmt::format("{}: at most {}, got {}", field, max, size));
+  }
+
   // Targets.
   const bool only_zone_outages =
       !exp.faults().empty() && std::all_of(exp.faults().begin(), exp.faults().end(),
@@ -144,6 +165,12 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   for (const auto& name : target_names) {
     const v1::TargetSelector& t = exp.targets().at(name);
     const std::string path = "targets." + name;
+    if (!ValidName(name)) {
+      problems.push_back(fmt::format(
+          "targets: names are letters, digits, '.', '_' and '-' (at most 63), got \"{}\"",
+          name.size() > 80 ? name.substr(0, 80) + "..." : name));
+      continue;
+    }
     if (name == kFromController) {
       problems.push_back(fmt::format("{}: \"{}\" is reserved for probes run by the controller",
                                      path, kFromController));
@@ -185,6 +212,10 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     const size_t before = problems.size();
     if (p.name().empty()) {
       problems.push_back(path + ".name: required");
+    } else if (!ValidName(p.name())) {
+      problems.push_back(fmt::format(
+          "{}.name: letters, digits, '.', '_' and '-' only (at most 63), got \"{}\"", path,
+          p.name().size() > 80 ? p.name().substr(0, 80) + "..." : p.name()));
     } else if (!probe_names.insert(p.name()).second) {
       problems.push_back(fmt::format("{}.name: \"{}\" is used twice", path, p.name()));
     }
@@ -234,8 +265,8 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     // The probe library's own checks (URL syntax, timeout bounds...), when ours
     // found nothing: the same code validates it on the agent.
     if (problems.size() == before) {
-      auto probe = MakeProbe(ToProbeSpec(p));
-      if (!probe.ok()) problems.push_back(fmt::format("{}.{}", path, std::string(probe.status().message())));
+      const absl::Status probe = ValidateProbe(ToProbeSpec(p));
+      if (!probe.ok()) problems.push_back(fmt::format("{}.{}", path, std::string(probe.message())));
     }
   }
 
@@ -244,6 +275,10 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   std::chrono::nanoseconds duration{0};
   bool have_duration = CheckDuration("duration", exp.duration(), true, &problems, &duration);
   if (have_duration && duration.count() == 0) problems.push_back("duration: must be above 0");
+  if (have_duration && duration > spec::kMaxFaultDuration) {
+    problems.push_back(fmt::format("duration: at most {}, got {}",
+                                   FormatDuration(spec::kMaxFaultDuration), exp.duration()));
+  }
   for (int i = 0; i < exp.faults_size(); ++i) {
     const v1::ExperimentFault& f = exp.faults(i);
     const std::string path = fmt::format("faults[{}]", i);
@@ -293,10 +328,17 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
   }
 
   // Objectives.
-  CheckDuration("objectives.rto", exp.objectives().rto(), true, &problems);
-  if (exp.objectives().recovered_after() < 0) {
-    problems.push_back(fmt::format("objectives.recovered_after: must be at least 1, got {}",
-                                   exp.objectives().recovered_after()));
+  std::chrono::nanoseconds rto{0};
+  if (CheckDuration("objectives.rto", exp.objectives().rto(), true, &problems, &rto) &&
+      rto > spec::kMaxFaultDuration) {
+    problems.push_back(fmt::format("objectives.rto: at most {}, got {}",
+                                   FormatDuration(spec::kMaxFaultDuration),
+                                   exp.objectives().rto()));
+  }
+  if (exp.objectives().recovered_after() < 0 ||
+      exp.objectives().recovered_after() > kMaxRecoveredAfter) {
+    problems.push_back(fmt::format("objectives.recovered_after: must be between 1 and {}, got {}",
+                                   kMaxRecoveredAfter, exp.objectives().recovered_after()));
   }
 
   // Stop conditions: exactly one of failing_for / failure_ratio + window /

@@ -1,6 +1,8 @@
-// exec probe: runs a command (argv, no shell); healthy when it exits 0 within
-// the timeout. A command that overruns is killed (its process group, which we
-// created for it) and reaped before Check() returns.
+// exec probe: runs a command (argv, no shell, no PATH lookup: argv[0] is an
+// absolute path); healthy when it exits 0 within the timeout. It runs as the
+// exec policy's unprivileged user, from /, with a minimal environment. A command
+// that overruns is killed (its process group, which we created for it) and
+// reaped before Check() returns.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -14,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -37,7 +40,8 @@ std::string Summarize(const std::string& output) {
 // Forks and executes argv once per check. Owned by the runner; not thread-safe.
 class ExecProbe final : public Probe {
  public:
-  explicit ExecProbe(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+  ExecProbe(std::vector<std::string> argv, std::optional<ExecCredentials> run_as)
+      : argv_(std::move(argv)), run_as_(std::move(run_as)) {}
 
   ProbeResult Check(std::chrono::nanoseconds timeout) override {
     const Clock::time_point deadline =
@@ -47,6 +51,13 @@ class ExecProbe final : public Probe {
     std::vector<char*> argv;
     for (std::string& arg : argv_) argv.push_back(arg.data());
     argv.push_back(nullptr);
+    // Nothing of ours leaks into the command's environment.
+    static char kPath[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    static char kHome[] = "HOME=/";
+    char* env[] = {kPath, kHome, nullptr};
+    const bool switch_user = run_as_.has_value();
+    const uid_t uid = switch_user ? run_as_->uid : 0;
+    const gid_t gid = switch_user ? run_as_->gid : 0;
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     int out_pipe[2];
     int err_pipe[2];
@@ -76,8 +87,20 @@ class ExecProbe final : public Probe {
       ::dup2(dev_null.get(), 0);
       ::dup2(out_w.get(), 1);
       ::dup2(out_w.get(), 2);
-      ::execvp(argv[0], argv.data());
-      int err = errno;
+      // Raw syscalls: they change only this (the child's only) thread, and are
+      // async-signal-safe. Groups first, then gid, then uid (after which we
+      // could no longer change them).
+      int err = 0;
+      if (switch_user && (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+                          ::syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+                          ::syscall(SYS_setresuid, uid, uid, uid) != 0)) {
+        err = errno;
+      }
+      if (err == 0 && ::chdir("/") != 0) err = errno;
+      if (err == 0) {
+        ::execve(argv[0], argv.data(), env);
+        err = errno;
+      }
       ssize_t ignored = ::write(err_w.get(), &err, sizeof(err));
       (void)ignored;
       ::_exit(127);
@@ -154,17 +177,23 @@ class ExecProbe final : public Probe {
   }
 
   std::vector<std::string> argv_;
+  const std::optional<ExecCredentials> run_as_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Probe>> MakeExecProbe(const v1::ExecProbe& spec) {
+absl::StatusOr<std::unique_ptr<Probe>> MakeExecProbe(const v1::ExecProbe& spec,
+                                                     const ExecPolicy* exec) {
   if (spec.argv_size() == 0) {
     return absl::InvalidArgumentError(
         "exec.argv: must not be empty (a command and its arguments; no shell)");
   }
   if (spec.argv(0).empty()) {
     return absl::InvalidArgumentError("exec.argv[0]: the command must not be empty");
+  }
+  if (spec.argv(0)[0] != '/') {
+    return absl::InvalidArgumentError(fmt::format(
+        "exec.argv[0]: must be an absolute path (no PATH lookup), got \"{}\"", spec.argv(0)));
   }
   std::vector<std::string> argv;
   for (int i = 0; i < spec.argv_size(); ++i) {
@@ -174,7 +203,12 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeExecProbe(const v1::ExecProbe& spec) 
     }
     argv.push_back(spec.argv(i));
   }
-  return std::unique_ptr<Probe>(std::make_unique<ExecProbe>(std::move(argv)));
+  std::optional<ExecCredentials> run_as;
+  if (exec != nullptr) {
+    RETURN_IF_ERROR(exec->Check(argv));
+    run_as = exec->credentials();
+  }
+  return std::unique_ptr<Probe>(std::make_unique<ExecProbe>(std::move(argv), std::move(run_as)));
 }
 
 }  // namespace faultline::probes

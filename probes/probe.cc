@@ -43,7 +43,9 @@ absl::StatusOr<ProbeTiming> ParseProbeTiming(const v1::ProbeSpec& spec) {
   return timing;
 }
 
-absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec) {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Probe>> Build(const v1::ProbeSpec& spec, const ExecPolicy* exec) {
   RETURN_IF_ERROR(ParseProbeTiming(spec).status());
   switch (spec.check_case()) {
     case v1::ProbeSpec::kTcp:
@@ -51,7 +53,7 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec) {
     case v1::ProbeSpec::kHttp:
       return probes::MakeHttpProbe(spec.http());
     case v1::ProbeSpec::kExec:
-      return probes::MakeExecProbe(spec.exec());
+      return probes::MakeExecProbe(spec.exec(), exec);
     case v1::ProbeSpec::kGrpcHealth:
       return probes::MakeGrpcHealthProbe(spec.grpc_health());
     case v1::ProbeSpec::kRedis:
@@ -62,5 +64,14 @@ absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec) {
   return absl::InvalidArgumentError(
       "probe: exactly one of tcp, http, exec, grpc_health, redis is required");
 }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec,
+                                                 const ExecPolicy& exec) {
+  return Build(spec, &exec);
+}
+
+absl::Status ValidateProbe(const v1::ProbeSpec& spec) { return Build(spec, nullptr).status(); }
 
 }  // namespace faultline

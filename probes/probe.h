@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "probes/exec_policy.h"
 #include "faultline/v1/agent.pb.h"
 
 namespace faultline {
@@ -54,8 +55,15 @@ absl::StatusOr<ProbeTiming> ParseProbeTiming(const v1::ProbeSpec& spec);
 
 // Validates every field of `spec` (INVALID_ARGUMENT naming it: "tcp.address: ...",
 // "http.url: only http:// is supported", "exec.argv: must not be empty", ...) and
-// builds the probe. Host names are resolved at each check, not here.
-absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec);
+// builds the probe. Host names are resolved at each check, not here. An exec
+// probe is built only when `exec` allows its argv (PERMISSION_DENIED naming the
+// policy; the default policy allows nothing) and runs as the policy's user.
+absl::StatusOr<std::unique_ptr<Probe>> MakeProbe(const v1::ProbeSpec& spec,
+                                                 const ExecPolicy& exec = ExecPolicy());
+
+// The same checks, building nothing and asking no policy: for validating an
+// experiment file away from where its probes will run.
+absl::Status ValidateProbe(const v1::ProbeSpec& spec);
 
 }  // namespace faultline
 

@@ -44,7 +44,11 @@ const char* HealthStatusName(int status);
 
 absl::StatusOr<std::unique_ptr<Probe>> MakeTcpProbe(const v1::TcpProbe& spec);
 absl::StatusOr<std::unique_ptr<Probe>> MakeHttpProbe(const v1::HttpProbe& spec);
-absl::StatusOr<std::unique_ptr<Probe>> MakeExecProbe(const v1::ExecProbe& spec);
+// With a policy: PERMISSION_DENIED unless it allows argv; the probe runs as its
+// user. Without (nullptr): validation only; the probe runs with our own
+// credentials (tests).
+absl::StatusOr<std::unique_ptr<Probe>> MakeExecProbe(const v1::ExecProbe& spec,
+                                                     const ExecPolicy* exec);
 absl::StatusOr<std::unique_ptr<Probe>> MakeGrpcHealthProbe(const v1::GrpcHealthProbe& spec);
 absl::StatusOr<std::unique_ptr<Probe>> MakeRedisProbe(const v1::RedisProbe& spec);
 

@@ -68,13 +68,13 @@ absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
 
 absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
                           const std::function<bool(const v1::ProbeSample&)>& emit,
-                          const std::function<bool()>& cancelled) {
+                          const std::function<bool()>& cancelled, const ExecPolicy& exec) {
   if (max_samples < 0) {
     return absl::InvalidArgumentError(
         fmt::format("max_samples: must not be negative, got {}", max_samples));
   }
   ASSIGN_OR_RETURN(ProbeTiming timing, ParseProbeTiming(spec));
-  ASSIGN_OR_RETURN(std::unique_ptr<Probe> probe, MakeProbe(spec));
+  ASSIGN_OR_RETURN(std::unique_ptr<Probe> probe, MakeProbe(spec, exec));
   const int64_t interval_ns = timing.interval.count();
   std::unique_ptr<RealtimeScope> realtime;
   if (interval_ns < kRealtimeBelowNs) realtime = std::make_unique<RealtimeScope>();

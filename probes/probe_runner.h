@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "probes/exec_policy.h"
 #include "faultline/v1/agent.pb.h"
 
 namespace faultline {
@@ -28,9 +29,13 @@ absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
 // is polled at least every 100 ms while the loop sleeps, so a long interval does
 // not keep a cancelled caller (e.g. a RunProbe stream whose client went away,
 // ServerContext::IsCancelled) waiting. A null `cancelled` never cancels.
+//
+// An exec probe runs only when `exec` allows its argv (PERMISSION_DENIED naming
+// the policy otherwise; the default policy allows nothing), as its user.
 absl::Status RunProbeLoop(const v1::ProbeSpec& spec, int64_t max_samples,
                           const std::function<bool(const v1::ProbeSample&)>& emit,
-                          const std::function<bool()>& cancelled);
+                          const std::function<bool()>& cancelled,
+                          const ExecPolicy& exec = ExecPolicy());
 
 }  // namespace faultline
 

@@ -267,6 +267,11 @@ absl::StatusOr<Checked> Validate(const v1::FaultSpec& spec) {
     }
     ASSIGN_OR_RETURN(out.duration, ParseDuration("duration", spec.duration()));
     if (out.duration.count() <= 0) return absl::InvalidArgumentError("duration: must be greater than 0");
+    if (out.duration > kMaxFaultDuration) {
+      return absl::InvalidArgumentError(fmt::format(
+          "duration: at most {} (a fault is an experiment, not a state), got {}",
+          FormatDuration(kMaxFaultDuration), spec.duration()));
+    }
   } else if (!spec.duration().empty()) {
     return absl::InvalidArgumentError(
         fmt::format("duration: {} is a one-off action and takes no duration", kind.name));

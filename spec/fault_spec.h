@@ -18,6 +18,10 @@
 
 namespace faultline::spec {
 
+// The longest a fault (and an experiment) may last. An agent's policy may set
+// a lower `max_duration`.
+inline constexpr std::chrono::hours kMaxFaultDuration{24};
+
 // A command-line flag of a fault kind and the FaultSpec field it sets, as a
 // path ("pause.process.name", "duration").
 struct Flag {

@@ -379,5 +379,20 @@ TEST(PolicyTest, LoadsAndRejectsUnknownKinds) {
   fs::remove(p);
 }
 
+TEST(PolicyTest, ExecRulesAreCheckedAtLoad) {
+  fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-exec.yaml");
+  std::ofstream(p) << "exec: {allow: [{argv: [db-check]}], user: root}\n";
+  auto policy = LoadPolicy(p.string(), {"kill"});
+  ASSERT_FALSE(policy.ok());
+  EXPECT_THAT(std::string(policy.status().message()),
+              HasSubstr("exec.allow[0].argv[0]: must be an absolute path"));
+  std::ofstream(p) << "exec:\n  allow:\n    - {argv: [/usr/local/bin/db-check]}\n"
+                      "    - {argv_prefix: [/usr/bin/redis-cli, -h]}\n  user: nobody\n";
+  policy = LoadPolicy(p.string(), {"kill"});
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->exec().allow_size(), 2);
+  fs::remove(p);
+}
+
 }  // namespace
 }  // namespace faultline::agent

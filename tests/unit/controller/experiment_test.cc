@@ -168,7 +168,7 @@ duration: 1m
            "faults[4].disk_fill.percent: must be between 1 and 100, got 150",
            "faults[5].disk_fill.bytes: give only one of percent, leave_free, bytes",
            "objectives.rto: required",
-           "objectives.recovered_after: must be at least 1, got -1",
+           "objectives.recovered_after: must be between 1 and 1000, got -1",
        }) {
     EXPECT_THAT(msg, HasSubstr(want));
   }
@@ -342,6 +342,38 @@ duration: 5s
   }
   EXPECT_THAT(msg, Not(HasSubstr("targets.ok")));
   EXPECT_THAT(msg, Not(HasSubstr("targets.db.selector")));
+}
+
+TEST(Experiment, BoundsOnSizesDurationsAndNames) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("recovered_after: 5"), std::string("recovered_after: 5").size(),
+               "recovered_after: 2147483647");
+  yaml.replace(yaml.find("duration: 60s"), std::string("duration: 60s").size(), "duration: 25h");
+  yaml.replace(yaml.find("rto: 30s"), std::string("rto: 30s").size(), "rto: 1000000h");
+  yaml.replace(yaml.find("name: redis-ping"), std::string("name: redis-ping").size(),
+               "name: \"ping\\e[31m\"");
+  yaml += "stop_when:\n";
+  for (int i = 0; i < 65; ++i) yaml += "  - {agents_lost: 1}\n";
+  auto exp = LoadExperiment(yaml);
+  ASSERT_FALSE(exp.ok());
+  const std::string msg(exp.status().message());
+  for (const char* want : {
+           "objectives.recovered_after: must be between 1 and 1000, got 2147483647",
+           "duration: at most 24h, got 25h",
+           "objectives.rto: at most 24h, got 1000000h",
+           "probes[0].name: letters, digits, '.', '_' and '-' only",
+           "stop_when: at most 64, got 65",
+       }) {
+    EXPECT_THAT(msg, HasSubstr(want));
+  }
+  // A fault's own duration is bounded by spec::Validate, on the agent too.
+  v1::FaultSpec spec;
+  spec.set_duration("146y");
+  spec.mutable_pause()->mutable_process()->set_name("x");
+  EXPECT_FALSE(spec::Validate(spec).ok());
+  spec.set_duration("25h");
+  EXPECT_THAT(std::string(spec::Validate(spec).status().message()),
+              HasSubstr("duration: at most 24h"));
 }
 
 }  // namespace

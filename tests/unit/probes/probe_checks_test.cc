@@ -20,6 +20,7 @@
 #include "probes/probe_runner.h"
 #include "faultline/v1/agent.grpc.pb.h"
 #include "tests/unit/probes/loopback_server.h"
+#include "tests/unit/probes/test_exec_policy.h"
 
 namespace faultline {
 namespace {
@@ -52,10 +53,13 @@ std::unique_ptr<Probe> Http(const std::string& url, int status = 0,
   return Make(spec);
 }
 
+// An exec probe whose policy allows exactly its own command.
 std::unique_ptr<Probe> Exec(std::initializer_list<std::string> argv) {
   v1::ProbeSpec spec;
   for (const auto& a : argv) spec.mutable_exec()->add_argv(a);
-  return Make(spec);
+  auto probe = MakeProbe(spec, testing_util::Allowing({{*argv.begin()}}));
+  EXPECT_TRUE(probe.ok()) << probe.status();
+  return probe.ok() ? std::move(probe).value() : nullptr;
 }
 
 // ---- tcp ----
@@ -209,12 +213,12 @@ TEST(HttpProbeTest, ClosedPortFails) {
 // ---- exec ----
 
 TEST(ExecProbeTest, TrueIsHealthyFalseIsNot) {
-  auto ok = Exec({"true"});
+  auto ok = Exec({"/usr/bin/true"});
   ASSERT_NE(ok, nullptr);
   ProbeResult r = ok->Check(Ms(2000));
   EXPECT_TRUE(r.ok) << r.error;
 
-  auto bad = Exec({"false"});
+  auto bad = Exec({"/usr/bin/false"});
   ASSERT_NE(bad, nullptr);
   r = bad->Check(Ms(2000));
   EXPECT_FALSE(r.ok);
@@ -225,10 +229,10 @@ TEST(ExecProbeTest, ArgumentsArePassedWithoutAShell) {
   // Through a shell "$HOME" would expand to its value and the test would fail;
   // as an argv element it is the literal text.
   const char* home = std::getenv("HOME");
-  auto probe = Exec({"test", "$HOME", "!=", home != nullptr ? home : "/"});
+  auto probe = Exec({"/usr/bin/test", "$HOME", "!=", home != nullptr ? home : "/"});
   ASSERT_NE(probe, nullptr);
   EXPECT_TRUE(probe->Check(Ms(2000)).ok);
-  auto output = Exec({"ls", "/nonexistent-faultline-dir"});
+  auto output = Exec({"/usr/bin/ls", "/nonexistent-faultline-dir"});
   ASSERT_NE(output, nullptr);
   ProbeResult r = output->Check(Ms(2000));
   EXPECT_FALSE(r.ok);
@@ -236,15 +240,69 @@ TEST(ExecProbeTest, ArgumentsArePassedWithoutAShell) {
 }
 
 TEST(ExecProbeTest, MissingCommandFails) {
-  auto probe = Exec({"faultline-no-such-command-xyz"});
+  auto probe = Exec({"/usr/bin/faultline-no-such-command-xyz"});
   ASSERT_NE(probe, nullptr);
   ProbeResult r = probe->Check(Ms(2000));
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.error, HasSubstr("No such file or directory"));
 }
 
+TEST(ExecProbeTest, RefusedWithoutAPolicy) {
+  v1::ProbeSpec spec;
+  spec.mutable_exec()->add_argv("/usr/bin/true");
+  auto probe = MakeProbe(spec);
+  EXPECT_EQ(probe.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(probe.status().message()),
+              HasSubstr("exec probe `/usr/bin/true` refused: no exec policy here allows any "
+                        "command (exec.allow is empty"));
+}
+
+TEST(ExecProbeTest, OnlyWhatThePolicyAllows) {
+  v1::ExecPolicy proto;
+  proto.add_allow()->add_argv("/usr/bin/true");  // exactly this
+  proto.add_allow()->add_argv_prefix("/usr/bin/test");
+  proto.mutable_allow(1)->add_argv_prefix("-n");  // anything after these
+  proto.set_user("nobody");
+  auto loaded = ExecPolicy::FromProto(proto);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const ExecPolicy policy = *loaded;
+  auto make = [&](std::vector<std::string> argv) {
+    v1::ProbeSpec spec;
+    for (const auto& a : argv) spec.mutable_exec()->add_argv(a);
+    return MakeProbe(spec, policy).status();
+  };
+  EXPECT_TRUE(make({"/usr/bin/true"}).ok());
+  EXPECT_TRUE(make({"/usr/bin/test", "-n", "x"}).ok());    // prefix rule
+  EXPECT_TRUE(make({"/usr/bin/test", "-n"}).ok());         // the prefix itself
+  const absl::Status shell = make({"/bin/sh", "-c", "id"});
+  EXPECT_EQ(shell.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(shell.message()),
+              HasSubstr("exec probe `/bin/sh -c id` refused: not allowed by the exec policy "
+                        "(exec.allow: /usr/bin/true; /usr/bin/test -n ...)"));
+  EXPECT_EQ(make({"/usr/bin/true", "extra"}).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(make({"/usr/bin/test", "-z", "x"}).code(), absl::StatusCode::kPermissionDenied);
+  // No PATH lookup: a bare name is refused before any policy is asked.
+  const absl::Status bare = make({"true"});
+  EXPECT_EQ(bare.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bare.message()), HasSubstr("exec.argv[0]: must be an absolute path"));
+}
+
+TEST(ExecProbeTest, RunsAsThePolicyUserFromRootWithAMinimalEnvironment) {
+  ASSERT_EQ(::geteuid(), 0u) << "the agent runs as root; so do these tests";
+  ::setenv("FAULTLINE_TEST_SECRET", "s3cret", 1);
+  // A shell here is the test's own command, allowed by the test's own policy.
+  auto probe = Exec({"/bin/sh", "-c",
+                     "test \"$(id -u):$(id -g):$(id -G)\" = 65534:65534:65534 && "
+                     "test \"$(pwd)\" = / && test -z \"$FAULTLINE_TEST_SECRET\" && "
+                     "test \"$HOME\" = /"});
+  ::unsetenv("FAULTLINE_TEST_SECRET");
+  ASSERT_NE(probe, nullptr);
+  ProbeResult r = probe->Check(Ms(2000));
+  EXPECT_TRUE(r.ok) << r.error;
+}
+
 TEST(ExecProbeTest, TimeoutKillsAndReapsTheChild) {
-  auto probe = Exec({"sleep", "5"});
+  auto probe = Exec({"/usr/bin/sleep", "5"});
   ASSERT_NE(probe, nullptr);
   const auto start = SteadyClock::now();
   ProbeResult r = probe->Check(Ms(200));

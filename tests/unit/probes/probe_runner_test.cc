@@ -14,6 +14,7 @@
 #include "probes/probe_runner.h"
 #include "common/clock.h"
 #include "tests/unit/probes/loopback_server.h"
+#include "tests/unit/probes/test_exec_policy.h"
 
 namespace faultline {
 namespace {
@@ -24,13 +25,17 @@ using testing_util::Listener;
 constexpr int64_t kMs = 1'000'000;
 
 std::vector<v1::ProbeSample> RunSamples(const v1::ProbeSpec& spec, int64_t max_samples,
-                                 absl::Status* status, int64_t* took_ns) {
+                                 absl::Status* status, int64_t* took_ns,
+                                 const ExecPolicy& exec = ExecPolicy()) {
   std::vector<v1::ProbeSample> samples;
   const int64_t start = NowMonotonicNs();
-  *status = RunProbeLoop(spec, max_samples, [&](const v1::ProbeSample& s) {
-    samples.push_back(s);
-    return samples.size() < 10000;  // bound, in case max_samples were ignored
-  });
+  *status = RunProbeLoop(
+      spec, max_samples,
+      [&](const v1::ProbeSample& s) {
+        samples.push_back(s);
+        return samples.size() < 10000;  // bound, in case max_samples were ignored
+      },
+      nullptr, exec);
   *took_ns = NowMonotonicNs() - start;
   return samples;
 }
@@ -119,13 +124,14 @@ TEST(ProbeRunnerTest, OverrunningChecksSkipSlotsInsteadOfBunching) {
   // Each check takes ~35 ms at a 10 ms interval: the runner must keep to the
   // 10 ms grid, skipping the slots it missed, not fire the missed ones at once.
   v1::ProbeSpec spec;
-  spec.mutable_exec()->add_argv("sleep");
+  spec.mutable_exec()->add_argv("/usr/bin/sleep");
   spec.mutable_exec()->add_argv("0.035");
   spec.set_interval("10ms");
   spec.set_timeout("1s");
   absl::Status status;
   int64_t took = 0;
-  auto samples = RunSamples(spec, 6, &status, &took);
+  auto samples =
+      RunSamples(spec, 6, &status, &took, testing_util::Allowing({{"/usr/bin/sleep"}}));
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(samples.size(), 6u);
   for (size_t i = 1; i < samples.size(); ++i) {
@@ -167,7 +173,7 @@ TEST(ProbeRunnerTest, PriorityIsRestoredAndCommandsRunAtNormalPriority) {
   // scheduling policy is 0 (SCHED_OTHER).
   ASSERT_EQ(sched_getscheduler(0), SCHED_OTHER);
   v1::ProbeSpec spec;
-  spec.mutable_exec()->add_argv("grep");
+  spec.mutable_exec()->add_argv("/usr/bin/grep");
   spec.mutable_exec()->add_argv("-qE");
   spec.mutable_exec()->add_argv("^policy +: +0$");
   spec.mutable_exec()->add_argv("/proc/self/sched");
@@ -175,11 +181,14 @@ TEST(ProbeRunnerTest, PriorityIsRestoredAndCommandsRunAtNormalPriority) {
   spec.set_timeout("1s");
   int policy_in_loop = -1;
   std::vector<v1::ProbeSample> samples;
-  absl::Status status = RunProbeLoop(spec, 2, [&](const v1::ProbeSample& s) {
-    policy_in_loop = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
-    samples.push_back(s);
-    return true;
-  });
+  absl::Status status = RunProbeLoop(
+      spec, 2,
+      [&](const v1::ProbeSample& s) {
+        policy_in_loop = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+        samples.push_back(s);
+        return true;
+      },
+      nullptr, testing_util::Allowing({{"/usr/bin/grep"}}));
   ASSERT_TRUE(status.ok());
   ASSERT_EQ(samples.size(), 2u);
   for (const auto& s : samples) EXPECT_TRUE(s.ok()) << s.error();

@@ -133,10 +133,9 @@ TEST(ProbeValidationTest, EveryFieldIsCheckedAndNamed) {
   for (const BadSpec& c : cases) {
     v1::ProbeSpec spec = TcpSpec();
     c.mutate(&spec);
-    auto probe = MakeProbe(spec);
-    EXPECT_EQ(probe.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
-    EXPECT_THAT(std::string(probe.status().message()), StartsWith(c.message_prefix))
-        << c.what;
+    const absl::Status status = ValidateProbe(spec);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(std::string(status.message()), StartsWith(c.message_prefix)) << c.what;
   }
 }
 
@@ -144,7 +143,7 @@ TEST(ProbeValidationTest, ValidSpecsBuild) {
   std::vector<v1::ProbeSpec> specs(8, TcpSpec());
   specs[1].mutable_tcp()->set_address("[::1]:6379");
   specs[2].mutable_http()->set_url("http://localhost:8080/healthz?full=1");
-  specs[3].mutable_exec()->add_argv("true");
+  specs[3].mutable_exec()->add_argv("/usr/bin/true");
   specs[4].mutable_grpc_health()->set_address("unix:/run/svc.sock");
   specs[5].mutable_grpc_health()->set_address("[::1]:50051");
   specs[6].mutable_redis()->set_address("localhost:6379");
@@ -152,9 +151,64 @@ TEST(ProbeValidationTest, ValidSpecsBuild) {
   specs[7].mutable_redis()->set_master("mymaster");
   specs[7].mutable_redis()->set_write(true);
   for (const auto& spec : specs) {
-    auto probe = MakeProbe(spec);
-    EXPECT_TRUE(probe.ok()) << spec.ShortDebugString() << ": " << probe.status();
+    const absl::Status status = ValidateProbe(spec);
+    EXPECT_TRUE(status.ok()) << spec.ShortDebugString() << ": " << status;
   }
+}
+
+TEST(ProbeValidationTest, ExecPolicyIsValidatedAtLoad) {
+  struct BadPolicy {
+    const char* what;
+    std::function<void(v1::ExecPolicy*)> mutate;
+    const char* message_prefix;
+  };
+  const std::vector<BadPolicy> cases = {
+      {"no user", [](v1::ExecPolicy* p) { p->add_allow()->add_argv("/usr/bin/true"); },
+       "exec.user: required with exec.allow"},
+      {"root",
+       [](v1::ExecPolicy* p) {
+         p->add_allow()->add_argv("/usr/bin/true");
+         p->set_user("root");
+       },
+       "exec.user: \"root\" is root"},
+      {"unknown user",
+       [](v1::ExecPolicy* p) {
+         p->add_allow()->add_argv("/usr/bin/true");
+         p->set_user("faultline-no-such-user");
+       },
+       "exec.user: no such user \"faultline-no-such-user\""},
+      {"relative",
+       [](v1::ExecPolicy* p) {
+         p->add_allow()->add_argv("true");
+         p->set_user("nobody");
+       },
+       "exec.allow[0].argv[0]: must be an absolute path"},
+      {"both",
+       [](v1::ExecPolicy* p) {
+         auto* rule = p->add_allow();
+         rule->add_argv("/usr/bin/true");
+         rule->add_argv_prefix("/usr/bin/true");
+         p->set_user("nobody");
+       },
+       "exec.allow[0]: exactly one of argv and argv_prefix"},
+      {"user without rules", [](v1::ExecPolicy* p) { p->set_user("nobody"); },
+       "exec.user: set, but exec.allow is empty"},
+  };
+  for (const BadPolicy& c : cases) {
+    v1::ExecPolicy proto;
+    c.mutate(&proto);
+    auto policy = ExecPolicy::FromProto(proto);
+    EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(std::string(policy.status().message()), StartsWith(c.message_prefix))
+        << c.what;
+  }
+  v1::ExecPolicy ok;
+  ok.add_allow()->add_argv_prefix("/usr/bin/redis-cli");
+  ok.set_user("nobody");
+  auto policy = ExecPolicy::FromProto(ok);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->credentials().uid, 65534u);
+  EXPECT_TRUE(ExecPolicy::FromProto(v1::ExecPolicy()).ok());  // no policy: nothing runs
 }
 
 TEST(ProbeValidationTest, TimingDefaultsAndLimits) {
