@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
 #include "probes/exec_policy.h"
+#include "spec/net.h"
 
 namespace faultline::agent {
 
@@ -34,6 +35,20 @@ absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
       problems.push_back(fmt::format(
           "disk_fill_ceilings[{}].max_percent: must be between 0 and 100, got {}", i, c.max_percent()));
     }
+  }
+  for (int i = 0; i < policy.protected_processes_size(); ++i) {
+    const std::string& name = policy.protected_processes(i);
+    // The kernel keeps 15 bytes of a process name (comm): a longer one never
+    // matches, which would protect nothing, silently.
+    if (name.empty() || name.size() > 15) {
+      problems.push_back(fmt::format(
+          "protected_processes[{}]: a process name (comm) of 1 to 15 characters, got \"{}\"{}", i,
+          name.substr(0, 64), name.size() > 15 ? " (the kernel keeps 15: it would never match)" : ""));
+    }
+  }
+  for (int i = 0; i < policy.protected_cidrs_size(); ++i) {
+    auto cidr = spec::ParseCidr(fmt::format("protected_cidrs[{}]", i), policy.protected_cidrs(i));
+    if (!cidr.ok()) problems.push_back(std::string(cidr.status().message()));
   }
   if (auto exec = ExecPolicy::FromProto(policy.exec(), "exec"); !exec.ok()) {
     problems.push_back(std::string(exec.status().message()));

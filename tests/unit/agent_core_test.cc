@@ -18,6 +18,7 @@ namespace faultline::agent {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 // A fault kind whose "kernel state" is a set of applied ids, shared across
@@ -376,6 +377,21 @@ TEST(PolicyTest, LoadsAndRejectsUnknownKinds) {
   EXPECT_TRUE(PolicyAllows(*policy, "pause"));
   EXPECT_FALSE(PolicyAllows(*policy, "kill"));
   EXPECT_TRUE(PolicyAllows(v1::Policy(), "kill"));
+  fs::remove(p);
+}
+
+TEST(PolicyTest, NamesAndCidrsThatWouldProtectNothingAreRefused) {
+  fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-prot.yaml");
+  std::ofstream(p) << "protected_processes: [sshd, postgres-checkpointer]\n"
+                      "protected_cidrs: [10.0.0.0/8, 10.0.0.300/8, ::1/129]\n";
+  auto policy = LoadPolicy(p.string(), {"kill"});
+  ASSERT_FALSE(policy.ok());
+  const std::string msg(policy.status().message());
+  EXPECT_THAT(msg, HasSubstr("protected_processes[1]: a process name (comm) of 1 to 15 "
+                             "characters, got \"postgres-checkpointer\""));
+  EXPECT_THAT(msg, HasSubstr("protected_cidrs[1]:"));
+  EXPECT_THAT(msg, HasSubstr("protected_cidrs[2]:"));
+  EXPECT_THAT(msg, Not(HasSubstr("protected_cidrs[0]")));
   fs::remove(p);
 }
 
