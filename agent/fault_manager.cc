@@ -67,7 +67,13 @@ absl::Status ActiveFault::Revert(const std::string& reason) {
 FaultManager::FaultManager(std::unique_ptr<Ledger> ledger,
                            std::vector<std::unique_ptr<FaultHandler>> handlers,
                            FaultContext context)
-    : ledger_(std::move(ledger)), handlers_(std::move(handlers)), context_(std::move(context)) {}
+    : ledger_(std::move(ledger)),
+      handlers_(std::move(handlers)),
+      context_([&] {
+        // The agent's identity comes with its state folder (the ledger's).
+        if (context.agent_id.empty() && ledger_ != nullptr) context.agent_id = ledger_->agent_id();
+        return std::move(context);
+      }()) {}
 
 FaultManager::~FaultManager() {
   {
@@ -117,6 +123,11 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<s
   absl::MutexLock lock(&mu_);
   std::vector<std::string> problems;
   ASSIGN_OR_RETURN(std::vector<v1::FaultRecord> records, ledger_->Load(&problems));
+  // Records a killed agent was writing when it died: never stored, so never applied.
+  for (const auto& tmp : ledger_->removed_tmp()) {
+    spdlog::info("removed a half-written ledger record {}", tmp);
+    if (swept) swept->push_back(fmt::format("ledger: {}", tmp));
+  }
   std::vector<v1::FaultRecord> reverted;
   for (auto& record : records) {
     const FaultHandler* handler = HandlerFor(record.spec().kind_case());

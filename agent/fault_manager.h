@@ -79,8 +79,10 @@ class FaultManager {
   ~FaultManager();
 
   // Start-up recovery: reverts every record left in the ledger (a previous
-  // agent died with them active), then sweeps tagged leftovers. Returns the
-  // records it reverted; an error lists the ones that could not be reverted
+  // agent died with them active), then sweeps tagged leftovers (only this
+  // agent's own: FaultContext::agent_id) and lists, in `swept`, the
+  // half-written ledger files Ledger::Open removed. Returns the records it
+  // reverted; an error lists the ones that could not be reverted
   // (they stay in the ledger for the next attempt).
   absl::StatusOr<std::vector<v1::FaultRecord>> Recover(std::vector<std::string>* swept);
 

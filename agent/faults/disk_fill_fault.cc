@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/endpoint.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "common/units.h"
@@ -143,7 +144,8 @@ class DiskFillHandler : public FaultHandler {
                                                 v1::FaultRecord* record) const override {
     const v1::DiskFillFault& fill = spec.disk_fill();
     ASSIGN_OR_RETURN(const FillRequest request, ParseFillRequest(fill));
-    if (!IsFillFileName(kFillFilePrefix + record->id())) {
+    const std::string name = FillFileName(ctx.agent_id, record->id());
+    if (!IsFillFileName(name)) {
       return absl::InternalError(
           fmt::format("record id \"{}\" cannot name a fill file", record->id()));
     }
@@ -167,7 +169,7 @@ class DiskFillHandler : public FaultHandler {
     RETURN_IF_ERROR(CheckCeiling(request, plan, mount->mount_point, ctx.policy));
 
     v1::DiskFillState* state = record->mutable_disk_fill();
-    state->set_file(JoinPath(mount->mount_point, kFillFilePrefix + record->id()));
+    state->set_file(JoinPath(mount->mount_point, name));
     state->set_bytes(plan.bytes);
     state->set_mount(mount->mount_point);
     record->set_target(fmt::format("{} ({}): {} -> {} used (+{})", mount->mount_point,
@@ -242,14 +244,17 @@ class DiskFillHandler : public FaultHandler {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext& /*ctx*/) const override {
+  // Removes this agent's own fill files (FillFileName with ctx.agent_id) at the
+  // root of every writable real mount; another agent's are left alone.
+  absl::StatusOr<std::vector<std::string>> Sweep(const FaultContext& ctx) const override {
+    if (ctx.agent_id.empty()) return std::vector<std::string>{};
     ASSIGN_OR_RETURN(const std::vector<MountEntry> mounts, fs_->Mounts());
     std::vector<std::string> removed;
     std::set<std::string> seen;
     for (const MountEntry& m : mounts) {
       if (IsPseudoFilesystem(m.fs_type) || m.read_only) continue;
       if (!seen.insert(m.mount_point).second) continue;
-      SweepMountRoot(m.mount_point, &removed);
+      SweepMountRoot(m.mount_point, ctx.agent_id, &removed);
     }
     return removed;
   }
@@ -272,7 +277,8 @@ class DiskFillHandler : public FaultHandler {
         record.id(), record.disk_fill().file(), mount);
   }
 
-  static void SweepMountRoot(const std::string& root, std::vector<std::string>* removed) {
+  static void SweepMountRoot(const std::string& root, const std::string& agent_id,
+                             std::vector<std::string>* removed) {
     std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(root.c_str()), closedir);
     if (!dir) {
       spdlog::debug("disk-fill sweep: cannot read {}: {}", root, std::strerror(errno));
@@ -281,7 +287,7 @@ class DiskFillHandler : public FaultHandler {
     bool any = false;
     while (dirent* ent = readdir(dir.get())) {
       const std::string name = ent->d_name;
-      if (!IsFillFileName(name)) continue;
+      if (!IsOwnFillFile(name, agent_id)) continue;
       struct stat st {};
       if (fstatat(dirfd(dir.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISREG(st.st_mode)) {
@@ -304,6 +310,17 @@ class DiskFillHandler : public FaultHandler {
 };
 
 }  // namespace
+
+std::string FillFileName(const std::string& agent_id, const std::string& fault_id) {
+  if (agent_id.empty()) return kFillFilePrefix + fault_id;
+  return fmt::format("{}{}-{}", kFillFilePrefix, agent_id, fault_id);
+}
+
+bool IsOwnFillFile(const std::string& name, const std::string& agent_id) {
+  if (agent_id.empty() || !IsFillFileName(name)) return false;
+  const std::string own = fmt::format("{}{}-", kFillFilePrefix, agent_id);
+  return name.size() > own.size() && absl::StartsWith(name, own);
+}
 
 std::vector<MountEntry> ParseMountInfo(const std::string& text) {
   std::vector<MountEntry> out;

@@ -20,9 +20,18 @@
 
 namespace faultline::agent {
 
-// Every fill file is named kFillFilePrefix + record id, so a sweep finds
-// leftovers even without the ledger.
+// Every fill file is named kFillFilePrefix + agent id + "-" + record id
+// (FillFileName), so a sweep finds leftovers even without the ledger, and only
+// its own agent's: several agents (each with its own state folder) may fill one
+// shared filesystem, and one's start-up sweep must not delete another's live fill.
 inline constexpr char kFillFilePrefix[] = ".faultline-fill-";
+
+// ".faultline-fill-<agent_id>-<fault_id>"; without an agent id (a handler used
+// outside an agent) ".faultline-fill-<fault_id>", which no sweep removes.
+std::string FillFileName(const std::string& agent_id, const std::string& fault_id);
+// Whether `name` is a fill file of the agent `agent_id` (never true for an
+// empty agent id).
+bool IsOwnFillFile(const std::string& name, const std::string& agent_id);
 
 // The statvfs numbers the fill arithmetic needs.
 struct FsUsage {

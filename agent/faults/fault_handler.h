@@ -38,6 +38,9 @@ struct FaultContext {
   const v1::Policy* policy = nullptr;
   ProcessTable* processes = nullptr;
   pid_t agent_pid = 0;
+  // This agent's identity (Ledger::agent_id(), from its state folder): tags what
+  // it leaves on shared filesystems so that its Sweep removes only its own.
+  std::string agent_id;
   // Exempt from partition faults: the agent's own control endpoints and the
   // controller's address (host:port or unix paths, as configured).
   std::vector<std::string> control_addresses;

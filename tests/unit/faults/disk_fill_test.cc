@@ -477,8 +477,12 @@ TEST_F(DiskFillHandlerTest, SweepRemovesTaggedFilesAtWritableRealMountRootsOnly)
   TempDir readonly("ro");
   mounts_ = {Mount(dir_.path(), "ext4"), Mount(pseudo.path(), "proc"),
              Mount(readonly.path(), "xfs", /*ro=*/true), Mount(dir_.path(), "ext4")};
-  const std::string leftover = dir_.Touch(".faultline-fill-old1");
-  const std::string leftover2 = dir_.Touch(".faultline-fill-old2");
+  ctx_.agent_id = "0a1b2c3d4e5f";
+  const std::string leftover = dir_.Touch(".faultline-fill-0a1b2c3d4e5f-old1");
+  const std::string leftover2 = dir_.Touch(".faultline-fill-0a1b2c3d4e5f-old2");
+  // Another agent's (another state folder) and an untagged one: not ours.
+  const std::string others_fill = dir_.Touch(".faultline-fill-111111111111-f0123");
+  const std::string untagged = dir_.Touch(".faultline-fill-old3");
   const std::string other = dir_.Touch("keep.txt");
   const std::string almost = dir_.Touch(".faultline-fillx");
   std::filesystem::create_directory(dir_.path() + "/.faultline-fill-dir");
@@ -492,11 +496,42 @@ TEST_F(DiskFillHandlerTest, SweepRemovesTaggedFilesAtWritableRealMountRootsOnly)
   EXPECT_THAT(*removed, UnorderedElementsAre(leftover, leftover2));
   EXPECT_FALSE(Exists(leftover));
   EXPECT_FALSE(Exists(leftover2));
-  for (const auto& kept : {other, almost, nested, in_pseudo, in_ro, dir_.path() + "/.faultline-fill-dir"}) {
+  for (const auto& kept : {other, almost, nested, in_pseudo, in_ro, others_fill, untagged,
+                           dir_.path() + "/.faultline-fill-dir"}) {
     EXPECT_TRUE(Exists(kept)) << kept;
   }
   // Nothing left: a second sweep removes nothing.
   EXPECT_TRUE(Handler()->Sweep(ctx_)->empty());
+}
+
+TEST_F(DiskFillHandlerTest, FillFilesCarryTheAgentsIdAndOnlyItsOwnAreSwept) {
+  mounts_ = {Mount(dir_.path(), "tmpfs")};
+  ctx_.agent_id = "0a1b2c3d4e5f";
+  FaultContext other_agent = ctx_;
+  other_agent.agent_id = "ffffffffffff";
+  auto h = Handler();
+  v1::FaultSpec spec = PercentSpec(90, dir_.path() + "/app/data");
+  *record_.mutable_spec() = spec;
+  ASSERT_TRUE(h->Plan(spec, ctx_, &record_).ok());
+  EXPECT_EQ(record_.disk_fill().file(), dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-0123abcd");
+  v1::FaultRecord theirs = record_;
+  theirs.set_id("f00000000001");
+  ASSERT_TRUE(h->Plan(spec, other_agent, &theirs).ok());
+  EXPECT_EQ(theirs.disk_fill().file(), dir_.path() + "/.faultline-fill-ffffffffffff-f00000000001");
+  const std::string mine = dir_.Touch(".faultline-fill-0a1b2c3d4e5f-0123abcd");
+  const std::string live = dir_.Touch(".faultline-fill-ffffffffffff-f00000000001");
+
+  auto removed = h->Sweep(ctx_);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_THAT(*removed, UnorderedElementsAre(mine));
+  EXPECT_TRUE(Exists(live));
+  // Without an identity a handler cannot tell its files from others': it sweeps nothing.
+  EXPECT_TRUE(h->Sweep(FaultContext{})->empty());
+  EXPECT_TRUE(Exists(live));
+  EXPECT_TRUE(IsOwnFillFile(".faultline-fill-ffffffffffff-f1", "ffffffffffff"));
+  EXPECT_FALSE(IsOwnFillFile(".faultline-fill-ffffffffffff-f1", "0a1b2c3d4e5f"));
+  EXPECT_FALSE(IsOwnFillFile(".faultline-fill-ffffffffffff-", "ffffffffffff"));
+  EXPECT_FALSE(IsOwnFillFile(".faultline-fill-ffffffffffff-f1", ""));
 }
 
 // The real system view, read-only use.
