@@ -19,6 +19,15 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) {
   ctx->set_deadline(std::chrono::system_clock::now() + timeout);
 }
 
+absl::Status CallError(const std::string& name, const std::string& address, const char* method,
+                       const grpc::Status& st) {
+  absl::Status out = FromGrpcStatus(grpc::Status(
+      st.error_code(), fmt::format("agent {} ({}): {}: {} {}", name, address, method,
+                                   GrpcCodeName(st.error_code()), st.error_message())));
+  out.SetPayload(kAgentMessageUrl, absl::Cord(st.error_message()));
+  return out;
+}
+
 }  // namespace
 
 void CallCanceller::Cancel() {
@@ -52,11 +61,7 @@ AgentClient::AgentClient(std::string name, std::string address,
       stub_(v1::Agent::NewStub(channel_)) {}
 
 absl::Status AgentClient::Error(const char* method, const grpc::Status& st) const {
-  absl::Status out = FromGrpcStatus(grpc::Status(
-      st.error_code(), fmt::format("agent {} ({}): {}: {} {}", name_, address_, method,
-                                   GrpcCodeName(st.error_code()), st.error_message())));
-  out.SetPayload(kAgentMessageUrl, absl::Cord(st.error_message()));
-  return out;
+  return CallError(name_, address_, method, st);
 }
 
 absl::StatusOr<InfoSample> AgentClient::Info(std::chrono::milliseconds timeout) const {
@@ -104,6 +109,70 @@ absl::StatusOr<v1::ListFaultsResponse> AgentClient::ListFaults(
 absl::StatusOr<v1::CommitResponse> AgentClient::Commit(const v1::CommitRequest& req,
                                                        std::chrono::milliseconds timeout) const {
   return Unary("Commit", &v1::Agent::Stub::Commit, req, timeout);
+}
+
+template <typename Req, typename Resp>
+void AgentClient::UnaryAsync(const char* method, AsyncRpc<Req, Resp> rpc, const Req& req,
+                             std::chrono::milliseconds timeout,
+                             std::function<void(absl::StatusOr<Resp>)> done) const {
+  // What gRPC needs until the callback: owned by the callback from the start
+  // (it may run before the call below returns).
+  struct Call {
+    grpc::ClientContext ctx;
+    Req req;
+    Resp resp;
+  };
+  auto owned = std::make_unique<Call>();
+  owned->req = req;
+  SetDeadline(&owned->ctx, timeout);
+  Call* call = owned.release();
+  (stub_->async()->*rpc)(
+      &call->ctx, &call->req, &call->resp,
+      // The channel (and its callback queue) lives until the callback has run.
+      [call, method, channel = channel_, name = name_, address = address_,
+       done = std::move(done)](grpc::Status st) {
+        std::unique_ptr<Call> adopted(call);
+        if (!st.ok()) return done(CallError(name, address, method, st));
+        done(std::move(adopted->resp));
+      });
+}
+
+void AgentClient::InfoAsync(std::chrono::milliseconds timeout,
+                            std::function<void(absl::StatusOr<InfoSample>)> done) const {
+  const int64_t t0 = NowRealtimeNs();
+  UnaryAsync<v1::InfoRequest, v1::InfoResponse>(
+      "Info", &v1::Agent::Stub::async::Info, v1::InfoRequest(), timeout,
+      [t0, done = std::move(done)](absl::StatusOr<v1::InfoResponse> resp) {
+        const int64_t t2 = NowRealtimeNs();
+        if (!resp.ok()) return done(resp.status());
+        InfoSample sample;
+        sample.info = std::move(*resp);
+        sample.t0_ns = t0;
+        sample.t2_ns = t2;
+        done(std::move(sample));
+      });
+}
+
+void AgentClient::InjectAsync(const v1::InjectRequest& req, std::chrono::milliseconds timeout,
+                              std::function<void(absl::StatusOr<v1::InjectResponse>)> done) const {
+  UnaryAsync("Inject", &v1::Agent::Stub::async::Inject, req, timeout, std::move(done));
+}
+
+void AgentClient::RevertAllAsync(
+    const v1::RevertAllRequest& req, std::chrono::milliseconds timeout,
+    std::function<void(absl::StatusOr<v1::RevertAllResponse>)> done) const {
+  UnaryAsync("RevertAll", &v1::Agent::Stub::async::RevertAll, req, timeout, std::move(done));
+}
+
+void AgentClient::RenewLeaseAsync(
+    const v1::RenewLeaseRequest& req, std::chrono::milliseconds timeout,
+    std::function<void(absl::StatusOr<v1::RenewLeaseResponse>)> done) const {
+  UnaryAsync("RenewLease", &v1::Agent::Stub::async::RenewLease, req, timeout, std::move(done));
+}
+
+void AgentClient::CommitAsync(const v1::CommitRequest& req, std::chrono::milliseconds timeout,
+                              std::function<void(absl::StatusOr<v1::CommitResponse>)> done) const {
+  UnaryAsync("Commit", &v1::Agent::Stub::async::Commit, req, timeout, std::move(done));
 }
 
 absl::Status AgentClient::RunProbe(const v1::RunProbeRequest& req,

@@ -77,6 +77,21 @@ class AgentClient {
   absl::StatusOr<v1::ListFaultsResponse> ListFaults(std::chrono::milliseconds timeout) const;
   absl::StatusOr<v1::CommitResponse> Commit(const v1::CommitRequest& req,
                                             std::chrono::milliseconds timeout) const;
+  // The asynchronous twins of the calls above, for fan-outs to many agents at
+  // once (ForEachAsync): each returns at once and calls `done` exactly once,
+  // on a gRPC thread, with what the blocking call would have returned. `done`
+  // must not block; it may start further calls. The call does not need this
+  // client to outlive it.
+  void InfoAsync(std::chrono::milliseconds timeout,
+                 std::function<void(absl::StatusOr<InfoSample>)> done) const;
+  void InjectAsync(const v1::InjectRequest& req, std::chrono::milliseconds timeout,
+                   std::function<void(absl::StatusOr<v1::InjectResponse>)> done) const;
+  void RevertAllAsync(const v1::RevertAllRequest& req, std::chrono::milliseconds timeout,
+                      std::function<void(absl::StatusOr<v1::RevertAllResponse>)> done) const;
+  void RenewLeaseAsync(const v1::RenewLeaseRequest& req, std::chrono::milliseconds timeout,
+                       std::function<void(absl::StatusOr<v1::RenewLeaseResponse>)> done) const;
+  void CommitAsync(const v1::CommitRequest& req, std::chrono::milliseconds timeout,
+                   std::function<void(absl::StatusOr<v1::CommitResponse>)> done) const;
   // Streams the agent's samples to `on_sample` (on the calling thread) until the
   // agent ends the stream, `on_sample` returns false or `cancel` is cancelled.
   // Returns OK when stopped by `on_sample` or by `cancel`, else the stream's end
@@ -92,6 +107,15 @@ class AgentClient {
   template <typename Req, typename Resp>
   absl::StatusOr<Resp> Unary(const char* method, UnaryRpc<Req, Resp> rpc, const Req& req,
                              std::chrono::milliseconds timeout) const;
+  template <typename Req, typename Resp>
+  using AsyncRpc = void (v1::Agent::Stub::async::*)(grpc::ClientContext*, const Req*, Resp*,
+                                                    std::function<void(grpc::Status)>);
+  // One asynchronous unary call (gRPC's callback API): its deadline, the call,
+  // the error wording.
+  template <typename Req, typename Resp>
+  void UnaryAsync(const char* method, AsyncRpc<Req, Resp> rpc, const Req& req,
+                  std::chrono::milliseconds timeout,
+                  std::function<void(absl::StatusOr<Resp>)> done) const;
   absl::Status Error(const char* method, const grpc::Status& st) const;
 
   const std::string name_;

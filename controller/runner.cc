@@ -25,6 +25,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 // How far ahead of now a coordinated start is set: at least this, at most that.
 constexpr std::chrono::nanoseconds kCommitLeadBase = std::chrono::milliseconds(30);
@@ -243,10 +246,18 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
   std::vector<absl::StatusOr<timeline::ClockOffset>> offsets(
       agents.size(), absl::UnknownError("not synced"));
   std::vector<int64_t> synced_ns(agents.size(), 0);
-  ForEachParallel(agents.size(), options_.max_in_flight, [&](size_t i) {
-    offsets[i] = SyncClock(agents[i]);
-    synced_ns[i] = NowRealtimeNs();
+  const Clock::time_point sync_start = Clock::now();
+  ForEachAsync(agents.size(), options_.max_in_flight, [&](size_t i, AsyncDone done) {
+    SyncClock(agents[i], [&offsets, &synced_ns, i, done](
+                             absl::StatusOr<timeline::ClockOffset> offset) {
+      offsets[i] = std::move(offset);
+      synced_ns[i] = NowRealtimeNs();
+      done();
+    });
   });
+  // How long the phase took, for fleet-sized runs (scripts/bench reads it).
+  Event("clocks_synced", NowRealtimeNs(), "",
+        fmt::format("{} agent(s) in {:.1f} ms", agents.size(), MsSince(sync_start)));
   int64_t clock_error = 0;
   for (size_t i = 0; i < agents.size(); ++i) {
     const absl::StatusOr<timeline::ClockOffset>& offset = offsets[i];
@@ -402,29 +413,57 @@ v1::RunReport ExperimentRun::Score(bool was_aborted) {
 
 // ---- Clocks ----
 
-absl::StatusOr<timeline::ClockOffset> ExperimentRun::SyncClock(const AgentRef& agent) {
-  absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
-  if (!client.ok()) return client.status();
+namespace {
+
+// One agent's clock exchanges, one after another (each Info starts when the
+// previous one has answered), then the offset estimate.
+struct ClockExchanges {
+  std::shared_ptr<AgentClient> client;
+  std::string agent;
+  int want = 1;
+  std::chrono::milliseconds timeout{0};
   std::vector<timeline::ClockExchange> exchanges;
-  for (int i = 0; i < std::max(1, options_.clock_exchanges); ++i) {
-    absl::StatusOr<InfoSample> sample = (*client)->Info(options_.rpc_timeout);
-    if (!sample.ok()) return sample.status();
+  std::function<void(absl::StatusOr<timeline::ClockOffset>)> done;
+};
+
+void NextExchange(std::shared_ptr<ClockExchanges> x) {
+  AgentClient& client = *x->client;
+  const std::chrono::milliseconds timeout = x->timeout;  // before `x` moves away
+  client.InfoAsync(timeout, [x = std::move(x)](absl::StatusOr<InfoSample> sample) {
+    if (!sample.ok()) return x->done(sample.status());
     if (sample->info.clock().realtime_ns() == 0) {
-      return absl::FailedPreconditionError(
-          fmt::format("agent {}: Info carries no clock sample", agent.name));
+      return x->done(absl::FailedPreconditionError(
+          fmt::format("agent {}: Info carries no clock sample", x->agent)));
     }
     timeline::ClockExchange e;
     e.t0_ns = sample->t0_ns;
     e.t1_ns = sample->info.clock().realtime_ns();
     e.t2_ns = sample->t2_ns;
-    exchanges.push_back(e);
-  }
-  return timeline::EstimateClockOffset(exchanges);
+    x->exchanges.push_back(e);
+    if (x->exchanges.size() < static_cast<size_t>(x->want)) return NextExchange(x);
+    x->done(timeline::EstimateClockOffset(x->exchanges));
+  });
+}
+
+}  // namespace
+
+void ExperimentRun::SyncClock(const AgentRef& agent,
+                              std::function<void(absl::StatusOr<timeline::ClockOffset>)> done) {
+  absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
+  if (!client.ok()) return done(client.status());
+  auto x = std::make_shared<ClockExchanges>();
+  x->client = *std::move(client);
+  x->agent = agent.name;
+  x->want = std::max(1, options_.clock_exchanges);
+  x->timeout = options_.rpc_timeout;
+  x->done = std::move(done);
+  NextExchange(std::move(x));
 }
 
 // ---- Injection, leases, revert ----
 
 absl::Status ExperimentRun::InjectFaults(bool dry_run) {
+  const Clock::time_point prepare_start = Clock::now();
   if (!dry_run && !parts_.empty()) {
     std::vector<AgentRef> agents;
     for (const Part& part : parts_) agents.push_back(part.agent);
@@ -433,8 +472,16 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
   // Every part at once; the results are read in the order of parts_ so that
   // the report does not depend on which agent answered first.
   std::vector<InjectResult> results(parts_.size());
-  ForEachParallel(parts_.size(), options_.max_in_flight,
-                  [&](size_t i) { InjectOne(parts_[i], dry_run, &results[i]); });
+  ForEachAsync(parts_.size(), options_.max_in_flight, [&](size_t i, AsyncDone done) {
+    InjectOne(parts_[i], dry_run, &results[i], std::move(done));
+  });
+  if (!dry_run) {
+    const size_t ok = std::count_if(results.begin(), results.end(),
+                                     [](const InjectResult& r) { return r.status.ok(); });
+    Event("prepared", NowRealtimeNs(), "",
+          fmt::format("{} of {} agent fault(s) in {:.1f} ms", ok, parts_.size(),
+                      MsSince(prepare_start)));
+  }
   std::vector<std::string> problems;  // every failing part
   absl::StatusCode code = absl::StatusCode::kOk;
   bool was_aborted = false;
@@ -498,22 +545,23 @@ absl::Status ExperimentRun::PartError(const Part& part, bool dry_run,
 }
 
 // One fault on one agent; a dry run only asks the agent what it would change.
-void ExperimentRun::InjectOne(const Part& part, bool dry_run, InjectResult* result) {
+void ExperimentRun::InjectOne(const Part& part, bool dry_run, InjectResult* result,
+                              AsyncDone done) {
   const AgentRef& agent = part.agent;
   if (!dry_run && aborted()) {  // an abort stops the parts not sent yet
     result->status = absl::AbortedError("aborted");
-    return;
+    return done();
   }
   absl::StatusOr<std::chrono::nanoseconds> duration = FaultDuration(part.spec, exp_);
   if (!duration.ok()) {
     result->status = PartError(part, dry_run, duration.status());
-    return;
+    return done();
   }
   result->duration = *duration;
   absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
   if (!client.ok()) {
     result->status = PartError(part, dry_run, client.status());
-    return;
+    return done();
   }
   v1::InjectRequest req;
   *req.mutable_spec() = part.spec;
@@ -526,13 +574,18 @@ void ExperimentRun::InjectOne(const Part& part, bool dry_run, InjectResult* resu
     req.set_owner("faultline-controller run " + run_id_);
     req.set_prepare_only(true);
   }
-  absl::StatusOr<v1::InjectResponse> resp = (*client)->Inject(req, options_.rpc_timeout);
-  result->answered_ns = NowRealtimeNs();
-  if (!resp.ok()) {
-    result->status = PartError(part, dry_run, resp.status());
-    return;
-  }
-  result->resp = *std::move(resp);
+  // `part` and `result` outlive the call: ForEachAsync waits for `done`.
+  (*client)->InjectAsync(req, options_.rpc_timeout,
+                         [this, &part, dry_run, result, done = std::move(done)](
+                             absl::StatusOr<v1::InjectResponse> resp) {
+                           result->answered_ns = NowRealtimeNs();
+                           if (resp.ok()) {
+                             result->resp = *std::move(resp);
+                           } else {
+                             result->status = PartError(part, dry_run, resp.status());
+                           }
+                           done();
+                         });
 }
 
 // Phase two of the coordinated start: every agent applies its prepared parts
@@ -553,32 +606,50 @@ absl::Status ExperimentRun::CommitAll(std::vector<InjectResult>* results) {
   const int64_t lead_ns = std::clamp<int64_t>(
       kCommitLeadBase.count() + 8 * worst_error_ns + 100'000 * static_cast<int64_t>(groups.size()),
       kCommitLeadBase.count(), kCommitLeadMax.count());
+  const Clock::time_point commit_start = Clock::now();
   const int64_t start_ns = NowRealtimeNs() + lead_ns;
   std::vector<absl::Status> failed(groups.size());
-  ForEachParallel(groups.size(), options_.max_in_flight, [&](size_t g) {
+  // Each agent's Commit answers once it has applied, at T: all of them are
+  // sent before the first answer comes back.
+  const auto commit_timeout =
+      options_.rpc_timeout + std::chrono::milliseconds(lead_ns / 1000000 + 1);
+  ForEachAsync(groups.size(), options_.max_in_flight, [&](size_t g, AsyncDone done) {
     const std::vector<size_t>& indexes = *groups[g];
-    const AgentRef& agent = parts_[indexes.front()].agent;
+    const Part& first = parts_[indexes.front()];
     v1::CommitRequest req;
     for (size_t i : indexes) req.add_ids((*results)[i].resp.fault().id());
-    req.set_start_at_unix_ns(timeline::ToAgentClock(start_ns, clocks_.at(agent.name)).ns);
-    auto client = clients_->Get(agent.name, agent.address);
-    absl::StatusOr<v1::CommitResponse> resp =
-        client.ok() ? (*client)->Commit(req, options_.rpc_timeout + std::chrono::milliseconds(lead_ns / 1000000 + 1))
-                    : absl::StatusOr<v1::CommitResponse>(client.status());
-    if (!resp.ok()) {
-      failed[g] = PartError(parts_[indexes.front()], false, resp.status());
-      return;
+    req.set_start_at_unix_ns(timeline::ToAgentClock(start_ns, clocks_.at(first.agent.name)).ns);
+    auto client = clients_->Get(first.agent.name, first.agent.address);
+    if (!client.ok()) {
+      failed[g] = PartError(first, false, client.status());
+      return done();
     }
-    for (const v1::FaultRecord& applied : resp->faults()) {
-      for (size_t i : indexes) {
-        if ((*results)[i].resp.fault().id() == applied.id()) *(*results)[i].resp.mutable_fault() = applied;
-      }
-    }
+    (*client)->CommitAsync(
+        req, commit_timeout,
+        [this, &first, &indexes, &failed, results, g, done](
+            absl::StatusOr<v1::CommitResponse> resp) {
+          if (!resp.ok()) {
+            failed[g] = PartError(first, false, resp.status());
+            return done();
+          }
+          for (const v1::FaultRecord& applied : resp->faults()) {
+            for (size_t i : indexes) {
+              if ((*results)[i].resp.fault().id() == applied.id()) {
+                *(*results)[i].resp.mutable_fault() = applied;
+              }
+            }
+          }
+          done();
+        });
   });
   std::vector<std::string> problems;
   for (const absl::Status& st : failed) {
     if (!st.ok()) problems.push_back(std::string(st.message()));
   }
+  Event("committed", NowRealtimeNs(), "",
+        fmt::format("{} of {} agent(s) in {:.1f} ms (start set {:.1f} ms ahead)",
+                    groups.size() - problems.size(), groups.size(), MsSince(commit_start),
+                    Ms(lead_ns)));
   if (!problems.empty()) {
     return absl::FailedPreconditionError(fmt::format("{}", fmt::join(problems, "; ")));
   }
@@ -652,17 +723,24 @@ void ExperimentRun::LeaseLoop() {
     req.set_lease_id(run_id_);
     req.set_ttl_ms(options_.lease_ttl.count());
     std::vector<absl::Status> results(leased.size());
-    ForEachParallel(leased.size(), options_.max_in_flight, [&](size_t i) {
+    ForEachAsync(leased.size(), options_.max_in_flight, [&](size_t i, AsyncDone done) {
       const AgentRef& agent = leased[i];
       absl::StatusOr<std::shared_ptr<AgentClient>> client =
           clients_->Get(agent.name, agent.address);
-      absl::Status st = client.ok() ? (*client)->RenewLease(
-                                          req, std::min(every, std::chrono::milliseconds(2000)))
-                                          .status()
-                                    : client.status();
-      if (!st.ok()) spdlog::warn("run {}: {}", run_id_, std::string(st.message()));
-      results[i] = std::move(st);
+      if (!client.ok()) {
+        results[i] = client.status();
+        return done();
+      }
+      (*client)->RenewLeaseAsync(
+          req, std::min(every, std::chrono::milliseconds(2000)),
+          [&results, i, done](absl::StatusOr<v1::RenewLeaseResponse> resp) {
+            results[i] = resp.status();
+            done();
+          });
     });
+    for (const absl::Status& st : results) {
+      if (!st.ok()) spdlog::warn("run {}: {}", run_id_, std::string(st.message()));
+    }
     // Each agent's latest renewal: the `agents_lost` stop condition counts the
     // agents it could not reach.
     const int64_t now = NowRealtimeNs();
@@ -683,9 +761,18 @@ void ExperimentRun::RevertAll(const std::string& why) {
     leased = leased_;
   }
   std::vector<RevertResult> results(leased.size());
-  ForEachParallel(leased.size(), options_.max_in_flight,
-                  [&](size_t i) { results[i] = RevertOn(leased[i]); });
+  const Clock::time_point revert_start = Clock::now();
+  ForEachAsync(leased.size(), options_.max_in_flight, [&](size_t i, AsyncDone done) {
+    RevertOn(leased[i], &results[i], std::move(done));
+  });
+  const double revert_ms = MsSince(revert_start);
   for (size_t i = 0; i < leased.size(); ++i) RecordRevert(leased[i], results[i], why);
+  if (!leased.empty()) {
+    const size_t ok = std::count_if(results.begin(), results.end(),
+                                    [](const RevertResult& r) { return r.resp.ok(); });
+    Event("reverts_answered", NowRealtimeNs(), "",
+          fmt::format("{} of {} agent(s) in {:.1f} ms ({})", ok, leased.size(), revert_ms, why));
+  }
   {
     absl::MutexLock lock(&mu_);
     lease_stop_ = true;
@@ -693,15 +780,20 @@ void ExperimentRun::RevertAll(const std::string& why) {
   if (lease_thread_.joinable()) lease_thread_.join();
 }
 
-ExperimentRun::RevertResult ExperimentRun::RevertOn(const AgentRef& agent) {
-  RevertResult result;
-  result.asked_ns = NowRealtimeNs();
+void ExperimentRun::RevertOn(const AgentRef& agent, RevertResult* result, AsyncDone done) {
+  result->asked_ns = NowRealtimeNs();
   v1::RevertAllRequest req;
   req.set_lease_id(run_id_);
   absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
-  result.resp = client.ok() ? (*client)->RevertAll(req, options_.rpc_timeout)
-                            : absl::StatusOr<v1::RevertAllResponse>(client.status());
-  return result;
+  if (!client.ok()) {
+    result->resp = client.status();
+    return done();
+  }
+  (*client)->RevertAllAsync(req, options_.rpc_timeout,
+                            [result, done](absl::StatusOr<v1::RevertAllResponse> resp) {
+                              result->resp = std::move(resp);
+                              done();
+                            });
 }
 
 void ExperimentRun::RecordRevert(const AgentRef& agent, const RevertResult& result,

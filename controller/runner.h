@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_client.h"
 #include "controller/blast_radius.h"
+#include "controller/fan_out.h"
 #include "controller/stop_conditions.h"
 #include "controller/store.h"
 #include "controller/targets.h"
@@ -41,8 +42,8 @@ struct RunnerOptions {
   int clock_exchanges = 5;
   std::chrono::milliseconds rpc_timeout{10000};
   uint64_t seed = 0;  // 0: random
-  // How many agent calls of one phase (clock sync, inject, revert, lease
-  // renewal) run at once; 0 = all of them (up to kMaxFanOut).
+  // How many agents one phase (clock sync, prepare, commit, revert, lease
+  // renewal) has calls in flight to at once; 0 = all of them.
   size_t max_in_flight = 0;
   // The controller's blast-radius caps and the agents its runs hold; null: only
   // the experiment's own limits apply.
@@ -61,10 +62,11 @@ using ProgressFn = std::function<void(const v1::RunProgress&)>;
 // on the caller's thread; Abort() may be called from any thread. Probe threads
 // and the lease thread are the run's own and are joined before it ends; they
 // share the state guarded by mu_ and never hold it across an RPC. Each phase
-// talks to all its agents at once (ForEachParallel, options.max_in_flight);
-// those calls fill their own result slots, and the Execute() thread turns the
-// results into timeline events and report entries, in a fixed order, after
-// joining them.
+// talks to all its agents at once (ForEachAsync, options.max_in_flight:
+// asynchronous calls started from the phase's thread); their completions fill
+// their own result slots on gRPC threads, and the phase's thread turns the
+// results into timeline events and report entries, in a fixed order, once
+// every call has ended.
 class ExperimentRun {
  public:
   ExperimentRun(std::string run_id, v1::Experiment experiment, bool dry_run,
@@ -136,16 +138,20 @@ class ExperimentRun {
   v1::RunReport Score(bool aborted);
 
   // Helpers of the phases.
-  absl::StatusOr<timeline::ClockOffset> SyncClock(const AgentRef& agent);
+  // The agent's clock offset (options_.clock_exchanges Info calls, one after
+  // another), to `done` on a gRPC thread; returns at once.
+  void SyncClock(const AgentRef& agent,
+                 std::function<void(absl::StatusOr<timeline::ClockOffset>)> done);
   absl::Status InjectFaults(bool dry_run);
   // The agent faults of faults[index]: one per agent its target picked, or a
   // zone outage's parts.
   absl::StatusOr<std::vector<Part>> PartsOf(int index);
   // The experiment's limits and the controller's caps; holds the agents.
   absl::Status Admit();
-  // Called concurrently (one call per part): touches only `result`, the
-  // clients and the run's constant state.
-  void InjectOne(const Part& part, bool dry_run, InjectResult* result);
+  // Starts one part's Inject (ForEachAsync): touches only `result`, the
+  // clients and the run's constant state, and calls `done` once `result` is
+  // filled (from a gRPC thread, or at once when nothing was sent).
+  void InjectOne(const Part& part, bool dry_run, InjectResult* result, AsyncDone done);
   // The error of a failed part, naming its fault and agent.
   absl::Status PartError(const Part& part, bool dry_run, const absl::Status& st) const;
   v1::PlannedFault* AddPlanned(const Part& part);
@@ -156,8 +162,9 @@ class ExperimentRun {
   // lease loop. False if the run was aborted.
   bool Lease(const std::vector<AgentRef>& agents);
   void RevertAll(const std::string& why);
-  // Called concurrently (one call per agent): the RPC only.
-  RevertResult RevertOn(const AgentRef& agent);
+  // Starts one agent's RevertAll (ForEachAsync): the RPC only; calls `done`
+  // once `result` is filled.
+  void RevertOn(const AgentRef& agent, RevertResult* result, AsyncDone done);
   // The events of one agent's RevertAll answer; on the Execute() thread.
   void RecordRevert(const AgentRef& agent, const RevertResult& result, const std::string& why);
   void LeaseLoop();

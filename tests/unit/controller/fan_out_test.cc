@@ -1,6 +1,7 @@
-// The runner's fan-out: ForEachParallel itself, and an ExperimentRun against 20
-// slow in-process fake agents, whose phases must take about one agent's time
-// (all at once) rather than twenty (one after another, max_in_flight 1).
+// The runner's fan-out: ForEachParallel and ForEachAsync themselves, and an
+// ExperimentRun against 20 slow in-process fake agents, whose phases must take
+// about one agent's time (all at once) rather than twenty (one after another,
+// max_in_flight 1).
 #include "controller/fan_out.h"
 
 #include <gmock/gmock.h>
@@ -69,6 +70,56 @@ TEST(ForEachParallel, OneAtATimeRunsInOrderOnTheCallersThread) {
   });
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2, 3, 4));
   EXPECT_TRUE(same_thread);
+}
+
+// ---- ForEachAsync ----
+
+// Items finish on threads of their own 100 ms after they start (as gRPC
+// completions do), every third one inside `start` itself; returns the most
+// items seen unfinished at once.
+int MaxUnfinished(size_t n, size_t max_in_flight, std::vector<int>* finished,
+                  std::vector<size_t>* started) {
+  std::atomic<int> unfinished{0};
+  std::atomic<int> most{0};
+  std::vector<std::atomic<int>> seen(n);
+  std::vector<std::thread> completions;
+  started->clear();
+  ForEachAsync(n, max_in_flight, [&](size_t i, AsyncDone done) {
+    started->push_back(i);  // `start` runs on the caller's thread only
+    const int now = ++unfinished;
+    int prev = most.load();
+    while (now > prev && !most.compare_exchange_weak(prev, now)) {
+    }
+    if (i % 3 == 0) {
+      ++seen[i];
+      --unfinished;
+      return done();
+    }
+    completions.emplace_back([&seen, &unfinished, i, done] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      ++seen[i];
+      --unfinished;
+      done();
+    });
+  });
+  // Every item has finished by the time ForEachAsync returns.
+  finished->assign(n, 0);
+  for (size_t i = 0; i < n; ++i) (*finished)[i] = seen[i].load();
+  for (std::thread& t : completions) t.join();
+  return most.load();
+}
+
+TEST(ForEachAsync, FinishesEveryIndexOnceWithinTheLimit) {
+  std::vector<int> finished;
+  std::vector<size_t> started;
+  EXPECT_EQ(MaxUnfinished(12, 0, &finished, &started), 8);  // unlimited: all at once
+  EXPECT_THAT(finished, ::testing::Each(1));
+  EXPECT_LE(MaxUnfinished(12, 4, &finished, &started), 4);
+  EXPECT_THAT(finished, ::testing::Each(1));
+  EXPECT_EQ(MaxUnfinished(12, 1, &finished, &started), 1);
+  EXPECT_THAT(finished, ::testing::Each(1));
+  EXPECT_THAT(started, ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+  EXPECT_EQ(MaxUnfinished(0, 0, &finished, &started), 0);
 }
 
 // ---- ExperimentRun against a slow fleet ----
