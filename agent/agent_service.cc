@@ -90,11 +90,14 @@ grpc::Status AgentService::Commit(grpc::ServerContext*, const v1::CommitRequest*
 
 grpc::Status AgentService::RunProbe(grpc::ServerContext* ctx, const v1::RunProbeRequest* req,
                                     grpc::ServerWriter<v1::ProbeSample>* writer) {
+  // Exec probes run only as the policy's exec rules allow: none without them.
+  absl::StatusOr<ExecPolicy> exec = ExecPolicy::FromProto(manager_->context().policy->exec());
+  if (!exec.ok()) return ToGrpcStatus(exec.status());
   // Runs on this RPC's own thread until the client cancels or the stream breaks.
   absl::Status st = RunProbeLoop(
       req->probe(), req->max_samples(),
       [writer](const v1::ProbeSample& sample) { return writer->Write(sample); },
-      [ctx] { return ctx->IsCancelled(); });
+      [ctx] { return ctx->IsCancelled(); }, *exec);
   return ToGrpcStatus(st);
 }
 

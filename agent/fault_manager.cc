@@ -95,12 +95,24 @@ const FaultHandler* FaultManager::HandlerFor(v1::FaultSpec::KindCase kind_case) 
 }
 
 std::vector<std::string> FaultManager::Capabilities() const {
+  const int64_t now = NowMonotonicNs();
+  {
+    absl::MutexLock lock(&capabilities_mu_);
+    if (capabilities_at_ns_ != 0 && now - capabilities_at_ns_ < kCapabilitiesTtl.count()) {
+      return capabilities_;
+    }
+  }
+  // Asking the host (an nftables listing, a qdisc probe) is slow: done outside
+  // the lock, at most once per kCapabilitiesTtl unless two callers race.
   std::vector<std::string> kinds;
   for (const auto& h : handlers_) {
     if (PolicyAllows(*context_.policy, h->Kind()) && h->HostSupports(context_).ok()) {
       kinds.push_back(h->Kind());
     }
   }
+  absl::MutexLock lock(&capabilities_mu_);
+  capabilities_ = kinds;
+  capabilities_at_ns_ = now;
   return kinds;
 }
 

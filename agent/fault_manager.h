@@ -110,7 +110,7 @@ class FaultManager {
   std::vector<v1::FaultRecord> List() const;
   // Extends every fault held by lease_id; returns how many there are.
   absl::StatusOr<int> RenewLease(const std::string& lease_id, int64_t ttl_ms);
-  // The kinds this host can inject now.
+  // The kinds this host can inject (asked of the host at most every 10 s).
   std::vector<std::string> Capabilities() const;
 
   const FaultContext& context() const { return context_; }
@@ -163,6 +163,13 @@ class FaultManager {
   std::map<std::string, Prepared> prepared_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::FaultRecord> reverted_by_agent_ ABSL_GUARDED_BY(mu_);  // see RevertAll
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Capabilities(), asked of the host at most every kCapabilitiesTtl: Info
+  // answers it, and a controller's clock sync calls Info several times.
+  static constexpr std::chrono::seconds kCapabilitiesTtl{10};
+  mutable absl::Mutex capabilities_mu_;
+  mutable std::vector<std::string> capabilities_ ABSL_GUARDED_BY(capabilities_mu_);
+  mutable int64_t capabilities_at_ns_ ABSL_GUARDED_BY(capabilities_mu_) = 0;
   std::thread reaper_;
 };
 

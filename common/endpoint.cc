@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace faultline {
@@ -49,16 +50,6 @@ absl::StatusOr<Endpoint> ParseEndpoint(const std::string& field, const std::stri
   ep.host = host;
   ep.port = static_cast<int>(port);
   return ep;
-}
-
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/files.h"  // ReadFileToString, which used to live here
 
 namespace faultline {
 
@@ -48,8 +49,6 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const std::string& field,
                                                     const std::string& target,
                                                     const TlsFiles& tls, bool insecure);
-
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 }  // namespace faultline
 

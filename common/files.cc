@@ -37,9 +37,37 @@ absl::Status SyncDir(const std::string& dir) {
 
 }  // namespace
 
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    return absl::NotFoundError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Errno("fstat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot read {}: not a regular file", path));
+  }
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("read", path);
+    if (n == 0) return data;
+    if (data.size() + static_cast<size_t>(n) > max_bytes) {
+      return absl::ResourceExhaustedError(
+          fmt::format("cannot read {}: larger than {} KiB", path, max_bytes / 1024));
+    }
+    data.append(buf, static_cast<size_t>(n));
+  }
+}
+
 absl::Status WriteFileDurably(const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  // A leftover of a crash, or something planted: replaced, never followed.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return Errno("unlink", tmp);
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return Errno("open", tmp);
   // Until the rename succeeds, every failure closes and removes the temp file.
   absl::Cleanup remove_tmp = [&] {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 
 #include "common/endpoint.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace faultline {

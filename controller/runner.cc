@@ -32,6 +32,9 @@ double MsSince(Clock::time_point start) {
 // How far ahead of now a coordinated start is set: at least this, at most that.
 constexpr std::chrono::nanoseconds kCommitLeadBase = std::chrono::milliseconds(30);
 constexpr std::chrono::nanoseconds kCommitLeadMax = std::chrono::seconds(2);
+// How long after T + duration the controller sends its own reverts (which then
+// only collect what the agents reverted by themselves).
+constexpr std::chrono::nanoseconds kAgentEndGrace = std::chrono::milliseconds(50);
 
 std::string KindOf(const v1::FaultSpec& spec) { return spec::KindName(spec); }
 // An action (kill) is done once: nothing to revert, no duration.
@@ -310,8 +313,19 @@ std::optional<ExperimentRun::End> ExperimentRun::Inject(bool dry_run) {
 
 void ExperimentRun::Observe() {
   Progress("observing");
-  WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stops_.fired().has_value(); },
-          inject_mono_ + ExperimentDuration(exp_), "observing");
+  // Each agent ends its faults on its own clock at T + duration (T: the
+  // coordinated start). The run waits for that, plus the clock error and a
+  // little time, so that the report times the agents' own reverts, all keyed
+  // to T, rather than the controller's revert requests racing them.
+  Clock::time_point until = inject_mono_ + ExperimentDuration(exp_);
+  if (injected_ns_ != 0) {
+    const int64_t end_ns = injected_ns_ + ExperimentDuration(exp_).count() +
+                           kAgentEndGrace.count() +
+                           2 * static_cast<int64_t>(report_.clock_error_ms() * 1e6);
+    until = std::max(until, Clock::now() + std::chrono::nanoseconds(end_ns - NowRealtimeNs()));
+  }
+  WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stops_.fired().has_value(); }, until,
+          "observing");
 }
 
 bool ExperimentRun::Revert() {
@@ -836,7 +850,7 @@ std::optional<ExperimentRun::End> ExperimentRun::StartProbes() {
     if (p.from().empty() || p.from() == kFromController) {
       // Checked here so that a bad probe fails the run before it starts; the
       // probe loop builds its own.
-      absl::StatusOr<std::unique_ptr<Probe>> probe = MakeProbe(run->spec);
+      absl::StatusOr<std::unique_ptr<Probe>> probe = MakeProbe(run->spec, options_.exec_policy);
       if (!probe.ok()) {
         return End{"error", fmt::format("probe {}: {}", p.name(), std::string(probe.status().message()))};
       }
@@ -882,7 +896,8 @@ void ExperimentRun::ProbeThread(size_t index) {
   while (!pr.cancel.cancelled()) {
     absl::Status st;
     if (pr.client == nullptr) {
-      st = RunProbeLoop(pr.spec, 0, emit, [&] { return pr.cancel.cancelled(); });
+      st = RunProbeLoop(pr.spec, 0, emit, [&] { return pr.cancel.cancelled(); },
+                        options_.exec_policy);
       if (st.ok()) return;  // cancelled
     } else {
       v1::RunProbeRequest req;

@@ -28,6 +28,7 @@
 #include "faultline/v1/agent.pb.h"
 #include "faultline/v1/controller.pb.h"
 #include "faultline/v1/experiment.pb.h"
+#include "probes/exec_policy.h"
 
 namespace faultline::controller {
 
@@ -48,6 +49,9 @@ struct RunnerOptions {
   // The controller's blast-radius caps and the agents its runs hold; null: only
   // the experiment's own limits apply.
   FleetGuard* fleet = nullptr;
+  // What `from: controller` exec probes may run, and as whom (--exec-policy);
+  // the default allows none.
+  ExecPolicy exec_policy;
 };
 
 using ProgressFn = std::function<void(const v1::RunProgress&)>;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/faults/netns.h"
 #include "common/endpoint.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace faultline::agent::nft {
@@ -52,7 +53,7 @@ absl::StatusOr<BlockSpec> DnsHandler::MakeBlock(const v1::FaultSpec& spec,
     ASSIGN_OR_RETURN(resolvers, spec::ParseCidrList("net.detail resolvers", SplitComma(it->second)));
   } else {
     const std::string path = ResolvConfPath(spec);
-    auto text = ReadFileToString(path);
+    auto text = ReadFileToString(path, 64 * 1024);  // a resolv.conf is a few lines
     if (!text.ok()) {
       return absl::FailedPreconditionError(fmt::format(
           "resolvers: none given and {}", std::string(text.status().message())));

@@ -37,6 +37,12 @@ class TestController {
     o.runner.lease_ttl = lease_ttl;
     o.runner.steady_after_timeout = std::chrono::milliseconds(3000);
     o.runner.steady_slack = std::chrono::milliseconds(2000);
+    // The controller's own exec probes (ControllerProbe* tests): these two only.
+    v1::ExecPolicy exec;
+    exec.set_user("nobody");
+    exec.add_allow()->add_argv("/bin/true");
+    exec.add_allow()->add_argv("/bin/false");
+    o.runner.exec_policy = *ExecPolicy::FromProto(exec);
     o.runner.dial = [](const std::string& address)
         -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
       return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -318,6 +324,17 @@ TEST(Controller, ControllerProbePassingRunsTheExperiment) {
   EXPECT_FALSE(r.outage_observed());
   EXPECT_EQ(f.victim.injects.load(), 1);
   EXPECT_EQ(f.victim.revert_alls.load(), 1);
+}
+
+TEST(Controller, ControllerProbeOutsideTheExecPolicyIsRefused) {
+  TestController c;
+  Fleet f;
+  c.Register(f.victim);
+  v1::RunReport r = c.Run(ControllerProbeExperiment("/usr/bin/id"));
+  EXPECT_EQ(r.verdict(), "error");
+  EXPECT_THAT(r.reason(), HasSubstr("probe local: exec probe `/usr/bin/id` refused: not allowed "
+                                    "by the exec policy"));
+  EXPECT_EQ(f.victim.injects.load(), 0);
 }
 
 TEST(Controller, UnknownTargetsAndBadFilesAreErrors) {
