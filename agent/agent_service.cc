@@ -1,18 +1,87 @@
 #include "agent/agent_service.h"
 
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "probes/probe_runner.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
+#include "common/yaml_proto.h"
+#include "probes/probe_runner.h"
 
 namespace faultline::agent {
 namespace {
 
+using auth::Role;
+
+// Who may change the host or run something on it.
+const std::vector<Role> kMutators = {Role::kController, Role::kOperator};
+// Who may look.
+const std::vector<Role> kReaders = {Role::kController, Role::kOperator, Role::kViewer};
+
 std::string Peer(grpc::ServerContext* ctx) { return ctx ? ctx->peer() : "local"; }
 
+auth::PeerInfo PeerOf(grpc::ServerContext* ctx) {
+  return ctx != nullptr ? auth::PeerInfoOf(*ctx) : auth::PeerInfo{"local", ""};
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, opts).ok()) return "null";
+  return out;
+}
+
+std::string JsonStrings(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out = "[";
+  for (int i = 0; i < items.size(); ++i) out += (i ? "," : "") + JsonQuote(items[i]);
+  return out + "]";
+}
+
+// scheme://host[:port]/path of a URL: no user info, no query, no fragment.
+std::string UrlWithoutSecrets(const std::string& url) {
+  std::string out = url.substr(0, url.find_first_of("?#"));
+  const size_t scheme = out.find("://");
+  const size_t host_start = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t at = out.find('@', host_start);
+  const size_t slash = out.find('/', host_start);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    out.erase(host_start, at + 1 - host_start);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string ProbeAuditSummary(const v1::ProbeSpec& probe) {
+  std::string kind = "none";
+  std::string target;
+  switch (probe.check_case()) {
+    case v1::ProbeSpec::kTcp: kind = "tcp"; target = probe.tcp().address(); break;
+    case v1::ProbeSpec::kHttp: kind = "http"; target = UrlWithoutSecrets(probe.http().url()); break;
+    case v1::ProbeSpec::kExec:
+      kind = "exec";
+      target = probe.exec().argv().empty() ? "" : probe.exec().argv(0);
+      break;
+    case v1::ProbeSpec::kGrpcHealth: kind = "grpc_health"; target = probe.grpc_health().address(); break;
+    case v1::ProbeSpec::kRedis:
+      kind = "redis";
+      target = probe.redis().address().empty()
+                   ? fmt::format("{} via {}", probe.redis().master(),
+                                 fmt::join(probe.redis().sentinels(), ","))
+                   : probe.redis().address();
+      break;
+    default: break;
+  }
+  return fmt::format("{{\"name\":{},\"kind\":{},\"target\":{}}}", JsonQuote(probe.name()),
+                     JsonQuote(kind), JsonQuote(target));
+}
+
+absl::Status AgentService::AllowRead(grpc::ServerContext* ctx, const char* method) const {
+  return authorizer_->Authorize(PeerOf(ctx), method, kReaders).status();
+}
 
 v1::InfoResponse AgentService::MakeInfo() const {
   v1::InfoResponse resp;
@@ -26,70 +95,134 @@ v1::InfoResponse AgentService::MakeInfo() const {
   return resp;
 }
 
-grpc::Status AgentService::Info(grpc::ServerContext*, const v1::InfoRequest*,
+grpc::Status AgentService::Info(grpc::ServerContext* ctx, const v1::InfoRequest*,
                                 v1::InfoResponse* resp) {
+  if (absl::Status st = AllowRead(ctx, "Info"); !st.ok()) return ToGrpcStatus(st);
   *resp = MakeInfo();
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::Preflight(grpc::ServerContext*, const v1::PreflightRequest* req,
+grpc::Status AgentService::Preflight(grpc::ServerContext* ctx, const v1::PreflightRequest* req,
                                      v1::PreflightResponse* resp) {
+  if (absl::Status st = AllowRead(ctx, "Preflight"); !st.ok()) return ToGrpcStatus(st);
   *resp = manager_->Preflight(req->spec());
   return grpc::Status::OK;
 }
 
 grpc::Status AgentService::Inject(grpc::ServerContext* ctx, const v1::InjectRequest* req,
                                   v1::InjectResponse* resp) {
-  auto result = manager_->Inject(*req);
-  if (!result.ok()) {
-    spdlog::info("inject {} from {} refused: {}", spec::KindName(req->spec()), Peer(ctx),
-                 std::string(result.status().message()));
-    return ToGrpcStatus(result.status());
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, "Inject", kMutators);
+  absl::Status st = caller.status();
+  std::string fault_id;
+  if (st.ok()) {
+    auto result = manager_->Inject(*req);
+    st = result.status();
+    if (!result.ok()) {
+      spdlog::info("inject {} from {} refused: {}", spec::KindName(req->spec()), Peer(ctx),
+                   std::string(result.status().message()));
+    } else {
+      *resp = std::move(*result);
+      fault_id = resp->fault().id();
+    }
   }
-  *resp = std::move(*result);
-  return grpc::Status::OK;
+  auth::Audit(audit_, "Inject", peer, caller,
+              fmt::format("{{\"spec\":{},\"dry_run\":{},\"prepare_only\":{},\"lease_id\":{},"
+                          "\"lease_ttl_ms\":{},\"owner\":{},\"fault_id\":{}}}",
+                          ToJson(req->spec()), req->dry_run(), req->prepare_only(),
+                          JsonQuote(req->lease_id()), req->lease_ttl_ms(), JsonQuote(req->owner()),
+                          JsonQuote(fault_id)),
+              st);
+  return ToGrpcStatus(st);
 }
 
-grpc::Status AgentService::Revert(grpc::ServerContext*, const v1::RevertRequest* req,
+grpc::Status AgentService::Revert(grpc::ServerContext* ctx, const v1::RevertRequest* req,
                                   v1::RevertResponse* resp) {
-  auto result = manager_->Revert(req->id(), "request");
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *resp->mutable_fault() = std::move(*result);
-  return grpc::Status::OK;
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, "Revert", kMutators);
+  absl::Status st = caller.status();
+  if (st.ok()) {
+    auto result = manager_->Revert(req->id(), "request");
+    st = result.status();
+    if (result.ok()) *resp->mutable_fault() = std::move(*result);
+  }
+  auth::Audit(audit_, "Revert", peer, caller, fmt::format("{{\"id\":{}}}", JsonQuote(req->id())), st);
+  return ToGrpcStatus(st);
 }
 
-grpc::Status AgentService::RevertAll(grpc::ServerContext*, const v1::RevertAllRequest* req,
+grpc::Status AgentService::RevertAll(grpc::ServerContext* ctx, const v1::RevertAllRequest* req,
                                      v1::RevertAllResponse* resp) {
-  auto result = manager_->RevertAll(req->lease_id(), "request");
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  for (auto& r : *result) *resp->add_faults() = std::move(r);
-  return grpc::Status::OK;
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, "RevertAll", kMutators);
+  absl::Status st = caller.status();
+  if (st.ok()) {
+    auto result = manager_->RevertAll(req->lease_id(), "request");
+    st = result.status();
+    if (result.ok()) {
+      for (auto& r : *result) *resp->add_faults() = std::move(r);
+    }
+  }
+  auth::Audit(audit_, "RevertAll", peer, caller,
+              fmt::format("{{\"lease_id\":{},\"reverted\":{}}}", JsonQuote(req->lease_id()),
+                          resp->faults_size()),
+              st);
+  return ToGrpcStatus(st);
 }
 
-grpc::Status AgentService::ListFaults(grpc::ServerContext*, const v1::ListFaultsRequest*,
+grpc::Status AgentService::ListFaults(grpc::ServerContext* ctx, const v1::ListFaultsRequest*,
                                       v1::ListFaultsResponse* resp) {
+  if (absl::Status st = AllowRead(ctx, "ListFaults"); !st.ok()) return ToGrpcStatus(st);
   for (auto& r : manager_->List()) *resp->add_faults() = std::move(r);
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::RenewLease(grpc::ServerContext*, const v1::RenewLeaseRequest* req,
+grpc::Status AgentService::RenewLease(grpc::ServerContext* ctx, const v1::RenewLeaseRequest* req,
                                       v1::RenewLeaseResponse* resp) {
-  auto n = manager_->RenewLease(req->lease_id(), req->ttl_ms());
-  if (!n.ok()) return ToGrpcStatus(n.status());
-  resp->set_faults(*n);
-  return grpc::Status::OK;
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, "RenewLease", kMutators);
+  absl::Status st = caller.status();
+  if (st.ok()) {
+    auto n = manager_->RenewLease(req->lease_id(), req->ttl_ms());
+    st = n.status();
+    if (n.ok()) resp->set_faults(*n);
+  }
+  auth::Audit(audit_, "RenewLease", peer, caller,
+              fmt::format("{{\"lease_id\":{},\"ttl_ms\":{}}}", JsonQuote(req->lease_id()),
+                          req->ttl_ms()),
+              st);
+  return ToGrpcStatus(st);
 }
 
-grpc::Status AgentService::Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+grpc::Status AgentService::Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
                                   v1::CommitResponse* resp) {
-  auto result = manager_->Commit({req->ids().begin(), req->ids().end()}, req->start_at_unix_ns());
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  for (auto& r : *result) *resp->add_faults() = std::move(r);
-  return grpc::Status::OK;
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, "Commit", kMutators);
+  absl::Status st = caller.status();
+  if (st.ok()) {
+    auto result =
+        manager_->Commit({req->ids().begin(), req->ids().end()}, req->start_at_unix_ns());
+    st = result.status();
+    if (result.ok()) {
+      for (auto& r : *result) *resp->add_faults() = std::move(r);
+    }
+  }
+  auth::Audit(audit_, "Commit", peer, caller,
+              fmt::format("{{\"ids\":{},\"start_at_unix_ns\":{}}}", JsonStrings(req->ids()),
+                          req->start_at_unix_ns()),
+              st);
+  return ToGrpcStatus(st);
 }
 
 grpc::Status AgentService::RunProbe(grpc::ServerContext* ctx, const v1::RunProbeRequest* req,
                                     grpc::ServerWriter<v1::ProbeSample>* writer) {
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, "RunProbe", kMutators);
+  // Audited when it starts (a probe runs until cancelled).
+  auth::Audit(audit_, "RunProbe", peer, caller,
+              fmt::format("{{\"probe\":{},\"max_samples\":{}}}", ProbeAuditSummary(req->probe()),
+                          req->max_samples()),
+              caller.status());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   // Exec probes run only as the policy's exec rules allow: none without them.
   absl::StatusOr<ExecPolicy> exec = ExecPolicy::FromProto(manager_->context().policy->exec());
   if (!exec.ok()) return ToGrpcStatus(exec.status());

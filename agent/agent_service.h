@@ -6,6 +6,8 @@
 #include <string>
 
 #include "agent/fault_manager.h"
+#include "auth/audit_log.h"
+#include "auth/caller.h"
 #include "faultline/v1/agent.grpc.pb.h"
 
 namespace faultline::agent {
@@ -18,11 +20,17 @@ struct AgentIdentity {
 };
 
 // Serves faultline.v1.Agent. Owned by the daemon; borrows the FaultManager,
-// which must outlive it. Thread-safe (the manager is).
+// the Authorizer and the audit log (null: none), which must outlive it.
+// Every call is authorized first: faults, leases and probes (everything that
+// changes the host or runs something) only for `controller` and `operator`
+// callers; reads (Info, Preflight, ListFaults) for `viewer` too. Mutating
+// calls, allowed or refused, go to the audit log. Thread-safe (the manager,
+// the authorizer and the log are).
 class AgentService final : public v1::Agent::Service {
  public:
-  AgentService(FaultManager* manager, AgentIdentity identity)
-      : manager_(manager), identity_(std::move(identity)) {}
+  AgentService(FaultManager* manager, AgentIdentity identity, const auth::Authorizer* authorizer,
+               auth::AuditLog* audit = nullptr)
+      : manager_(manager), identity_(std::move(identity)), authorizer_(authorizer), audit_(audit) {}
 
   // Info as the RPC returns it (also used by the controller registration).
   v1::InfoResponse MakeInfo() const;
@@ -44,9 +52,18 @@ class AgentService final : public v1::Agent::Service {
                         grpc::ServerWriter<v1::ProbeSample>*) override;
 
  private:
+  // Authorize for a reading call (no audit).
+  absl::Status AllowRead(grpc::ServerContext* ctx, const char* method) const;
+
   FaultManager* manager_;
   AgentIdentity identity_;
+  const auth::Authorizer* authorizer_;
+  auth::AuditLog* audit_;
 };
+
+// What the audit log says about a probe: its name, kind and target, never its
+// argv beyond the program, nor a URL's credentials or query (JSON object).
+std::string ProbeAuditSummary(const v1::ProbeSpec& probe);
 
 }  // namespace faultline::agent
 

@@ -1,7 +1,6 @@
 #include "agent/daemon.h"
 
 #include <fmt/format.h>
-#include <grp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -19,6 +18,10 @@
 #include "agent/faults/registry.h"
 #include "agent/policy.h"
 #include "agent/registration.h"
+#include "auth/audit_log.h"
+#include "auth/caller.h"
+#include "auth/identity.h"
+#include "auth/unix_listener.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -64,40 +67,6 @@ std::string Hostname() {
   return buf;
 }
 
-absl::Status PrepareUnixSocket(const Endpoint& ep) {
-  size_t slash = ep.path.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    RETURN_IF_ERROR(MakeDirs(ep.path.substr(0, slash), 0755));
-  }
-  struct stat st {};
-  if (::lstat(ep.path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          fmt::format("--listen: {} exists and is not a socket", ep.path));
-    }
-    ::unlink(ep.path.c_str());  // stale socket of an earlier run
-  }
-  return absl::OkStatus();
-}
-
-absl::Status RestrictUnixSocket(const Endpoint& ep, const std::string& group) {
-  mode_t mode = 0600;
-  if (!group.empty()) {
-    struct group* g = ::getgrnam(group.c_str());
-    if (g == nullptr) {
-      return absl::InvalidArgumentError(fmt::format("--socket-group: no group \"{}\"", group));
-    }
-    if (::chown(ep.path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-      return absl::InternalError(fmt::format("chown {}: {}", ep.path, std::strerror(errno)));
-    }
-    mode = 0660;
-  }
-  if (::chmod(ep.path.c_str(), mode) != 0) {
-    return absl::InternalError(fmt::format("chmod {}: {}", ep.path, std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
 // Blocks the termination signals in every thread (call before any thread
 // starts) so that main can sigwait for them.
 sigset_t BlockTerminationSignals() {
@@ -137,6 +106,15 @@ int RevertAllOffline(const AgentOptions& options) {
 int RunAgent(const AgentOptions& options) {
   sigset_t signals = BlockTerminationSignals();
 
+  const std::string name = options.name.empty() ? Hostname() : options.name;
+  if (!options.controller.empty()) {
+    // The controller refuses any other name; say so before serving.
+    if (absl::Status st = auth::ValidateName(
+            options.name.empty() ? "--name (default: the host name)" : "--name", name);
+        !st.ok()) {
+      return Fail(st);
+    }
+  }
   std::vector<Endpoint> endpoints;
   for (const auto& l : options.listen) {
     auto ep = ParseEndpoint("--listen", l);
@@ -148,6 +126,22 @@ int RunAgent(const AgentOptions& options) {
           l)));
     }
     endpoints.push_back(*ep);
+  }
+  std::unique_ptr<auth::AuditLog> audit;
+  if (!options.audit_log.empty()) {
+    auto opened = auth::AuditLog::Open(options.audit_log, "agent");
+    if (!opened.ok()) return Fail(opened.status());
+    audit = std::move(*opened);
+  }
+  // Unix sockets are bound now, before any thread: their mode is never looser
+  // than 0600 (0660 with --socket-group).
+  auth::UnixPeerTable unix_peers;
+  std::vector<std::unique_ptr<auth::UnixListener>> unix_listeners;
+  for (const auto& ep : endpoints) {
+    if (!ep.is_unix) continue;
+    auto listener = auth::UnixListener::Create(ep.path, options.socket_group, &unix_peers);
+    if (!listener.ok()) return Fail(listener.status());
+    unix_listeners.push_back(std::move(*listener));
   }
 
   auto core = MakeCore(options);
@@ -164,37 +158,30 @@ int RunAgent(const AgentOptions& options) {
   }
   manager.Start();
 
-  AgentIdentity identity{options.name.empty() ? Hostname() : options.name, options.labels,
-                         FAULTLINE_VERSION};
-  AgentService service(&manager, identity);
+  AgentIdentity identity{name, options.labels, FAULTLINE_VERSION};
+  auth::AuthorizerOptions auth_options;
+  auth_options.insecure = options.insecure;
+  auth_options.unix_peers = &unix_peers;
+  auth_options.local_roles = {auth::Role::kOperator};
+  const auth::Authorizer authorizer(auth_options);
+  AgentService service(&manager, identity, &authorizer, audit.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   for (const auto& ep : endpoints) {
+    if (ep.is_unix) continue;  // served through the UnixListeners
     auto creds = MakeServerCredentials(ep, options.tls, options.insecure);
     if (!creds.ok()) return Fail(creds.status());
-    if (ep.is_unix) {
-      if (absl::Status st = PrepareUnixSocket(ep); !st.ok()) return Fail(st);
-    }
     builder.AddListeningPort(ep.GrpcTarget(), *creds);
   }
   builder.RegisterService(&service);
-  // The socket must never be reachable with looser permissions, not even for
-  // the moment between bind() and chmod().
-  mode_t old_umask = ::umask(0077);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ::umask(old_umask);
   if (!server) {
     return Fail(absl::UnavailableError("cannot listen on the --listen addresses (in use?)"));
   }
-  for (const auto& ep : endpoints) {
-    if (!ep.is_unix) continue;
-    if (absl::Status st = RestrictUnixSocket(ep, options.socket_group); !st.ok()) {
-      server->Shutdown();
-      return Fail(st);
-    }
-  }
-  spdlog::info("faultline-agent {} \"{}\" serving on {}", FAULTLINE_VERSION, identity.name,
-               fmt::join(options.listen, ", "));
+  for (auto& listener : unix_listeners) listener->Start(server.get());
+  spdlog::info("faultline-agent {} \"{}\" serving on {}{}{}", FAULTLINE_VERSION, identity.name,
+               fmt::join(options.listen, ", "), options.insecure ? " (--insecure)" : "",
+               audit ? ", audit log " + options.audit_log : "");
 
   std::unique_ptr<Registrar> registrar;
   if (!options.controller.empty()) {
@@ -210,10 +197,13 @@ int RunAgent(const AgentOptions& options) {
       if (tcp.size() == 1) reg.advertise = tcp[0];
     }
     reg.tls = options.tls;
+    if (!options.controller_tls_cert.empty()) reg.tls.cert = options.controller_tls_cert;
+    if (!options.controller_tls_key.empty()) reg.tls.key = options.controller_tls_key;
     reg.insecure = options.insecure;
     reg.info = [&service] { return service.MakeInfo(); };
     auto started = Registrar::Start(std::move(reg));
     if (!started.ok()) {
+      for (auto& listener : unix_listeners) listener->Stop();
       server->Shutdown();
       return Fail(started.status());
     }
@@ -224,11 +214,10 @@ int RunAgent(const AgentOptions& options) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: reverting every active fault, then exiting", sig);
   registrar.reset();
+  for (auto& listener : unix_listeners) listener->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   core->reset();  // reverts every active fault
-  for (const auto& ep : endpoints) {
-    if (ep.is_unix) ::unlink(ep.path.c_str());
-  }
+  unix_listeners.clear();  // removes the socket files
   return 0;
 }
 

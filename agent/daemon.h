@@ -18,10 +18,15 @@ struct AgentOptions {
   std::map<std::string, std::string> labels;
   std::string policy_file;
   std::string socket_group;         // widen unix sockets to this group (0660)
-  TlsFiles tls;
-  bool insecure = false;
+  TlsFiles tls;                     // the agent's certificate (agent/<name>), key and CA
+  // The client certificate and key for the controller link; empty = `tls`'s
+  // (the agent's own identity serves both ends).
+  std::string controller_tls_cert;
+  std::string controller_tls_key;
+  bool insecure = false;            // plain TCP allowed (no authentication on it)
   std::string controller;           // register and heartbeat when set
   std::string advertise;            // address the controller should dial
+  std::string audit_log;            // --audit-log FILE: one JSON line per mutating call
 };
 
 // Runs the agent until SIGTERM/SIGINT; returns the process exit code. Faults

@@ -24,11 +24,20 @@ int main(int argc, char** argv) {
   app.add_option("--name", opts.name, "agent name (default: hostname)");
   app.add_option("--label", labels, "k=v label (repeatable)");
   app.add_option("--policy", opts.policy_file, "policy file (YAML)");
-  app.add_option("--socket-group", opts.socket_group, "group allowed on unix sockets (mode 0660)");
-  app.add_option("--tls-cert", opts.tls.cert, "server certificate (PEM)");
-  app.add_option("--tls-key", opts.tls.key, "server key (PEM)");
-  app.add_option("--tls-ca", opts.tls.ca, "CA that signs client certificates (PEM)");
-  app.add_flag("--insecure", opts.insecure, "allow plain TCP without TLS");
+  app.add_option("--socket-group", opts.socket_group, "group allowed on unix sockets (mode 0660; its members act as operator)");
+  app.add_option("--tls-cert", opts.tls.cert,
+                 "this agent's certificate (PEM; URI SAN spiffe://faultline/agent/NAME)");
+  app.add_option("--tls-key", opts.tls.key, "its private key (PEM)");
+  app.add_option("--tls-ca", opts.tls.ca,
+                 "CA that signs controllers', operators' and viewers' certificates (PEM)");
+  app.add_option("--controller-tls-cert", opts.controller_tls_cert,
+                 "client certificate for the controller link (default: --tls-cert)");
+  app.add_option("--controller-tls-key", opts.controller_tls_key,
+                 "its key (default: --tls-key)");
+  app.add_flag("--insecure", opts.insecure,
+               "allow plain TCP without TLS: no authentication, every caller may do anything");
+  app.add_option("--audit-log", opts.audit_log,
+                 "append one JSON line per mutating call to FILE (fsync'ed)");
   app.add_option("--controller", opts.controller, "controller to register with (HOST:PORT)");
   app.add_option("--advertise", opts.advertise, "address the controller dials to reach this agent");
   app.add_flag("--revert-all", revert_all,

@@ -1,23 +1,136 @@
 #include "controller/controller_service.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "auth/identity.h"
 #include "common/clock.h"
+#include "common/endpoint.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "common/yaml_proto.h"
 #include "controller/experiment.h"
 
 namespace faultline::controller {
 namespace {
 
+using auth::Role;
+
 constexpr auto kAgentRpcTimeout = std::chrono::milliseconds(2000);
 constexpr auto kRecoverRpcTimeout = std::chrono::milliseconds(5000);
+constexpr size_t kMaxLabels = 64;
+constexpr size_t kMaxCapabilities = 64;
+
+const std::vector<Role> kAgents = {Role::kAgent};
+const std::vector<Role> kOperators = {Role::kOperator};
+const std::vector<Role> kReaders = {Role::kOperator, Role::kViewer};
+
+// `text` with control and non-ASCII bytes as \xNN, for error messages.
+std::string Printable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < 80; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return text.size() > 80 ? out + "..." : out;
+}
+
+// Whether every byte of `text` is in `allowed` (a predicate), and its length in
+// [min, max].
+template <typename Pred>
+bool Matches(const std::string& text, size_t min, size_t max, Pred allowed) {
+  if (text.size() < min || text.size() > max) return false;
+  for (char c : text) {
+    if (!allowed(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+bool Alnum(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+absl::Status ValidateAddress(const std::string& address) {
+  if (address.empty()) {
+    return absl::InvalidArgumentError("address: required (the agent's --advertise address)");
+  }
+  if (!Matches(address, 1, 256, [](unsigned char c) { return c > 0x20 && c < 0x7f; })) {
+    return absl::InvalidArgumentError(fmt::format(
+        "address: \"{}\": at most 256 printable characters, no spaces", Printable(address)));
+  }
+  ASSIGN_OR_RETURN(Endpoint ep, ParseEndpoint("address", address));
+  if (ep.is_unix) return absl::OkStatus();
+  if (ep.port < 1) return absl::InvalidArgumentError(fmt::format("address: port 0 in \"{}\"", address));
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, ep.host.c_str(), buf) == 1 || inet_pton(AF_INET6, ep.host.c_str(), buf) == 1) {
+    return absl::OkStatus();
+  }
+  if (!Matches(ep.host, 1, 253, [](unsigned char c) { return Alnum(c) || c == '.' || c == '-'; }) ||
+      ep.host.front() == '-' || ep.host.front() == '.') {
+    return absl::InvalidArgumentError(fmt::format(
+        "address: \"{}\" is neither an IP address nor a host name", Printable(ep.host)));
+  }
+  return absl::OkStatus();
+}
+
+// "k=v,k2=v2" of a label map, sorted, as JSON.
+std::string LabelsJson(const google::protobuf::Map<std::string, std::string>& labels) {
+  const std::map<std::string, std::string> sorted(labels.begin(), labels.end());
+  std::string out = "{";
+  for (const auto& [k, v] : sorted) {
+    out += fmt::format("{}{}:{}", out.size() > 1 ? "," : "", JsonQuote(k), JsonQuote(v));
+  }
+  return out + "}";
+}
 
 }  // namespace
+
+absl::Status ValidateRegistration(const v1::RegisterRequest& req) {
+  RETURN_IF_ERROR(auth::ValidateName("info.name", req.info().name()));
+  RETURN_IF_ERROR(ValidateAddress(req.address()));
+  if (static_cast<size_t>(req.info().labels_size()) > kMaxLabels) {
+    return absl::InvalidArgumentError(fmt::format("info.labels: {} labels, at most {}",
+                                                  req.info().labels_size(), kMaxLabels));
+  }
+  for (const auto& [k, v] : req.info().labels()) {
+    // Kubernetes-style: keys [A-Za-z0-9][A-Za-z0-9._/-]{0,62}, values [A-Za-z0-9._-]{0,63}.
+    if (!Matches(k, 1, 63, [](unsigned char c) {
+          return Alnum(c) || c == '.' || c == '_' || c == '/' || c == '-';
+        }) || !Alnum(static_cast<unsigned char>(k[0]))) {
+      return absl::InvalidArgumentError(fmt::format(
+          "info.labels: key \"{}\": expected [A-Za-z0-9][A-Za-z0-9._/-]{{0,62}}", Printable(k)));
+    }
+    if (!Matches(v, 0, 63, [](unsigned char c) { return Alnum(c) || c == '.' || c == '_' || c == '-'; })) {
+      return absl::InvalidArgumentError(fmt::format(
+          "info.labels.{}: value \"{}\": expected [A-Za-z0-9._-]{{0,63}}", k, Printable(v)));
+    }
+  }
+  if (!Matches(req.info().version(), 0, 64, [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
+    return absl::InvalidArgumentError(fmt::format(
+        "info.version: \"{}\": at most 64 printable characters", Printable(req.info().version())));
+  }
+  if (static_cast<size_t>(req.info().capabilities_size()) > kMaxCapabilities) {
+    return absl::InvalidArgumentError("info.capabilities: too many");
+  }
+  for (const auto& c : req.info().capabilities()) {
+    if (!Matches(c, 1, 32, [](unsigned char ch) { return Alnum(ch) || ch == '-' || ch == '_'; })) {
+      return absl::InvalidArgumentError(fmt::format(
+          "info.capabilities: \"{}\": expected [A-Za-z0-9_-]{{1,32}}", Printable(c)));
+    }
+  }
+  return absl::OkStatus();
+}
 
 ControllerService::ControllerService(Store* store, ControllerOptions options)
     : store_(store),
       options_(std::move(options)),
+      certificates_only_(auth::AuthorizerOptions{}),
+      authorizer_(options_.authorizer != nullptr ? options_.authorizer : &certificates_only_),
       clients_(options_.runner.dial),
       fleet_(options_.fleet) {}
 
@@ -33,6 +146,16 @@ absl::Status ControllerService::Recover() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& a : *stored) {
+      // Rows an older controller accepted without checking: never dialled.
+      v1::RegisterRequest check;
+      check.set_address(a.address);
+      *check.mutable_info() = a.info;
+      if (absl::Status st = ValidateRegistration(check); !st.ok()) {
+        spdlog::warn("dropping stored agent \"{}\": {}", Printable(a.info.name()),
+                     std::string(st.message()));
+        if (absl::Status del = store_->DeleteAgent(a.info.name()); !del.ok()) return del;
+        continue;
+      }
       Agent agent;
       agent.stored = std::move(a);
       agents_[agent.stored.info.name()] = std::move(agent);
@@ -73,26 +196,50 @@ bool ControllerService::Healthy(const Agent& a) const {
   return a.seen && std::chrono::steady_clock::now() - a.last_seen <= options_.unhealthy_after;
 }
 
-absl::Status ControllerService::Upsert(const v1::RegisterRequest& req,
-                                       v1::RegisterResponse* resp) {
-  if (req.info().name().empty()) return absl::InvalidArgumentError("info.name: required");
-  if (req.address().empty()) {
-    return absl::InvalidArgumentError("address: required (the agent's --advertise address)");
+absl::StatusOr<std::string> ControllerService::Upsert(const v1::RegisterRequest& req,
+                                                      const auth::Caller& caller,
+                                                      v1::RegisterResponse* resp) {
+  RETURN_IF_ERROR(ValidateRegistration(req));
+  const std::string& name = req.info().name();
+  if (caller.kind == auth::CallerKind::kCertificate && caller.identity.name != name) {
+    return absl::PermissionDeniedError(fmt::format(
+        "info.name: \"{}\" is not the name in the caller's certificate ({}); an agent "
+        "registers under its certificate's name",
+        name, caller.identity.Uri()));
   }
+  const std::string principal = caller.Principal();
   StoredAgent stored;
+  std::string changed;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Agent& a = agents_[req.info().name()];
+    auto it = agents_.find(name);
+    if (it != agents_.end() && !it->second.stored.identity.empty() &&
+        it->second.stored.identity != principal) {
+      return absl::PermissionDeniedError(fmt::format(
+          "info.name: \"{}\" is registered by {}; refusing it to {}", name,
+          it->second.stored.identity, caller.Who()));
+    }
+    const bool is_new = it == agents_.end() || it->second.stored.registered_unix_ns == 0;
+    Agent& a = agents_[name];
     const int64_t now = NowRealtimeNs();
-    if (a.stored.registered_unix_ns == 0 || a.stored.address != req.address()) {
-      if (a.stored.registered_unix_ns == 0 || !a.seen) {
-        spdlog::info("agent {} registered at {}", req.info().name(), req.address());
-      }
+    if (is_new) {
+      spdlog::info("agent {} registered at {} by {}", name, req.address(), caller.Who());
+      changed = "registered";
+      a.stored.registered_unix_ns = now;
+    } else if (a.stored.address != req.address()) {
+      spdlog::warn("agent {} changed its address from {} to {} ({})", name, a.stored.address,
+                   req.address(), caller.Who());
+      changed = fmt::format("address {} -> {}", a.stored.address, req.address());
       a.stored.registered_unix_ns = now;
     } else if (!Healthy(a)) {
-      spdlog::info("agent {} is back ({})", req.info().name(), req.address());
+      spdlog::info("agent {} is back ({})", name, req.address());
     }
+    if (changed.empty() && LabelsJson(a.stored.info.labels()) != LabelsJson(req.info().labels())) {
+      changed = "labels";
+    }
+    if (changed.empty() && a.stored.identity != principal) changed = "identity";
     a.stored.address = req.address();
+    a.stored.identity = principal;
     a.stored.info = req.info();
     a.stored.last_heartbeat_unix_ns = now;
     a.last_seen = std::chrono::steady_clock::now();
@@ -100,17 +247,53 @@ absl::Status ControllerService::Upsert(const v1::RegisterRequest& req,
     stored = a.stored;
   }
   resp->set_heartbeat_interval_ms(options_.heartbeat_interval.count());
-  return store_->UpsertAgent(stored);
+  RETURN_IF_ERROR(store_->UpsertAgent(stored));
+  return changed;
 }
 
-grpc::Status ControllerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status ControllerService::RegisterOrHeartbeat(grpc::ServerContext* ctx, const char* method,
+                                                    const v1::RegisterRequest* req,
+                                                    v1::RegisterResponse* resp) {
+  const auth::PeerInfo peer = ctx != nullptr ? auth::PeerInfoOf(*ctx) : auth::PeerInfo{"local", ""};
+  auto caller = authorizer_->Authorize(peer, method, kAgents);
+  absl::Status st = caller.status();
+  std::string changed;
+  std::string previous_address;
+  if (st.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = agents_.find(req->info().name());
+      if (it != agents_.end()) previous_address = it->second.stored.address;
+    }
+    auto result = Upsert(*req, *caller, resp);
+    st = result.status();
+    if (result.ok()) changed = *result;
+    if (!st.ok()) {
+      spdlog::warn("{} of \"{}\" from {} refused: {}", method, Printable(req->info().name()),
+                   caller->Who(), std::string(st.message()));
+    }
+  }
+  // A heartbeat that changes nothing is not worth an fsync.
+  if (std::string(method) == "Register" || !st.ok() || !changed.empty()) {
+    auth::Audit(options_.audit, method, peer, caller,
+                fmt::format("{{\"name\":{},\"address\":{},\"previous_address\":{},"
+                            "\"labels\":{},\"change\":{}}}",
+                            JsonQuote(req->info().name()), JsonQuote(req->address()),
+                            JsonQuote(previous_address), LabelsJson(req->info().labels()),
+                            JsonQuote(changed)),
+                st);
+  }
+  return ToGrpcStatus(st);
+}
+
+grpc::Status ControllerService::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                          v1::RegisterResponse* resp) {
-  return ToGrpcStatus(Upsert(*req, resp));
+  return RegisterOrHeartbeat(ctx, "Register", req, resp);
 }
 
-grpc::Status ControllerService::Heartbeat(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status ControllerService::Heartbeat(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                           v1::RegisterResponse* resp) {
-  return ToGrpcStatus(Upsert(*req, resp));
+  return RegisterOrHeartbeat(ctx, "Heartbeat", req, resp);
 }
 
 std::string ControllerService::NameAt(const std::string& address) {
@@ -135,8 +318,11 @@ std::vector<AgentRef> ControllerService::Snapshot() {
   return out;
 }
 
-grpc::Status ControllerService::ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*,
+grpc::Status ControllerService::ListAgents(grpc::ServerContext* ctx, const v1::ListAgentsRequest*,
                                            v1::ListAgentsResponse* resp) {
+  if (auto caller = authorizer_->Authorize(ctx, "ListAgents", kReaders); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   std::vector<v1::AgentStatus> list;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -175,16 +361,32 @@ grpc::Status ControllerService::ListAgents(grpc::ServerContext*, const v1::ListA
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerService::RunExperiment(grpc::ServerContext*,
+grpc::Status ControllerService::RunExperiment(grpc::ServerContext* ctx,
                                               const v1::RunExperimentRequest* req,
                                               grpc::ServerWriter<v1::RunUpdate>* writer) {
-  auto exp = LoadExperiment(req->yaml());
-  if (!exp.ok()) {
-    std::string msg(exp.status().message());
-    if (!req->file().empty()) msg = req->file() + ":\n" + msg;
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
+  const auth::PeerInfo peer = ctx != nullptr ? auth::PeerInfoOf(*ctx) : auth::PeerInfo{"local", ""};
+  auto caller = authorizer_->Authorize(peer, "RunExperiment", kOperators);
+  absl::StatusOr<v1::Experiment> exp = absl::UnknownError("not loaded");
+  if (!caller.ok()) {
+    exp = caller.status();
+  } else {
+    exp = LoadExperiment(req->yaml());
+    if (!exp.ok()) {
+      std::string msg(exp.status().message());
+      if (!req->file().empty()) msg = req->file() + ":\n" + msg;
+      exp = absl::InvalidArgumentError(msg);
+    }
   }
-  const std::string run_id = NewRunId();
+  const std::string run_id = exp.ok() ? NewRunId() : "";
+  // Audited when the run starts (its outcome is in the store).
+  auth::Audit(options_.audit, "RunExperiment", peer, caller,
+              fmt::format("{{\"experiment\":{},\"file\":{},\"yaml_sha256\":{},\"dry_run\":{},"
+                          "\"run_id\":{}}}",
+                          JsonQuote(exp.ok() ? exp->name() : ""), JsonQuote(req->file()),
+                          JsonQuote(auth::Sha256Hex(req->yaml())), req->dry_run(),
+                          JsonQuote(run_id)),
+              exp.status());
+  if (!exp.ok()) return ToGrpcStatus(exp.status());
   RunnerOptions runner = options_.runner;
   runner.fleet = &fleet_;
   ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), runner, &clients_, store_,
@@ -209,24 +411,36 @@ grpc::Status ControllerService::RunExperiment(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerService::ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* req,
+grpc::Status ControllerService::ListRuns(grpc::ServerContext* ctx, const v1::ListRunsRequest* req,
                                          v1::ListRunsResponse* resp) {
+  if (auto caller = authorizer_->Authorize(ctx, "ListRuns", kReaders); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   auto runs = store_->ListRuns(req->limit());
   if (!runs.ok()) return ToGrpcStatus(runs.status());
   for (auto& r : *runs) *resp->add_runs() = std::move(r);
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerService::GetRun(grpc::ServerContext*, const v1::GetRunRequest* req,
+grpc::Status ControllerService::GetRun(grpc::ServerContext* ctx, const v1::GetRunRequest* req,
                                        v1::RunReport* resp) {
+  if (auto caller = authorizer_->Authorize(ctx, "GetRun", kReaders); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   auto run = store_->GetRun(req->run_id());
   if (!run.ok()) return ToGrpcStatus(run.status());
   *resp = std::move(*run);
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerService::Abort(grpc::ServerContext*, const v1::AbortRequest*,
+grpc::Status ControllerService::Abort(grpc::ServerContext* ctx, const v1::AbortRequest*,
                                       v1::AbortResponse* resp) {
+  const auth::PeerInfo peer = ctx != nullptr ? auth::PeerInfoOf(*ctx) : auth::PeerInfo{"local", ""};
+  auto caller = authorizer_->Authorize(peer, "Abort", kOperators);
+  if (!caller.ok()) {
+    auth::Audit(options_.audit, "Abort", peer, caller, "{}", caller.status());
+    return ToGrpcStatus(caller.status());
+  }
   resp->set_runs_aborted(AbortRuns());
   std::vector<std::pair<std::string, std::string>> targets;  // name, address
   {
@@ -249,8 +463,12 @@ grpc::Status ControllerService::Abort(grpc::ServerContext*, const v1::AbortReque
     });
   }
   for (auto& t : workers) t.join();
-  spdlog::warn("abort: {} run(s) stopped, {} fault(s) reverted, {} agent(s) unreachable",
-               resp->runs_aborted(), resp->faults_reverted(), resp->errors_size());
+  spdlog::warn("abort by {}: {} run(s) stopped, {} fault(s) reverted, {} agent(s) unreachable",
+               caller->Who(), resp->runs_aborted(), resp->faults_reverted(), resp->errors_size());
+  auth::Audit(options_.audit, "Abort", peer, caller,
+              fmt::format("{{\"runs_aborted\":{},\"faults_reverted\":{},\"unreachable\":{}}}",
+                          resp->runs_aborted(), resp->faults_reverted(), resp->errors_size()),
+              absl::OkStatus());
   return grpc::Status::OK;
 }
 

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "auth/audit_log.h"
+#include "auth/caller.h"
 #include "controller/agent_client.h"
 #include "controller/runner.h"
 #include "controller/store.h"
@@ -24,10 +26,24 @@ struct ControllerOptions {
   std::chrono::milliseconds unhealthy_after{3500};
   RunnerOptions runner;
   FleetLimits fleet;  // blast-radius caps of every run
+  // Who may call what (borrowed; must outlive the service). Null: every call
+  // must carry a certificate (no --insecure, no unix socket peers).
+  const auth::Authorizer* authorizer = nullptr;
+  auth::AuditLog* audit = nullptr;  // --audit-log (borrowed); null: none
 };
 
+// Checks a registration's fields before anything is stored: info.name is
+// [a-z0-9][a-z0-9.-]{0,62}; address is unix:/PATH or HOST:PORT with an IP
+// address or a host name and a port 1-65535; labels, version and
+// capabilities are short and printable. INVALID_ARGUMENT naming the field.
+absl::Status ValidateRegistration(const v1::RegisterRequest& request);
+
 // One controller's service. Owned by main (or a test); thread-safe (gRPC calls
-// it from many threads). The store must outlive it.
+// it from many threads). The store must outlive it. Every call is authorized
+// first: Register and Heartbeat only for `agent` callers whose certificate
+// names the agent (and only the principal that registered a name may use it
+// again), runs and aborts for `operator`, reads for `viewer` and `operator`.
+// Only accepted registrations reach the store.
 class ControllerService final : public v1::Controller::Service {
  public:
   ControllerService(Store* store, ControllerOptions options);
@@ -58,7 +74,12 @@ class ControllerService final : public v1::Controller::Service {
     std::chrono::steady_clock::time_point last_seen;
     bool seen = false;  // a heartbeat arrived since start-up
   };
-  absl::Status Upsert(const v1::RegisterRequest& req, v1::RegisterResponse* resp);
+  // Checks and records a registration or heartbeat from `caller`; returns what
+  // changed ("" when nothing but the heartbeat time did).
+  absl::StatusOr<std::string> Upsert(const v1::RegisterRequest& req, const auth::Caller& caller,
+                                     v1::RegisterResponse* resp);
+  grpc::Status RegisterOrHeartbeat(grpc::ServerContext* ctx, const char* method,
+                                   const v1::RegisterRequest* req, v1::RegisterResponse* resp);
   bool Healthy(const Agent& a) const;
   std::vector<AgentRef> Snapshot();
   // The registered name of the agent at `address` (the address if none).
@@ -66,6 +87,8 @@ class ControllerService final : public v1::Controller::Service {
 
   Store* const store_;
   const ControllerOptions options_;
+  const auth::Authorizer certificates_only_;  // used when options_.authorizer is null
+  const auth::Authorizer* const authorizer_;
   AgentClients clients_;  // shared by every run and by the service's own calls
   FleetGuard fleet_;      // the agents runs hold; the blast-radius caps
 

@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "auth/audit_log.h"
+#include "auth/caller.h"
+#include "auth/unix_listener.h"
 #include "common/endpoint.h"
 #include "common/logging.h"
 #include "controller/controller_service.h"
@@ -35,13 +38,23 @@ int main(int argc, char** argv) {
   int64_t max_in_flight = 0;
   controller::FleetLimits fleet;
   std::vector<std::string> protected_labels;
+  std::string socket_group;
+  std::string audit_log;
   app.add_option("--listen", listen, "unix:/PATH or HOST:PORT (repeatable)")
       ->capture_default_str();
   app.add_option("--db", db, "SQLite database file")->capture_default_str();
-  app.add_option("--tls-cert", tls.cert, "server/client certificate (PEM)");
+  app.add_option("--tls-cert", tls.cert,
+                 "the controller's certificate, served and presented to agents (PEM; URI SAN "
+                 "spiffe://faultline/controller/NAME)");
   app.add_option("--tls-key", tls.key, "its private key (PEM)");
   app.add_option("--tls-ca", tls.ca, "CA that signs agents' and clients' certificates");
-  app.add_flag("--insecure", insecure, "plain TCP, no TLS (tests and labs only)");
+  app.add_flag("--insecure", insecure,
+               "plain TCP, no TLS: no authentication, every caller may do anything (tests and "
+               "labs only)");
+  app.add_option("--socket-group", socket_group,
+                 "group allowed on unix sockets (mode 0660; its members act as operator)");
+  app.add_option("--audit-log", audit_log,
+                 "append one JSON line per mutating call to FILE (fsync'ed)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "lease TTL on agents' faults")
@@ -84,6 +97,40 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  std::unique_ptr<auth::AuditLog> audit;
+  if (!audit_log.empty()) {
+    auto opened = auth::AuditLog::Open(audit_log, "controller");
+    if (!opened.ok()) return Fail(opened.status());
+    audit = std::move(*opened);
+  }
+  // Unix sockets first, before any thread: mode 0600 (0660 with
+  // --socket-group) whatever the umask.
+  std::vector<Endpoint> endpoints;
+  auth::UnixPeerTable unix_peers;
+  std::vector<std::unique_ptr<auth::UnixListener>> unix_listeners;
+  for (const auto& l : listen) {
+    auto ep = ParseEndpoint("--listen", l);
+    if (!ep.ok()) return Fail(ep.status());
+    if (!ep->is_unix && !insecure && !tls.All()) {
+      return Fail(absl::InvalidArgumentError(fmt::format(
+          "--listen {}: TCP needs --tls-cert, --tls-key and --tls-ca (mutual TLS); pass "
+          "--insecure to serve plain TCP",
+          l)));
+    }
+    endpoints.push_back(*ep);
+    if (!ep->is_unix) continue;
+    auto listener = auth::UnixListener::Create(ep->path, socket_group, &unix_peers);
+    if (!listener.ok()) return Fail(listener.status());
+    unix_listeners.push_back(std::move(*listener));
+  }
+  // A trusted local caller (root, this user, --socket-group) is an operator,
+  // and may register agents that run on this host through the socket.
+  auth::AuthorizerOptions auth_options;
+  auth_options.insecure = insecure;
+  auth_options.unix_peers = &unix_peers;
+  auth_options.local_roles = {auth::Role::kOperator, auth::Role::kAgent};
+  const auth::Authorizer authorizer(auth_options);
+
   auto store = controller::Store::Open(db);
   if (!store.ok()) return Fail(store.status());
 
@@ -93,6 +140,8 @@ int main(int argc, char** argv) {
   options.runner.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);
   options.runner.max_in_flight = static_cast<size_t>(max_in_flight);
   options.fleet = fleet;
+  options.authorizer = &authorizer;
+  options.audit = audit.get();
   options.runner.dial = [tls, insecure](const std::string& address) {
     return Dial("agent address", address, tls, insecure);
   };
@@ -101,26 +150,27 @@ int main(int argc, char** argv) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  for (const auto& l : listen) {
-    auto ep = ParseEndpoint("--listen", l);
-    if (!ep.ok()) return Fail(ep.status());
-    auto creds = MakeServerCredentials(*ep, tls, insecure);
+  for (const auto& ep : endpoints) {
+    if (ep.is_unix) continue;  // served through the UnixListeners
+    auto creds = MakeServerCredentials(ep, tls, insecure);
     if (!creds.ok()) return Fail(creds.status());
-    if (ep->is_unix) ::unlink(ep->path.c_str());  // a stale socket of an earlier run
-    builder.AddListeningPort(ep->GrpcTarget(), *creds);
+    builder.AddListeningPort(ep.GrpcTarget(), *creds);
   }
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     return Fail(absl::UnavailableError("--listen: cannot listen on the given address(es)"));
   }
-  spdlog::info("faultline-controller listening on {} (db {})", fmt::join(listen, ", "), db);
+  for (auto& listener : unix_listeners) listener->Start(server.get());
+  spdlog::info("faultline-controller listening on {} (db {}){}{}", fmt::join(listen, ", "), db,
+               insecure ? " (--insecure)" : "", audit ? ", audit log " + audit_log : "");
 
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {}: aborting running experiments and stopping", sig);
     service.AbortRuns();
+    for (auto& listener : unix_listeners) listener->Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
   });
   server->Wait();

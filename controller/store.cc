@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS agents (
   address TEXT NOT NULL,
   info BLOB NOT NULL,
   registered_unix_ns INTEGER NOT NULL,
-  last_heartbeat_unix_ns INTEGER NOT NULL
+  last_heartbeat_unix_ns INTEGER NOT NULL,
+  identity TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY,
@@ -98,7 +99,18 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<Store> store(new Store(db));
   RETURN_IF_ERROR(store->Exec(kSchema));
+  RETURN_IF_ERROR(store->Migrate());
   return store;
+}
+
+absl::Status Store::Migrate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "SELECT 1 FROM pragma_table_info('agents') "
+                                              "WHERE name = 'identity'"));
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) return absl::OkStatus();
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "agents columns");
+  return Exec("ALTER TABLE agents ADD COLUMN identity TEXT NOT NULL DEFAULT ''");
 }
 
 Store::~Store() = default;
@@ -117,22 +129,31 @@ absl::Status Store::UpsertAgent(const StoredAgent& agent) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
                                    "INSERT INTO agents(name, address, info, registered_unix_ns, "
-                                   "last_heartbeat_unix_ns) VALUES(?1, ?2, ?3, ?4, ?5) "
+                                   "last_heartbeat_unix_ns, identity) "
+                                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
                                    "ON CONFLICT(name) DO UPDATE SET address=?2, info=?3, "
-                                   "last_heartbeat_unix_ns=?5"));
+                                   "last_heartbeat_unix_ns=?5, identity=?6"));
   BindText(s.get(), 1, agent.info.name());
   BindText(s.get(), 2, agent.address);
   BindBlob(s.get(), 3, agent.info.SerializeAsString());
   sqlite3_bind_int64(s.get(), 4, agent.registered_unix_ns);
   sqlite3_bind_int64(s.get(), 5, agent.last_heartbeat_unix_ns);
+  BindText(s.get(), 6, agent.identity);
   return StepDone(db_.get(), s.get(), "upsert agent");
+}
+
+absl::Status Store::DeleteAgent(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "DELETE FROM agents WHERE name = ?1"));
+  BindText(s.get(), 1, name);
+  return StepDone(db_.get(), s.get(), "delete agent");
 }
 
 absl::StatusOr<std::vector<StoredAgent>> Store::ListAgents() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
                                    "SELECT address, info, registered_unix_ns, "
-                                   "last_heartbeat_unix_ns FROM agents ORDER BY name"));
+                                   "last_heartbeat_unix_ns, identity FROM agents ORDER BY name"));
   std::vector<StoredAgent> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -143,6 +164,8 @@ absl::StatusOr<std::vector<StoredAgent>> Store::ListAgents() {
     }
     a.registered_unix_ns = sqlite3_column_int64(s.get(), 2);
     a.last_heartbeat_unix_ns = sqlite3_column_int64(s.get(), 3);
+    const unsigned char* identity = sqlite3_column_text(s.get(), 4);
+    a.identity = identity != nullptr ? reinterpret_cast<const char*>(identity) : "";
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return SqlError(db_.get(), "list agents");

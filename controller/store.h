@@ -20,6 +20,10 @@ namespace faultline::controller {
 // An agent as the store keeps it.
 struct StoredAgent {
   std::string address;
+  // The principal that registered the agent (auth::Caller::Principal(): its
+  // certificate's SPIFFE ID, "unix:uid=N" or "insecure"); only it may
+  // re-register or heartbeat the name.
+  std::string identity;
   v1::InfoResponse info;  // the last registration or heartbeat
   int64_t registered_unix_ns = 0;
   int64_t last_heartbeat_unix_ns = 0;
@@ -36,8 +40,12 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Stores an agent whose registration the controller accepted (authenticated
+  // and validated); nothing else may reach the agents table.
   absl::Status UpsertAgent(const StoredAgent& agent);
   absl::StatusOr<std::vector<StoredAgent>> ListAgents();
+  // Removes the agent called `name` (missing is fine).
+  absl::Status DeleteAgent(const std::string& name);
 
   // Writes the whole run: its row, its result and its timeline (replacing what
   // was stored for that run id).
@@ -55,6 +63,8 @@ class Store {
   };
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const std::string& sql);
+  // Adds columns that databases made by older versions lack.
+  absl::Status Migrate();
 
   std::mutex mu_;
   std::unique_ptr<sqlite3, DbCloser> db_;

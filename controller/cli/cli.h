@@ -55,6 +55,13 @@ absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind,
 // `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
 void AddControllerCommands(CLI::App& app, CliContext& ctx);
 
+// `certs init DIR`, `certs issue ROLE NAME` (local; no daemon needed).
+void AddCertsCommands(CLI::App& app, CliContext& ctx);
+
+// `text` safe for a terminal: control bytes (newlines, ANSI escapes) and
+// non-ASCII bytes shown as \xNN.
+std::string Printable(const std::string& text);
+
 }  // namespace faultline::cli
 
 #endif  // FAULTLINE_CONTROLLER_CLI_CLI_H_

@@ -64,8 +64,10 @@ void CmdAgents(CliContext& ctx) {
               "FAULTS", "LAST HEARTBEAT");
   for (const auto& a : resp.agents()) {
     std::string faults = a.active_faults() < 0 ? "?" : std::to_string(a.active_faults());
-    std::printf("%-16s %-24s %-30s %-10s %-7s %s\n", a.name().c_str(), a.address().c_str(),
-                Labels(a.labels()).c_str(), a.health().c_str(), faults.c_str(),
+    // Whatever the controller stored, never let it drive the terminal.
+    std::printf("%-16s %-24s %-30s %-10s %-7s %s\n", Printable(a.name()).c_str(),
+                Printable(a.address()).c_str(), Printable(Labels(a.labels())).c_str(),
+                Printable(a.health()).c_str(), faults.c_str(),
                 Ago(a.last_heartbeat_unix_ns()).c_str());
   }
 }

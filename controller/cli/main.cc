@@ -13,7 +13,9 @@ int main(int argc, char** argv) {
   app.add_option("--controller", ctx.controller, "controller address: HOST:PORT or unix:/PATH")
       ->capture_default_str();
   app.add_flag("--insecure", ctx.insecure, "plain TCP without TLS");
-  app.add_option("--tls-cert", ctx.tls.cert, "client certificate (PEM)");
+  app.add_option("--tls-cert", ctx.tls.cert,
+                 "client certificate (PEM; spiffe://faultline/operator/NAME to change things, "
+                 "viewer/NAME to look)");
   app.add_option("--tls-key", ctx.tls.key, "client key (PEM)");
   app.add_option("--tls-ca", ctx.tls.ca, "CA of the server's certificate (PEM)");
   app.add_option("-o,--output", ctx.output, "table|json")
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   faultline::cli::AddAgentCommands(app, ctx);
   faultline::cli::AddControllerCommands(app, ctx);
+  faultline::cli::AddCertsCommands(app, ctx);
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

@@ -63,7 +63,10 @@ int main(int argc, char** argv) {
   }
   fl::agent::FaultManager manager(std::move(*ledger), fl::agent::MakeDefaultHandlers(), ctx);
   manager.Start();
-  fl::agent::AgentService service(&manager, {"bench", {}, "bench"});
+  fl::auth::AuthorizerOptions auth_options;
+  auth_options.insecure = true;  // plain loopback gRPC, as an agent run with --insecure
+  const fl::auth::Authorizer authorizer(auth_options);
+  fl::agent::AgentService service(&manager, {"bench", {}, "bench"}, &authorizer);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

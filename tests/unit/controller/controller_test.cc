@@ -43,6 +43,10 @@ class TestController {
     exec.add_allow()->add_argv("/bin/true");
     exec.add_allow()->add_argv("/bin/false");
     o.runner.exec_policy = *ExecPolicy::FromProto(exec);
+    auth::AuthorizerOptions auth_options;
+    auth_options.insecure = true;  // plain loopback gRPC: every caller passes
+    authorizer_ = std::make_unique<auth::Authorizer>(auth_options);
+    o.authorizer = authorizer_.get();
     o.runner.dial = [](const std::string& address)
         -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
       return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -97,6 +101,7 @@ class TestController {
 
  private:
   std::unique_ptr<Store> store_;
+  std::unique_ptr<auth::Authorizer> authorizer_;
   std::unique_ptr<ControllerService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
@@ -191,6 +196,88 @@ TEST(Controller, RegisterRequiresNameAndAddress) {
   grpc::Status st = c.stub()->Register(&ctx, req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), HasSubstr("address"));
+}
+
+// Registrations that would fake rows in `faultline agents` or make the
+// controller dial something odd are refused naming the field, and never stored.
+TEST(Controller, RegistrationFieldsAreCheckedAndRefusedOnesNeverStored) {
+  TestController c;
+  struct Bad {
+    std::string name;
+    std::string address;
+    std::map<std::string, std::string> labels;
+    std::string field;
+  };
+  const std::vector<Bad> bad = {
+      {"db-1\nweb-9   10.0.0.9:7601   zone=a   healthy", "127.0.0.1:7601", {}, "info.name"},
+      {"\x1b[2J\x1b[31mdb-1", "127.0.0.1:7601", {}, "info.name"},
+      {"DB-1", "127.0.0.1:7601", {}, "info.name"},
+      {std::string(64, 'a'), "127.0.0.1:7601", {}, "info.name"},
+      {"db-1", "10.0.0.1:0", {}, "address"},
+      {"db-1", "10.0.0.1", {}, "address"},
+      {"db-1", "evil host:7601", {}, "address"},
+      {"db-1", "unix:relative", {}, "address"},
+      {"db-1", "127.0.0.1:7601", {{"zone", "a\nb"}}, "info.labels"},
+      {"db-1", "127.0.0.1:7601", {{"bad key", "a"}}, "info.labels"},
+  };
+  for (const Bad& b : bad) {
+    grpc::ClientContext ctx;
+    v1::RegisterRequest req;
+    req.set_address(b.address);
+    req.mutable_info()->set_name(b.name);
+    for (const auto& [k, v] : b.labels) (*req.mutable_info()->mutable_labels())[k] = v;
+    v1::RegisterResponse resp;
+    grpc::Status st = c.stub()->Register(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.name << " " << b.address;
+    EXPECT_THAT(st.error_message(), HasSubstr(b.field));
+    EXPECT_EQ(st.error_message().find('\x1b'), std::string::npos);
+  }
+  EXPECT_TRUE(Agents(c).empty());
+  auto stored = c.store()->ListAgents();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->empty()) << "a refused registration reached the store";
+  // Good ones still pass: a host name, IPv6, unix sockets, dotted names.
+  for (const auto& [name, address] : std::vector<std::pair<std::string, std::string>>{
+           {"db-1", "db-1.example:7601"}, {"db.2", "[::1]:7601"}, {"d3", "unix:/run/a.sock"}}) {
+    grpc::ClientContext ctx;
+    v1::RegisterRequest req;
+    req.set_address(address);
+    req.mutable_info()->set_name(name);
+    v1::RegisterResponse resp;
+    grpc::Status st = c.stub()->Register(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << name << ": " << st.error_message();
+  }
+  EXPECT_EQ(Agents(c).size(), 3u);
+}
+
+// Rows an older controller stored without these checks are dropped at start-up.
+TEST(Controller, ForgedStoredRowsAreDroppedAtStartUp) {
+  const std::string db = ::testing::TempDir() + "/forged-" + std::to_string(getpid()) + ".db";
+  std::filesystem::remove(db);
+  {
+    auto store = Store::Open(db);
+    ASSERT_TRUE(store.ok());
+    StoredAgent forged;
+    forged.address = "127.0.0.1:1";
+    forged.info.set_name("db-1\nweb-9 10.0.0.9:7601 healthy");
+    ASSERT_TRUE((*store)->UpsertAgent(forged).ok());
+    StoredAgent good;
+    good.address = "127.0.0.1:2";
+    good.info.set_name("web-1");
+    good.identity = "spiffe://faultline/agent/web-1";
+    ASSERT_TRUE((*store)->UpsertAgent(good).ok());
+  }
+  {
+    TestController c(db);
+    auto agents = Agents(c);
+    ASSERT_EQ(agents.size(), 1u);
+    EXPECT_EQ(agents[0].name(), "web-1");
+    auto stored = c.store()->ListAgents();
+    ASSERT_TRUE(stored.ok());
+    ASSERT_EQ(stored->size(), 1u);
+    EXPECT_EQ((*stored)[0].identity, "spiffe://faultline/agent/web-1");
+  }
+  std::filesystem::remove(db);
 }
 
 // Ground truth: the service stops answering for exactly 700 ms right after the
