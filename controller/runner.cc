@@ -32,6 +32,9 @@ double MsSince(Clock::time_point start) {
 // How far ahead of now a coordinated start is set: at least this, at most that.
 constexpr std::chrono::nanoseconds kCommitLeadBase = std::chrono::milliseconds(30);
 constexpr std::chrono::nanoseconds kCommitLeadMax = std::chrono::seconds(2);
+// Clock sync: an agent's exchanges stop early at a round trip this short
+// (error <= 0.5 ms): one good sample is as good as five.
+constexpr std::chrono::nanoseconds kGoodClockRtt = std::chrono::milliseconds(1);
 // How long after T + duration the controller sends its own reverts (which then
 // only collect what the agents reverted by themselves).
 constexpr std::chrono::nanoseconds kAgentEndGrace = std::chrono::milliseconds(50);
@@ -454,7 +457,9 @@ void NextExchange(std::shared_ptr<ClockExchanges> x) {
     e.t1_ns = sample->info.clock().realtime_ns();
     e.t2_ns = sample->t2_ns;
     x->exchanges.push_back(e);
-    if (x->exchanges.size() < static_cast<size_t>(x->want)) return NextExchange(x);
+    // Enough once one round trip was short (the error is half the best one).
+    const bool good = e.t2_ns - e.t0_ns <= kGoodClockRtt.count();
+    if (!good && x->exchanges.size() < static_cast<size_t>(x->want)) return NextExchange(x);
     x->done(timeline::EstimateClockOffset(x->exchanges));
   });
 }
@@ -486,9 +491,11 @@ absl::Status ExperimentRun::InjectFaults(bool dry_run) {
   // Every part at once; the results are read in the order of parts_ so that
   // the report does not depend on which agent answered first.
   std::vector<InjectResult> results(parts_.size());
+  const Clock::time_point fan_out_start = Clock::now();
   ForEachAsync(parts_.size(), options_.max_in_flight, [&](size_t i, AsyncDone done) {
     InjectOne(parts_[i], dry_run, &results[i], std::move(done));
   });
+  prepare_fan_out_ = Clock::now() - fan_out_start;
   if (!dry_run) {
     const size_t ok = std::count_if(results.begin(), results.end(),
                                      [](const InjectResult& r) { return r.status.ok(); });
@@ -616,10 +623,14 @@ absl::Status ExperimentRun::CommitAll(std::vector<InjectResult>* results) {
   std::vector<const std::vector<size_t>*> groups;
   for (const auto& [name, indexes] : by_agent) groups.push_back(&indexes);
   // Far enough ahead for every Commit to arrive first: a few round trips (the
-  // clock error is half the best one) plus time to send them all.
-  const int64_t lead_ns = std::clamp<int64_t>(
-      kCommitLeadBase.count() + 8 * worst_error_ns + 100'000 * static_cast<int64_t>(groups.size()),
-      kCommitLeadBase.count(), kCommitLeadMax.count());
+  // clock error is half the best one) plus the time to send them all, which
+  // the prepare fan-out just measured (as many calls, to the same agents).
+  const int64_t send_all_ns =
+      std::max<int64_t>(100'000 * static_cast<int64_t>(groups.size()),
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(prepare_fan_out_).count());
+  const int64_t lead_ns =
+      std::clamp<int64_t>(kCommitLeadBase.count() + 8 * worst_error_ns + send_all_ns,
+                          kCommitLeadBase.count(), kCommitLeadMax.count());
   const Clock::time_point commit_start = Clock::now();
   const int64_t start_ns = NowRealtimeNs() + lead_ns;
   std::vector<absl::Status> failed(groups.size());

@@ -215,6 +215,8 @@ class ExperimentRun {
   std::chrono::nanoseconds max_timeout_{0};
   std::chrono::steady_clock::time_point inject_mono_;
   int64_t injected_ns_ = 0;
+  // How long the prepare calls took to all come back: the commit's lead covers it.
+  std::chrono::steady_clock::duration prepare_fan_out_{0};
   int64_t injected_error_ns_ = 0;
   v1::RunReport report_;
   std::thread lease_thread_;
