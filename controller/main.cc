@@ -13,8 +13,10 @@
 #include "auth/unix_listener.h"
 #include "common/endpoint.h"
 #include "common/logging.h"
+#include "common/yaml_proto.h"
 #include "controller/controller_service.h"
 #include "controller/store.h"
+#include "probes/exec_policy.h"
 
 namespace {
 
@@ -72,6 +74,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-concurrent-runs", fleet.max_concurrent_runs,
                  "runs holding agents at once (0 = no cap); two runs never hold the same agent")
       ->capture_default_str();
+  std::string exec_policy_file;
+  app.add_option("--exec-policy", exec_policy_file,
+                 "YAML {allow: [{argv}|{argv_prefix}], user}: the exec probes `from: controller` "
+                 "may run, and as whom (without it: none)");
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
@@ -135,6 +141,20 @@ int main(int argc, char** argv) {
   if (!store.ok()) return Fail(store.status());
 
   controller::ControllerOptions options;
+  if (!exec_policy_file.empty()) {
+    v1::ExecPolicy proto;
+    absl::Status read = YamlFileToMessage(exec_policy_file, &proto);
+    if (!read.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          fmt::format("--exec-policy: {}", std::string(read.message()))));
+    }
+    auto exec = ExecPolicy::FromProto(proto, "");
+    if (!exec.ok()) {
+      return Fail(absl::InvalidArgumentError(fmt::format(
+          "--exec-policy {}: {}", exec_policy_file, std::string(exec.status().message()))));
+    }
+    options.runner.exec_policy = *std::move(exec);
+  }
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.unhealthy_after = std::chrono::milliseconds(heartbeat_ms * 3 + heartbeat_ms / 2);
   options.runner.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);

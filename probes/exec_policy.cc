@@ -30,13 +30,15 @@ absl::StatusOr<ExecPolicy> ExecPolicy::FromProto(const v1::ExecPolicy& proto,
                                                  const std::string& field) {
   ExecPolicy policy;
   policy.field_ = field;
+  // "exec.allow[0]" (under `field`), or "allow[0]" when `field` is empty.
+  const std::string prefix = field.empty() ? "" : field + ".";
   if (proto.allow_size() > kMaxRules) {
     return absl::InvalidArgumentError(
-        fmt::format("{}.allow: at most {} rules, got {}", field, kMaxRules, proto.allow_size()));
+        fmt::format("{}allow: at most {} rules, got {}", prefix, kMaxRules, proto.allow_size()));
   }
   for (int i = 0; i < proto.allow_size(); ++i) {
     const v1::ExecRule& rule = proto.allow(i);
-    const std::string path = fmt::format("{}.allow[{}]", field, i);
+    const std::string path = fmt::format("{}allow[{}]", prefix, i);
     const bool exact = rule.argv_size() > 0;
     if (exact == (rule.argv_prefix_size() > 0)) {
       return absl::InvalidArgumentError(
@@ -63,13 +65,13 @@ absl::StatusOr<ExecPolicy> ExecPolicy::FromProto(const v1::ExecPolicy& proto,
   if (policy.rules_.empty()) {
     if (!proto.user().empty()) {
       return absl::InvalidArgumentError(
-          fmt::format("{}.user: set, but {}.allow is empty (no command may run)", field, field));
+          fmt::format("{}user: set, but {}allow is empty (no command may run)", prefix, prefix));
     }
     return policy;
   }
   if (proto.user().empty()) {
     return absl::InvalidArgumentError(fmt::format(
-        "{}.user: required with {}.allow (the unprivileged user commands run as)", field, field));
+        "{}user: required with {}allow (the unprivileged user commands run as)", prefix, prefix));
   }
   passwd entry{};
   passwd* found = nullptr;
@@ -77,12 +79,12 @@ absl::StatusOr<ExecPolicy> ExecPolicy::FromProto(const v1::ExecPolicy& proto,
   const int rc = ::getpwnam_r(proto.user().c_str(), &entry, buf.data(), buf.size(), &found);
   if (found == nullptr) {
     return absl::InvalidArgumentError(fmt::format(
-        "{}.user: no such user \"{}\"{}", field, proto.user(),
+        "{}user: no such user \"{}\"{}", prefix, proto.user(),
         rc != 0 ? fmt::format(" ({})", std::strerror(rc)) : ""));
   }
   if (found->pw_uid == 0 || found->pw_gid == 0) {
     return absl::InvalidArgumentError(fmt::format(
-        "{}.user: \"{}\" is root (uid or gid 0); name an unprivileged user", field,
+        "{}user: \"{}\" is root (uid or gid 0); name an unprivileged user", prefix,
         proto.user()));
   }
   policy.credentials_ = {proto.user(), found->pw_uid, found->pw_gid};
@@ -99,15 +101,15 @@ absl::Status ExecPolicy::Check(const std::vector<std::string>& argv) const {
   }
   if (rules_.empty()) {
     return absl::PermissionDeniedError(fmt::format(
-        "exec probe `{}` refused: no exec policy here allows any command ({}.allow is empty; "
+        "exec probe `{}` refused: no exec policy here allows any command ({}allow is empty; "
         "exec is opt-in, per command)",
-        Show(argv, false), field_));
+        Show(argv, false), field_.empty() ? "" : field_ + "."));
   }
   std::vector<std::string> allowed;
   for (const Rule& rule : rules_) allowed.push_back(Show(rule.argv, rule.prefix));
   return absl::PermissionDeniedError(
-      fmt::format("exec probe `{}` refused: not allowed by the exec policy ({}.allow: {})",
-                  Show(argv, false), field_, fmt::join(allowed, "; ")));
+      fmt::format("exec probe `{}` refused: not allowed by the exec policy ({}allow: {})",
+                  Show(argv, false), field_.empty() ? "" : field_ + ".", fmt::join(allowed, "; ")));
 }
 
 }  // namespace faultline
