@@ -167,6 +167,10 @@ TEST(Certs, ChainsVerifyOnlyAgainstTheirCa) {
   CommandResult text = RunCommand({"openssl", "x509", "-in", c.server_cert, "-noout", "-text"});
   EXPECT_NE(text.out.find("IP Address:127.0.0.1"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("DNS:localhost"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("URI:spiffe://faultline/agent/fltest-agent"), std::string::npos)
+      << text.out;
+  ASSERT_OK_AND_ASSIGN(TlsFiles extra, IssueTestCert(c, "viewer", "v2"));
+  EXPECT_TRUE(RunCommand({"openssl", "verify", "-CAfile", c.ca, extra.cert}).ok());
 }
 
 TEST(TestDir, RemovedByDestructor) {

@@ -43,15 +43,21 @@ class ControllerTest : public ::testing::Test {
     o.listen = {fmt::format("127.0.0.1:{}", agent_port)};
     // The host shares the test's network namespace (loopback): process faults only.
     ASSERT_OK(dir_->WriteFile("policy.yaml", "allowed_kinds: [kill, pause]\n"));
-    o.args = {"--insecure", "--name", "db-1", "--label", "role=db", "--label", "zone=a",
-              "--policy", dir_->Path("policy.yaml")};
-    o.client_insecure = true;
+    // Mutual TLS everywhere: the agent serves as agent/db-1, the controller
+    // dials it as controller/fltest-controller, the test and the CLI are
+    // operators.
+    ASSERT_OK_AND_ASSIGN(certs_, MakeTestCerts(*dir_));
+    ASSERT_OK_AND_ASSIGN(agent_tls_, IssueTestCert(certs_, "agent", "db-1", {"127.0.0.1"}));
+    o.args = TlsArgs(agent_tls_);
+    o.args.insert(o.args.end(), {"--name", "db-1", "--label", "role=db", "--label", "zone=a",
+                                 "--policy", dir_->Path("policy.yaml")});
+    o.client_tls = certs_.Client();
     ASSERT_OK_AND_ASSIGN(agent_, AgentProcess::Start(*host_, *dir_, o));
     ASSERT_OK(StartController());
     RegistrationOptions r;
     r.controller = controller_address_;
     r.advertise = agent_->address();
-    r.insecure = true;
+    r.tls = agent_tls_;
     r.heartbeat = 100ms;
     r.info = [this] {
       v1::InfoResponse info;
@@ -75,20 +81,27 @@ class ControllerTest : public ::testing::Test {
     SubprocessOptions so;
     so.stdout_file = dir_->Path("controller.out");
     so.stderr_file = dir_->Path("controller.err");
-    ASSIGN_OR_RETURN(controller_,
-                     Subprocess::Start({bin, "--listen", controller_address_, "--insecure", "--db",
-                                        dir_->Path("faultline.db"), "--lease-ttl-ms", "1000",
-                                        "--heartbeat-ms", "100", "--max-fleet-percent", "100"},
-                                       so));
-    auto channel = grpc::CreateChannel(controller_address_, grpc::InsecureChannelCredentials());
-    stub_ = v1::Controller::NewStub(channel);
+    std::vector<std::string> argv = {bin, "--listen", controller_address_, "--db",
+                                     dir_->Path("faultline.db"), "--lease-ttl-ms", "1000",
+                                     "--heartbeat-ms", "100", "--max-fleet-percent", "100"};
+    for (const auto& a : TlsArgs(certs_.Controller())) argv.push_back(a);
+    ASSIGN_OR_RETURN(controller_, Subprocess::Start(argv, so));
+    // A fresh channel per attempt: one whose first connect was refused sits in
+    // reconnect backoff (polled only every few seconds).
+    std::string last;
     if (!WaitFor([&] {
+          auto channel = Dial("controller", controller_address_, certs_.Client(), false);
+          if (!channel.ok()) return false;
+          stub_ = v1::Controller::NewStub(*channel);
           grpc::ClientContext ctx;
           ctx.set_deadline(std::chrono::system_clock::now() + 200ms);
           v1::ListAgentsResponse resp;
-          return stub_->ListAgents(&ctx, v1::ListAgentsRequest(), &resp).ok();
+          grpc::Status st = stub_->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
+          last = st.error_message();
+          return st.ok();
         }, 10s)) {
-      return absl::UnavailableError("controller did not answer: " + controller_->Stderr());
+      return absl::UnavailableError("controller did not answer (" + last + "): " +
+                                    controller_->Stderr());
     }
     return absl::OkStatus();
   }
@@ -111,12 +124,15 @@ class ControllerTest : public ::testing::Test {
   std::vector<std::string> Cli(std::vector<std::string> args) {
     auto cli = CliBinary();
     EXPECT_TRUE(cli.ok());
-    std::vector<std::string> argv = {*cli, "--controller", controller_address_, "--insecure"};
+    std::vector<std::string> argv = {*cli, "--controller", controller_address_};
+    for (const auto& a : TlsArgs(certs_.Client())) argv.push_back(a);
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
 
   std::unique_ptr<TestDir> dir_;
+  TestCerts certs_;
+  TlsFiles agent_tls_;
   std::unique_ptr<SimHost> host_;
   std::unique_ptr<AgentProcess> agent_;
   std::unique_ptr<Subprocess> controller_;

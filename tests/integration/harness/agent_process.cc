@@ -1,5 +1,7 @@
 #include "harness/agent_process.h"
 
+#include "auth/certs.h"
+
 #include <fmt/format.h>
 
 #include <atomic>
@@ -225,50 +227,54 @@ absl::Status AgentProcess::Restart() {
 
 absl::StatusOr<TestCerts> MakeTestCerts(const TestDir& dir) {
   ASSIGN_OR_RETURN(std::string d, dir.MakeSubdir("certs"));
-  auto p = [&](const std::string& n) { return d + "/" + n; };
-  const std::vector<std::string> ec_key = {"-newkey", "ec", "-pkeyopt",
-                                           "ec_paramgen_curve:prime256v1", "-nodes"};
-  auto make_ca = [&](const std::string& name) -> absl::Status {
-    std::vector<std::string> argv = {"openssl", "req", "-x509"};
-    argv.insert(argv.end(), ec_key.begin(), ec_key.end());
-    argv.insert(argv.end(), {"-keyout", p(name + ".key"), "-out", p(name + ".crt"), "-days",
-                             "2", "-subj", "/CN=" + TestName(name), "-addext",
-                             "basicConstraints=critical,CA:TRUE", "-addext",
-                             "keyUsage=critical,keyCertSign,cRLSign"});
-    return RunChecked(argv);
-  };
-  auto make_leaf = [&](const std::string& name, const std::string& ca, const std::string& cn,
-                       const std::string& ext_text, int serial) -> absl::Status {
-    RETURN_IF_ERROR(dir.WriteFile("certs/" + name + ".ext", ext_text));
-    std::vector<std::string> req = {"openssl", "req"};
-    req.insert(req.end(), ec_key.begin(), ec_key.end());
-    req.insert(req.end(), {"-keyout", p(name + ".key"), "-out", p(name + ".csr"), "-subj",
-                           "/CN=" + cn});
-    RETURN_IF_ERROR(RunChecked(req));
-    return RunChecked({"openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA",
-                       p(ca + ".crt"), "-CAkey", p(ca + ".key"), "-set_serial",
-                       std::to_string(serial), "-days", "2", "-out", p(name + ".crt"),
-                       "-extfile", p(name + ".ext")});
-  };
-  const std::string server_ext =
-      "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
-      "extendedKeyUsage=serverAuth\n";
-  const std::string client_ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
-  RETURN_IF_ERROR(make_ca("ca"));
-  RETURN_IF_ERROR(make_ca("other-ca"));
-  RETURN_IF_ERROR(make_leaf("server", "ca", "localhost", server_ext, 1001));
-  RETURN_IF_ERROR(make_leaf("client", "ca", "fltest-client", client_ext, 1002));
-  RETURN_IF_ERROR(make_leaf("other-client", "other-ca", "fltest-other-client", client_ext, 2001));
+  ASSIGN_OR_RETURN(std::string other, dir.MakeSubdir("certs-other"));
   TestCerts c;
-  c.ca = p("ca.crt");
-  c.server_cert = p("server.crt");
-  c.server_key = p("server.key");
-  c.client_cert = p("client.crt");
-  c.client_key = p("client.key");
-  c.other_ca = p("other-ca.crt");
-  c.other_client_cert = p("other-client.crt");
-  c.other_client_key = p("other-client.key");
+  c.dir = d;
+  ASSIGN_OR_RETURN(auth::CertFiles ca, auth::InitCa(d, 2, /*force=*/true));
+  ASSIGN_OR_RETURN(auth::CertFiles other_ca, auth::InitCa(other, 2, /*force=*/true));
+  c.ca = ca.cert;
+  c.other_ca = other_ca.cert;
+  auth::IssueOptions server;
+  server.ips = {"127.0.0.1"};
+  server.dns = {"localhost"};
+  server.days = 2;
+  server.force = true;
+  auth::IssueOptions client;
+  client.days = 2;
+  client.force = true;
+  ASSIGN_OR_RETURN(auto agent, auth::IssueCertificate(d, {auth::Role::kAgent, "fltest-agent"}, server));
+  ASSIGN_OR_RETURN(auto ctl, auth::IssueCertificate(d, {auth::Role::kController, "fltest-controller"}, server));
+  ASSIGN_OR_RETURN(auto op, auth::IssueCertificate(d, {auth::Role::kOperator, "fltest-operator"}, client));
+  ASSIGN_OR_RETURN(auto viewer, auth::IssueCertificate(d, {auth::Role::kViewer, "fltest-viewer"}, client));
+  ASSIGN_OR_RETURN(auto stranger,
+                   auth::IssueCertificate(other, {auth::Role::kOperator, "fltest-other"}, client));
+  c.server_cert = agent.cert;
+  c.server_key = agent.key;
+  c.controller_cert = ctl.cert;
+  c.controller_key = ctl.key;
+  c.client_cert = op.cert;
+  c.client_key = op.key;
+  c.viewer_cert = viewer.cert;
+  c.viewer_key = viewer.key;
+  c.other_client_cert = stranger.cert;
+  c.other_client_key = stranger.key;
   return c;
+}
+
+absl::StatusOr<TlsFiles> IssueTestCert(const TestCerts& certs, const std::string& role,
+                                       const std::string& name,
+                                       const std::vector<std::string>& ips) {
+  ASSIGN_OR_RETURN(auth::Role r, auth::ParseRole("role", role));
+  auth::IssueOptions o;
+  o.ips = ips;
+  o.days = 2;
+  o.force = true;
+  ASSIGN_OR_RETURN(auth::CertFiles files, auth::IssueCertificate(certs.dir, {r, name}, o));
+  return TlsFiles{files.cert, files.key, certs.ca};
+}
+
+std::vector<std::string> TlsArgs(const TlsFiles& tls) {
+  return {"--tls-cert", tls.cert, "--tls-key", tls.key, "--tls-ca", tls.ca};
 }
 
 bool AllAgentsHealthy(const std::string& agents_json, const std::vector<std::string>& names) {

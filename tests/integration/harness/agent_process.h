@@ -96,22 +96,40 @@ bool AllAgentsHealthy(const std::string& agents_json, const std::vector<std::str
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(
     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-// Certificates for mutual-TLS tests, made with the openssl CLI in a TestDir.
+// Certificates for mutual-TLS tests, made in a TestDir with the library that
+// `faultline certs` uses (auth/certs.h): a CA and one certificate per role,
+// and a second, unrelated CA with an operator certificate of its own.
 struct TestCerts {
-  std::string ca;           // the agent's CA
-  std::string server_cert;  // SAN IP:127.0.0.1, DNS:localhost; signed by `ca`
+  std::string dir;          // the CA's folder (ca.crt, ca.key, ROLE-NAME.{crt,key})
+  std::string ca;           // the CA every daemon trusts
+  std::string server_cert;  // agent "fltest-agent", SANs IP:127.0.0.1, DNS:localhost
   std::string server_key;
-  std::string client_cert;  // signed by `ca`
+  std::string client_cert;  // operator "fltest-operator"
   std::string client_key;
+  std::string viewer_cert;  // viewer "fltest-viewer"
+  std::string viewer_key;
+  std::string controller_cert;  // controller "fltest-controller", IP:127.0.0.1
+  std::string controller_key;
   std::string other_ca;            // an unrelated CA
-  std::string other_client_cert;   // signed by `other_ca`
+  std::string other_client_cert;   // operator "fltest-other", signed by `other_ca`
   std::string other_client_key;
 
   TlsFiles Server() const { return {server_cert, server_key, ca}; }
   TlsFiles Client() const { return {client_cert, client_key, ca}; }
+  TlsFiles Viewer() const { return {viewer_cert, viewer_key, ca}; }
+  TlsFiles Controller() const { return {controller_cert, controller_key, ca}; }
   TlsFiles OtherClient() const { return {other_client_cert, other_client_key, ca}; }
 };
 absl::StatusOr<TestCerts> MakeTestCerts(const TestDir& dir);
+
+// One more certificate from `certs`' CA: ROLE ("agent", "controller",
+// "operator", "viewer") and NAME, with IP SANs `ips` (for servers).
+absl::StatusOr<TlsFiles> IssueTestCert(const TestCerts& certs, const std::string& role,
+                                       const std::string& name,
+                                       const std::vector<std::string>& ips = {});
+
+// `--tls-cert F --tls-key F --tls-ca F` for a daemon's or the CLI's argv.
+std::vector<std::string> TlsArgs(const TlsFiles& tls);
 
 }  // namespace faultline::itest
 

@@ -75,6 +75,9 @@ absl::StatusOr<std::unique_ptr<Datacenter>> Datacenter::Create(const std::string
                                                                std::vector<DcHostSpec> hosts) {
   std::unique_ptr<Datacenter> dc(new Datacenter());
   ASSIGN_OR_RETURN(dc->dir_, TestDir::Create(label));
+  ASSIGN_OR_RETURN(dc->certs_, MakeTestCerts(*dc->dir_));
+  ASSIGN_OR_RETURN(dc->controller_tls_,
+                   IssueTestCert(dc->certs_, "controller", "ctl", {kControllerIp}));
   ASSIGN_OR_RETURN(dc->switch_, NetNs::Create("sw"));
   RETURN_IF_ERROR(AddBridge(*dc->switch_, kBridge));
   dc->ctl_.spec.name = "ctl";
@@ -83,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Datacenter>> Datacenter::Create(const std::string
   for (DcHostSpec& spec : hosts) {
     auto host = std::make_unique<DcHost>();
     host->spec = std::move(spec);
+    ASSIGN_OR_RETURN(host->tls, IssueTestCert(dc->certs_, "agent", host->spec.name, {host->spec.ip}));
     RETURN_IF_ERROR(BuildHost(*dc->switch_, *host));
     dc->hosts_.push_back(std::move(host));
   }
@@ -117,7 +121,12 @@ absl::Status Datacenter::StartController(const std::vector<std::string>& extra_f
                                    fmt::format("{}:{}", kControllerIp, kControllerPort),
                                    "--listen",
                                    controller_address_,
-                                   "--insecure",
+                                   "--tls-cert",
+                                   controller_tls_.cert,
+                                   "--tls-key",
+                                   controller_tls_.key,
+                                   "--tls-ca",
+                                   controller_tls_.ca,
                                    "--db",
                                    dir_->Path("faultline.db"),
                                    "--lease-ttl-ms",
@@ -137,6 +146,10 @@ void Datacenter::StopController() {
   if (controller_ != nullptr) controller_->Stop();
 }
 
+std::string Datacenter::ControllerTcpAddress() const {
+  return fmt::format("{}:{}", kControllerIp, kControllerPort);
+}
+
 bool Datacenter::ControllerRunning() { return controller_ != nullptr && controller_->Running(); }
 
 absl::Status Datacenter::StartAgent(DcHost& host) {
@@ -144,13 +157,13 @@ absl::Status Datacenter::StartAgent(DcHost& host) {
   o.listen = {"unix:" + dir_->Path("agent-" + host.name() + ".sock"),
               fmt::format("{}:{}", host.ip(), kAgentPort)};
   ASSIGN_OR_RETURN(o.state_dir, dir_->MakeSubdir("state-" + host.name()));
-  o.args = {"--insecure",
-            "--name",
+  o.args = TlsArgs(host.tls);
+  o.args.insert(o.args.end(), {"--name",
             host.name(),
             "--controller",
             fmt::format("{}:{}", kControllerIp, kControllerPort),
             "--advertise",
-            fmt::format("{}:{}", host.ip(), kAgentPort)};
+            fmt::format("{}:{}", host.ip(), kAgentPort)});
   for (const auto& [k, v] : host.spec.labels) {
     o.args.push_back("--label");
     o.args.push_back(k + "=" + v);

@@ -47,6 +47,7 @@ struct DcHost {
   std::unique_ptr<SimHost> sim;
   std::unique_ptr<AgentProcess> agent;
   std::unique_ptr<Subprocess> listener;
+  TlsFiles tls;  // its agent's certificate (agent/<name>, IP SAN ip())
 };
 
 // The datacenter: a TestDir, the switch fltest-<pid>-sw (bridge "br0"), the
@@ -71,14 +72,18 @@ class Datacenter {
   Datacenter& operator=(const Datacenter&) = delete;
 
   const TestDir& dir() const { return *dir_; }
+  // The datacenter's CA and certificates (mutual TLS on every TCP link).
+  const TestCerts& certs() const { return certs_; }
+  // The controller's TCP address ("10.88.0.2:7500", reachable from the hosts).
+  std::string ControllerTcpAddress() const;
   const std::vector<std::unique_ptr<DcHost>>& hosts() const { return hosts_; }
   // The host called `name`; nullptr if none.
   DcHost* Find(const std::string& name) const;
   std::vector<std::string> HostNames() const;
 
-  // Starts faultline-controller in "ctl" with the test flags (--insecure, a
-  // SQLite file in the TestDir, --lease-ttl-ms 2000, --heartbeat-ms 200) and
-  // `extra_flags`. Fails if one is running.
+  // Starts faultline-controller in "ctl" with the test flags (mutual TLS with
+  // its controller certificate, a SQLite file in the TestDir, --lease-ttl-ms
+  // 2000, --heartbeat-ms 200) and `extra_flags`. Fails if one is running.
   absl::Status StartController(const std::vector<std::string>& extra_flags = {});
   // SIGKILLs the controller (if running) and reaps it.
   void StopController();
@@ -113,6 +118,8 @@ class Datacenter {
 
   // Declared in creation order; destroyed in reverse.
   std::unique_ptr<TestDir> dir_;
+  TestCerts certs_;
+  TlsFiles controller_tls_;
   std::unique_ptr<NetNs> switch_;
   DcHost ctl_;
   std::vector<std::unique_ptr<DcHost>> hosts_;
