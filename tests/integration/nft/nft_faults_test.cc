@@ -285,7 +285,7 @@ class NftFaultsTest : public ::testing::Test {
   itest::NetLink2 link_;
   std::string ruleset_before_;
   v1::Policy policy_;
-  FaultContext ctx_{&policy_, nullptr, 0, {}};
+  FaultContext ctx_{&policy_, nullptr, 0, {}, {}};
   PartitionHandler partition_;
 };
 
