@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 
+#include <chrono>
+#include <memory>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -53,12 +58,40 @@ void CallCanceller::Detach() {
   ctx_ = nullptr;
 }
 
+namespace {
+
+// gRPC 1.51 (where its I/O manager does not run in the background, as here)
+// runs every channel's callbacks on one shared queue with its own threads,
+// counted by the channels that use it: the last such channel to go away shuts
+// the queue down and joins its threads. When that happens on one of those
+// threads (a callback holding the last reference to an AgentClient), the
+// process crashes. One channel that is never destroyed, with one callback call
+// made on it, holds the queue for the life of the process.
+void HoldCallbackQueue() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static auto* const channel =
+        new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
+            "unix:/nonexistent/faultline-callback-queue", grpc::InsecureChannelCredentials()));
+    static auto* const stub = v1::Agent::NewStub(*channel).release();
+    static auto* const ctx = new grpc::ClientContext();
+    static auto* const req = new v1::InfoRequest();
+    static auto* const resp = new v1::InfoResponse();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1));
+    stub->async()->Info(ctx, req, resp, [](grpc::Status) {});
+  });
+}
+
+}  // namespace
+
 AgentClient::AgentClient(std::string name, std::string address,
                          std::shared_ptr<grpc::Channel> channel)
     : name_(std::move(name)),
       address_(std::move(address)),
       channel_(std::move(channel)),
-      stub_(v1::Agent::NewStub(channel_)) {}
+      stub_(v1::Agent::NewStub(channel_)) {
+  HoldCallbackQueue();
+}
 
 absl::Status AgentClient::Error(const char* method, const grpc::Status& st) const {
   return CallError(name_, address_, method, st);
@@ -128,8 +161,9 @@ void AgentClient::UnaryAsync(const char* method, AsyncRpc<Req, Resp> rpc, const 
   Call* call = owned.release();
   (stub_->async()->*rpc)(
       &call->ctx, &call->req, &call->resp,
-      // The channel (and its callback queue) lives until the callback has run.
-      [call, method, channel = channel_, name = name_, address = address_,
+      // No reference to the channel here: gRPC's core keeps what an in-flight
+      // call needs (and see HoldCallbackQueue).
+      [call, method, name = name_, address = address_,
        done = std::move(done)](grpc::Status st) {
         std::unique_ptr<Call> adopted(call);
         if (!st.ok()) return done(CallError(name, address, method, st));
