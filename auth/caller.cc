@@ -77,11 +77,26 @@ bool Caller::HasAnyRole(const std::vector<Role>& wanted) const {
   return false;
 }
 
+absl::StatusOr<Identity> Authorizer::CertificateIdentity(const std::string& pem) const {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = parsed_.find(pem);
+    if (it != parsed_.end()) return it->second;
+  }
+  absl::StatusOr<Identity> identity = IdentityFromCertificatePem(pem);
+  if (identity.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (parsed_.size() >= kMaxCachedCertificates) parsed_.clear();
+    parsed_[pem] = *identity;
+  }
+  return identity;
+}
+
 absl::StatusOr<Caller> Authorizer::Identify(const PeerInfo& peer) const {
   Caller caller;
   caller.peer = peer.peer;
   if (!peer.pem_cert.empty()) {
-    auto identity = IdentityFromCertificatePem(peer.pem_cert);
+    auto identity = CertificateIdentity(peer.pem_cert);
     if (!identity.ok()) {
       return absl::PermissionDeniedError(
           fmt::format("caller {}: {}", peer.peer, std::string(identity.status().message())));

@@ -85,8 +85,9 @@ struct AuthorizerOptions {
 };
 
 // A daemon's access rule: identifies each call's caller and checks its role.
-// Owned by the daemon's main (or a test), shared by its services; immutable
-// after construction, so thread-safe.
+// Owned by the daemon's main (or a test), shared by its services. Thread-safe:
+// the options are immutable; a mutex guards the cache of parsed certificates
+// (a connection's certificate is parsed once, not on every call).
 class Authorizer {
  public:
   explicit Authorizer(AuthorizerOptions options) : options_(std::move(options)) {}
@@ -103,7 +104,13 @@ class Authorizer {
                                    const std::vector<Role>& roles) const;
 
  private:
+  static constexpr size_t kMaxCachedCertificates = 1024;
+  // The identity in a PEM certificate, parsed once per distinct certificate.
+  absl::StatusOr<Identity> CertificateIdentity(const std::string& pem) const;
+
   const AuthorizerOptions options_;
+  mutable absl::Mutex mu_;
+  mutable std::map<std::string, Identity> parsed_ ABSL_GUARDED_BY(mu_);  // by PEM text
 };
 
 }  // namespace faultline::auth
