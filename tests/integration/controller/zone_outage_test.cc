@@ -21,8 +21,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -297,8 +299,14 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
               since(), run_s, report.verdict().c_str(), report.faults_size(), report.start_skew_ms(),
               report.end_skew_ms(), report.clock_error_ms());
   // A coordinated start and end: every agent applies at one instant and ends
-  // at that instant + the duration, on its own clock.
-  EXPECT_LE(report.start_skew_ms(), 20.0);
+  // at that instant + the duration, on its own clock. The skew is measured on
+  // the controller's timeline from each agent's mapped apply time, each known
+  // to ± the clock error: 20 ms, give or take what the measurement itself cannot
+  // tell apart (the clock error grows on a loaded host).
+  // Under the sanitizers (scripts/test's stage 2) the bound is scaled.
+  const char* slack_env = std::getenv("FAULTLINE_TIMING_SLACK");
+  const double slack = slack_env != nullptr ? std::max(1.0, std::atof(slack_env)) : 1.0;
+  EXPECT_LE(report.start_skew_ms(), 20.0 * slack + 2 * report.clock_error_ms());
   // The end includes each agent's revert work (deleting its table), which six
   // agents on two cores do at once: a coarse bound.
   EXPECT_GT(report.end_skew_ms(), 0.0);
