@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "common/yaml_proto.h"
 #include "probes/probe_runner.h"
 
@@ -109,64 +110,63 @@ grpc::Status AgentService::Preflight(grpc::ServerContext* ctx, const v1::Preflig
   return grpc::Status::OK;
 }
 
+grpc::Status AgentService::Mutate(grpc::ServerContext* ctx, const char* method,
+                                  const std::function<absl::Status()>& act,
+                                  const std::function<std::string()>& what) {
+  const auth::PeerInfo peer = PeerOf(ctx);
+  auto caller = authorizer_->Authorize(peer, method, kMutators);
+  absl::Status st = caller.ok() ? act() : caller.status();
+  auth::Audit(audit_, method, peer, caller, what(), st);
+  return ToGrpcStatus(st);
+}
+
 grpc::Status AgentService::Inject(grpc::ServerContext* ctx, const v1::InjectRequest* req,
                                   v1::InjectResponse* resp) {
-  const auth::PeerInfo peer = PeerOf(ctx);
-  auto caller = authorizer_->Authorize(peer, "Inject", kMutators);
-  absl::Status st = caller.status();
-  std::string fault_id;
-  if (st.ok()) {
-    auto result = manager_->Inject(*req);
-    st = result.status();
-    if (!result.ok()) {
-      spdlog::info("inject {} from {} refused: {}", spec::KindName(req->spec()), Peer(ctx),
-                   std::string(result.status().message()));
-    } else {
-      *resp = std::move(*result);
-      fault_id = resp->fault().id();
-    }
-  }
-  auth::Audit(audit_, "Inject", peer, caller,
-              fmt::format("{{\"spec\":{},\"dry_run\":{},\"prepare_only\":{},\"lease_id\":{},"
-                          "\"lease_ttl_ms\":{},\"owner\":{},\"fault_id\":{}}}",
-                          ToJson(req->spec()), req->dry_run(), req->prepare_only(),
-                          JsonQuote(req->lease_id()), req->lease_ttl_ms(), JsonQuote(req->owner()),
-                          JsonQuote(fault_id)),
-              st);
-  return ToGrpcStatus(st);
+  return Mutate(
+      ctx, "Inject",
+      [&]() -> absl::Status {
+        auto result = manager_->Inject(*req);
+        if (!result.ok()) {
+          spdlog::info("inject {} from {} refused: {}", spec::KindName(req->spec()), Peer(ctx),
+                       std::string(result.status().message()));
+          return result.status();
+        }
+        *resp = std::move(*result);
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format(
+            "{{\"spec\":{},\"dry_run\":{},\"prepare_only\":{},\"lease_id\":{},"
+            "\"lease_ttl_ms\":{},\"owner\":{},\"fault_id\":{}}}",
+            ToJson(req->spec()), req->dry_run(), req->prepare_only(), JsonQuote(req->lease_id()),
+            req->lease_ttl_ms(), JsonQuote(req->owner()), JsonQuote(resp->fault().id()));
+      });
 }
 
 grpc::Status AgentService::Revert(grpc::ServerContext* ctx, const v1::RevertRequest* req,
                                   v1::RevertResponse* resp) {
-  const auth::PeerInfo peer = PeerOf(ctx);
-  auto caller = authorizer_->Authorize(peer, "Revert", kMutators);
-  absl::Status st = caller.status();
-  if (st.ok()) {
-    auto result = manager_->Revert(req->id(), "request");
-    st = result.status();
-    if (result.ok()) *resp->mutable_fault() = std::move(*result);
-  }
-  auth::Audit(audit_, "Revert", peer, caller, fmt::format("{{\"id\":{}}}", JsonQuote(req->id())), st);
-  return ToGrpcStatus(st);
+  return Mutate(
+      ctx, "Revert",
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(*resp->mutable_fault(), manager_->Revert(req->id(), "request"));
+        return absl::OkStatus();
+      },
+      [&] { return fmt::format("{{\"id\":{}}}", JsonQuote(req->id())); });
 }
 
 grpc::Status AgentService::RevertAll(grpc::ServerContext* ctx, const v1::RevertAllRequest* req,
                                      v1::RevertAllResponse* resp) {
-  const auth::PeerInfo peer = PeerOf(ctx);
-  auto caller = authorizer_->Authorize(peer, "RevertAll", kMutators);
-  absl::Status st = caller.status();
-  if (st.ok()) {
-    auto result = manager_->RevertAll(req->lease_id(), "request");
-    st = result.status();
-    if (result.ok()) {
-      for (auto& r : *result) *resp->add_faults() = std::move(r);
-    }
-  }
-  auth::Audit(audit_, "RevertAll", peer, caller,
-              fmt::format("{{\"lease_id\":{},\"reverted\":{}}}", JsonQuote(req->lease_id()),
-                          resp->faults_size()),
-              st);
-  return ToGrpcStatus(st);
+  return Mutate(
+      ctx, "RevertAll",
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(auto reverted, manager_->RevertAll(req->lease_id(), "request"));
+        for (auto& r : reverted) *resp->add_faults() = std::move(r);
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format("{{\"lease_id\":{},\"reverted\":{}}}", JsonQuote(req->lease_id()),
+                           resp->faults_size());
+      });
 }
 
 grpc::Status AgentService::ListFaults(grpc::ServerContext* ctx, const v1::ListFaultsRequest*,
@@ -178,39 +178,33 @@ grpc::Status AgentService::ListFaults(grpc::ServerContext* ctx, const v1::ListFa
 
 grpc::Status AgentService::RenewLease(grpc::ServerContext* ctx, const v1::RenewLeaseRequest* req,
                                       v1::RenewLeaseResponse* resp) {
-  const auth::PeerInfo peer = PeerOf(ctx);
-  auto caller = authorizer_->Authorize(peer, "RenewLease", kMutators);
-  absl::Status st = caller.status();
-  if (st.ok()) {
-    auto n = manager_->RenewLease(req->lease_id(), req->ttl_ms());
-    st = n.status();
-    if (n.ok()) resp->set_faults(*n);
-  }
-  auth::Audit(audit_, "RenewLease", peer, caller,
-              fmt::format("{{\"lease_id\":{},\"ttl_ms\":{}}}", JsonQuote(req->lease_id()),
-                          req->ttl_ms()),
-              st);
-  return ToGrpcStatus(st);
+  return Mutate(
+      ctx, "RenewLease",
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(const int faults, manager_->RenewLease(req->lease_id(), req->ttl_ms()));
+        resp->set_faults(faults);
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format("{{\"lease_id\":{},\"ttl_ms\":{}}}", JsonQuote(req->lease_id()),
+                           req->ttl_ms());
+      });
 }
 
 grpc::Status AgentService::Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
                                   v1::CommitResponse* resp) {
-  const auth::PeerInfo peer = PeerOf(ctx);
-  auto caller = authorizer_->Authorize(peer, "Commit", kMutators);
-  absl::Status st = caller.status();
-  if (st.ok()) {
-    auto result =
-        manager_->Commit({req->ids().begin(), req->ids().end()}, req->start_at_unix_ns());
-    st = result.status();
-    if (result.ok()) {
-      for (auto& r : *result) *resp->add_faults() = std::move(r);
-    }
-  }
-  auth::Audit(audit_, "Commit", peer, caller,
-              fmt::format("{{\"ids\":{},\"start_at_unix_ns\":{}}}", JsonStrings(req->ids()),
-                          req->start_at_unix_ns()),
-              st);
-  return ToGrpcStatus(st);
+  return Mutate(
+      ctx, "Commit",
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(auto applied, manager_->Commit({req->ids().begin(), req->ids().end()},
+                                                        req->start_at_unix_ns()));
+        for (auto& r : applied) *resp->add_faults() = std::move(r);
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format("{{\"ids\":{},\"start_at_unix_ns\":{}}}", JsonStrings(req->ids()),
+                           req->start_at_unix_ns());
+      });
 }
 
 grpc::Status AgentService::RunProbe(grpc::ServerContext* ctx, const v1::RunProbeRequest* req,

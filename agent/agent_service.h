@@ -3,6 +3,7 @@
 #define FAULTLINE_AGENT_AGENT_SERVICE_H_
 
 #include <map>
+#include <functional>
 #include <string>
 
 #include "agent/fault_manager.h"
@@ -54,6 +55,11 @@ class AgentService final : public v1::Agent::Service {
  private:
   // Authorize for a reading call (no audit).
   absl::Status AllowRead(grpc::ServerContext* ctx, const char* method) const;
+  // A mutating call: authorizes the caller, runs `act` when allowed, and
+  // audits the outcome with `what` (evaluated after `act`).
+  grpc::Status Mutate(grpc::ServerContext* ctx, const char* method,
+                      const std::function<absl::Status()>& act,
+                      const std::function<std::string()>& what);
 
   FaultManager* manager_;
   AgentIdentity identity_;
