@@ -28,9 +28,11 @@ constexpr int64_t kSecond = 1'000'000'000;
 class TestController {
  public:
   explicit TestController(const std::string& db = ":memory:",
-                          std::chrono::milliseconds lease_ttl = std::chrono::milliseconds(300)) {
+                          std::chrono::milliseconds lease_ttl = std::chrono::milliseconds(300),
+                          size_t max_agents = 10000) {
     store_ = *Store::Open(db);
     ControllerOptions o;
+    o.max_agents = max_agents;
     o.heartbeat_interval = std::chrono::milliseconds(50);
     o.unhealthy_after = std::chrono::milliseconds(300);
     o.fleet.max_fleet_percent = 0;  // these fleets are one or two agents
@@ -248,6 +250,30 @@ TEST(Controller, RegistrationFieldsAreCheckedAndRefusedOnesNeverStored) {
     EXPECT_TRUE(st.ok()) << name << ": " << st.error_message();
   }
   EXPECT_EQ(Agents(c).size(), 3u);
+}
+
+// Past --max-agents, new names are refused (never stored); known agents keep
+// registering and heartbeating.
+TEST(Controller, RegistrationsPastMaxAgentsAreRefused) {
+  TestController c(":memory:", std::chrono::milliseconds(300), /*max_agents=*/2);
+  auto reg = [&c](const std::string& name, const std::string& address) {
+    grpc::ClientContext ctx;
+    v1::RegisterRequest req;
+    req.set_address(address);
+    req.mutable_info()->set_name(name);
+    v1::RegisterResponse resp;
+    return c.stub()->Register(&ctx, req, &resp);
+  };
+  EXPECT_TRUE(reg("db-1", "127.0.0.1:7601").ok());
+  EXPECT_TRUE(reg("db-2", "127.0.0.1:7602").ok());
+  grpc::Status third = reg("db-3", "127.0.0.1:7603");
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(third.error_message(), HasSubstr("--max-agents"));
+  EXPECT_THAT(third.error_message(), HasSubstr("db-3"));
+  EXPECT_TRUE(reg("db-1", "127.0.0.1:7601").ok()) << "a known agent is refused";
+  auto stored = c.store()->ListAgents();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 2u);
 }
 
 // Rows an older controller stored without these checks are dropped at start-up.
