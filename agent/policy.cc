@@ -10,6 +10,30 @@
 #include "spec/net.h"
 
 namespace faultline::agent {
+namespace {
+
+// Each disk_fill_ceilings entry: an absolute mount and a max_percent in (0, 100].
+void CheckCeilings(const v1::Policy& policy, std::vector<std::string>* problems) {
+  for (int i = 0; i < policy.disk_fill_ceilings_size(); ++i) {
+    const v1::DiskFillCeiling& c = policy.disk_fill_ceilings(i);
+    if (c.mount().empty()) {
+      problems->push_back(fmt::format(
+          "disk_fill_ceilings[{}].mount: required (an absolute path on the filesystem, e.g. /)", i));
+    } else if (c.mount()[0] != '/') {
+      problems->push_back(fmt::format(
+          "disk_fill_ceilings[{}].mount: must be an absolute path, got \"{}\"", i,
+          c.mount().substr(0, 256)));
+    }
+    // Written so that NaN fails too.
+    if (!(c.max_percent() > 0 && c.max_percent() <= 100)) {
+      problems->push_back(fmt::format(
+          "disk_fill_ceilings[{}].max_percent: must be more than 0 and at most 100, got {}", i,
+          c.max_percent()));
+    }
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
                                       const std::vector<std::string>& known_kinds) {
@@ -26,16 +50,7 @@ absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
       problems.push_back(fmt::format("allowed_kinds[{}]: unknown fault kind \"{}\"", i, k));
     }
   }
-  for (int i = 0; i < policy.disk_fill_ceilings_size(); ++i) {
-    const auto& c = policy.disk_fill_ceilings(i);
-    if (c.mount().empty() || c.mount()[0] != '/') {
-      problems.push_back(fmt::format("disk_fill_ceilings[{}].mount: must be an absolute path", i));
-    }
-    if (!(c.max_percent() > 0 && c.max_percent() <= 100)) {
-      problems.push_back(fmt::format(
-          "disk_fill_ceilings[{}].max_percent: must be between 0 and 100, got {}", i, c.max_percent()));
-    }
-  }
+  CheckCeilings(policy, &problems);
   for (int i = 0; i < policy.protected_processes_size(); ++i) {
     const std::string& name = policy.protected_processes(i);
     // The kernel keeps 15 bytes of a process name (comm): a longer one never

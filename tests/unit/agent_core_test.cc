@@ -380,6 +380,34 @@ TEST(PolicyTest, LoadsAndRejectsUnknownKinds) {
   fs::remove(p);
 }
 
+TEST(PolicyTest, DiskFillCeilingsAreCheckedAtLoadNamingTheField) {
+  fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-ceil.yaml");
+  std::ofstream(p) << "disk_fill_ceilings:\n"
+                      "  - {mount: \"\", max_percent: 90}\n"
+                      "  - {mount: var/lib, max_percent: 90}\n"
+                      "  - {mount: /, max_percent: 0}\n"
+                      "  - {mount: /data, max_percent: 100.5}\n"
+                      "  - {mount: /srv, max_percent: -5}\n";
+  auto policy = LoadPolicy(p.string(), {"disk-fill"});
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(policy.status().message());
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[0].mount: required"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[1].mount: must be an absolute path, got \"var/lib\""));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[2].max_percent: must be more than 0 and at most 100, got 0"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[3].max_percent: must be more than 0 and at most 100, got 100.5"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[4].max_percent"));
+  EXPECT_THAT(msg, Not(HasSubstr("disk_fill_ceilings[0].max_percent")));
+  // The bounds themselves, and the tmpfs opt-in.
+  std::ofstream(p) << "disk_fill_ceilings: [{mount: /, max_percent: 100}, {mount: /d, max_percent: 0.5}]\n"
+                      "disk_fill_allow_tmpfs: true\n";
+  policy = LoadPolicy(p.string(), {"disk-fill"});
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_TRUE(policy->disk_fill_allow_tmpfs());
+  EXPECT_FALSE(v1::Policy().disk_fill_allow_tmpfs());
+  fs::remove(p);
+}
+
 TEST(PolicyTest, NamesAndCidrsThatWouldProtectNothingAreRefused) {
   fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-prot.yaml");
   std::ofstream(p) << "protected_processes: [sshd, postgres-checkpointer]\n"
