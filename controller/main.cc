@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
-  if (lease_ttl_ms < 100) return Fail(absl::InvalidArgumentError("--lease-ttl-ms: at least 100"));
+  if (lease_ttl_ms < 100 || lease_ttl_ms > 3'600'000) {
+    return Fail(absl::InvalidArgumentError("--lease-ttl-ms: at least 100 and at most 3600000 (1 h)"));
+  }
   if (heartbeat_ms < 10) return Fail(absl::InvalidArgumentError("--heartbeat-ms: at least 10"));
   if (max_in_flight < 0) return Fail(absl::InvalidArgumentError("--max-in-flight: at least 0"));
   if (!(fleet.max_fleet_percent >= 0 && fleet.max_fleet_percent <= 100)) {
