@@ -5,8 +5,10 @@
 #include <algorithm>
 
 #include "common/status_macros.h"
+#include "common/units.h"
 #include "common/yaml_proto.h"
 #include "probes/exec_policy.h"
+#include "spec/fault_spec.h"
 #include "spec/net.h"
 
 namespace faultline::agent {
@@ -68,6 +70,9 @@ absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
   if (auto exec = ExecPolicy::FromProto(policy.exec(), "exec"); !exec.ok()) {
     problems.push_back(std::string(exec.status().message()));
   }
+  if (auto max = PolicyMaxDuration(policy); !max.ok()) {
+    problems.push_back(std::string(max.status().message()));
+  }
   if (!problems.empty()) {
     std::string msg = fmt::format("--policy: {}:", path);
     for (const auto& p : problems) msg += " " + p + ";";
@@ -75,6 +80,22 @@ absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path,
     return absl::InvalidArgumentError(msg);
   }
   return policy;
+}
+
+uint32_t PolicyMaxActiveFaults(const v1::Policy& policy) {
+  return policy.max_active_faults() == 0 ? kDefaultMaxActiveFaults : policy.max_active_faults();
+}
+
+absl::StatusOr<std::chrono::nanoseconds> PolicyMaxDuration(const v1::Policy& policy) {
+  if (policy.max_duration().empty()) return spec::kMaxFaultDuration;
+  ASSIGN_OR_RETURN(const std::chrono::nanoseconds max,
+                   ParseDuration("max_duration", policy.max_duration()));
+  if (max <= std::chrono::nanoseconds::zero() || max > spec::kMaxFaultDuration) {
+    return absl::InvalidArgumentError(fmt::format(
+        "max_duration: must be above 0 and at most {}, got {}",
+        FormatDuration(spec::kMaxFaultDuration), policy.max_duration()));
+  }
+  return max;
 }
 
 bool PolicyAllows(const v1::Policy& policy, const std::string& kind) {
