@@ -26,6 +26,9 @@ using Clock = ActiveFault::Clock;
 // A lease is renewed by the controller every TTL/3 or so; anything shorter than
 // this cannot be kept alive over a real network.
 constexpr int64_t kMinLeaseTtlMs = 100;
+// A lease longer than this is no lease: a lost controller would leave its
+// faults for hours (and a huge TTL overflowed the clock arithmetic).
+constexpr int64_t kMaxLeaseTtlMs = 3'600'000;
 // How far ahead a Commit may ask to start (a coordinated start is chosen a few
 // round trips ahead; anything longer is a mistake, and would hold a thread).
 constexpr int64_t kMaxCommitAheadNs = 10'000'000'000;
@@ -34,6 +37,32 @@ constexpr int64_t kMaxCommitAheadNs = 10'000'000'000;
 constexpr size_t kKeptReverted = 1024;
 // How soon the reaper retries a revert that failed.
 constexpr auto kRevertRetry = std::chrono::seconds(1);
+
+// INVALID_ARGUMENT naming `field` unless ttl_ms is within the bounds above.
+absl::Status CheckLeaseTtl(const char* field, int64_t ttl_ms) {
+  if (ttl_ms < kMinLeaseTtlMs || ttl_ms > kMaxLeaseTtlMs) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: must be at least {} and at most {} (1 h) with a lease, got {}", field,
+                    kMinLeaseTtlMs, kMaxLeaseTtlMs, ttl_ms));
+  }
+  return absl::OkStatus();
+}
+
+// Sleeps until `unix_ns` on the realtime clock (an absolute time: a clock
+// step moves the wake-up with it).
+void SleepUntilRealtime(int64_t unix_ns) {
+  const timespec at{static_cast<time_t>(unix_ns / 1000000000), static_cast<long>(unix_ns % 1000000000)};
+  while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+  }
+}
+
+// Why the reaper must revert `f` now, or nullptr.
+const char* DueReason(const ActiveFault& f, Clock::time_point now) {
+  if (f.deadline() <= now) return "deadline";
+  if (f.lease_expiry() <= now) return "lease";
+  if (f.NextCheck() <= now) return "retry";
+  return nullptr;
+}
 
 }  // namespace
 
@@ -82,9 +111,17 @@ FaultManager::~FaultManager() {
   }
   wake_.SignalAll();
   if (reaper_.joinable()) reaper_.join();
-  absl::MutexLock lock(&mu_);
-  while (!prepared_.empty()) ForgetPreparedLocked(prepared_.begin()->first, "shutdown");
-  active_.clear();  // each ActiveFault reverts itself
+  std::map<std::string, std::unique_ptr<ActiveFault>> active;
+  std::vector<Prepared> prepared;
+  {
+    absl::MutexLock lock(&mu_);
+    // Applies and reverts under way end first (they are short kernel work).
+    while (applying_ > 0 || AnyBusyLocked()) wake_.Wait(&mu_);
+    active.swap(active_);
+    prepared = TakePreparedLocked("");
+  }
+  for (Prepared& p : prepared) ForgetPrepared(std::move(p.record), "shutdown");
+  active.clear();  // each ActiveFault reverts itself
 }
 
 const FaultHandler* FaultManager::HandlerFor(v1::FaultSpec::KindCase kind_case) const {
@@ -132,7 +169,7 @@ absl::Status FaultManager::RevertRecord(const FaultHandler& handler, const std::
 }
 
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Recover(std::vector<std::string>* swept) {
-  absl::MutexLock lock(&mu_);
+  // Before Start(): nothing else runs, and the maps are not touched.
   std::vector<std::string> problems;
   ASSIGN_OR_RETURN(std::vector<v1::FaultRecord> records, ledger_->Load(&problems));
   // Records a killed agent was writing when it died: never stored, so never applied.
@@ -191,6 +228,12 @@ absl::StatusOr<const FaultHandler*> FaultManager::Check(const v1::FaultSpec& spe
     return absl::PermissionDeniedError(
         fmt::format("kind: \"{}\" is not allowed by this agent's policy", checked.kind->name));
   }
+  ASSIGN_OR_RETURN(const std::chrono::nanoseconds max, PolicyMaxDuration(*context_.policy));
+  if (checked.duration > max) {
+    return absl::PermissionDeniedError(fmt::format(
+        "duration: {} is longer than this agent's policy allows (max_duration {})",
+        FormatDuration(checked.duration), FormatDuration(max)));
+  }
   *duration = checked.duration;
   // The handler's host checks name fields of the kind: as paths in the spec.
   RETURN_IF_ERROR(spec::QualifyField(*checked.kind, handler->Validate(spec, context_)));
@@ -227,10 +270,7 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   const v1::FaultSpec& spec = request.spec();
   std::chrono::nanoseconds duration{0};
   ASSIGN_OR_RETURN(const FaultHandler* handler, Check(spec, &duration));
-  if (!request.lease_id().empty() && request.lease_ttl_ms() < kMinLeaseTtlMs) {
-    return absl::InvalidArgumentError(fmt::format(
-        "lease_ttl_ms: must be at least {} with a lease, got {}", kMinLeaseTtlMs, request.lease_ttl_ms()));
-  }
+  if (!request.lease_id().empty()) RETURN_IF_ERROR(CheckLeaseTtl("lease_ttl_ms", request.lease_ttl_ms()));
   if (request.lease_id().size() > 128) {
     return absl::InvalidArgumentError("lease_id: at most 128 characters");
   }
@@ -247,22 +287,34 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Inject(const v1::InjectRequest&
   const spec::FaultKind& kind = spec::KindFor(spec.kind_case());
   auto planned = handler->Plan(spec, context_, &record);
   if (!planned.ok()) return spec::QualifyField(kind, planned.status());
-  const std::vector<std::string>& changes = *planned;
 
   v1::InjectResponse resp;
-  for (const auto& c : changes) resp.add_changes(c);
+  for (const auto& c : *planned) resp.add_changes(c);
   if (request.dry_run()) {
     *resp.mutable_fault() = record;
     return resp;
   }
-
   if (request.prepare_only()) return Prepare(std::move(record), handler, duration, std::move(resp));
-  absl::ReleasableMutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("agent is shutting down");
-  ASSIGN_OR_RETURN(*resp.mutable_fault(), ApplyLocked(std::move(record), *handler, duration));
-  lock.Release();
-  wake_.SignalAll();
+  {
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(CheckRoomLocked());
+    ++applying_;
+  }
+  ASSIGN_OR_RETURN(*resp.mutable_fault(), ApplyAndAdopt(std::move(record), *handler, duration));
   return resp;
+}
+
+absl::Status FaultManager::CheckRoomLocked() const {
+  if (stopping_) return absl::UnavailableError("agent is shutting down");
+  const size_t max = PolicyMaxActiveFaults(*context_.policy);
+  const size_t held = active_.size() + prepared_.size() + static_cast<size_t>(applying_);
+  if (held >= max) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "max_active_faults: this agent holds {} faults (active, prepared or being applied); its "
+        "policy allows {}",
+        held, max));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::InjectResponse> FaultManager::Prepare(v1::FaultRecord record,
@@ -273,22 +325,28 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Prepare(v1::FaultRecord record,
     return absl::InvalidArgumentError(
         "prepare_only: needs a lease_id (a prepared fault is forgotten when its lease lapses)");
   }
-  absl::ReleasableMutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("agent is shutting down");
+  {
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(CheckRoomLocked());
+    ++applying_;
+  }
   record.set_state(v1::FAULT_STATE_PREPARED);
   // Recorded before anything can be applied, as for an immediate inject.
-  if (spec::KindFor(record.spec().kind_case()).reversible) RETURN_IF_ERROR(ledger_->Put(record));
+  absl::Status put = spec::KindFor(record.spec().kind_case()).reversible ? ledger_->Put(record)
+                                                                          : absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  --applying_;
+  wake_.SignalAll();
+  RETURN_IF_ERROR(put);
   spdlog::info("fault {} ({}) prepared: {}", record.id(), handler->Kind(), record.target());
   *resp.mutable_fault() = record;
   const std::string id = record.id();
   const auto expiry = Clock::now() + std::chrono::milliseconds(record.lease_ttl_ms());
   prepared_[id] = Prepared{std::move(record), handler, duration, expiry};
-  lock.Release();
-  wake_.SignalAll();
   return resp;
 }
 
-absl::StatusOr<v1::FaultRecord> FaultManager::ApplyLocked(v1::FaultRecord record,
+absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record,
                                                           const FaultHandler& handler,
                                                           std::chrono::nanoseconds duration) {
   const spec::FaultKind& kind = spec::KindFor(record.spec().kind_case());
@@ -321,20 +379,34 @@ absl::StatusOr<v1::FaultRecord> FaultManager::ApplyLocked(v1::FaultRecord record
     std::move(rollback).Cancel();
     record.set_state(v1::FAULT_STATE_DONE);
     spdlog::info("fault {} ({}) done: {}", record.id(), handler.Kind(), record.target());
-    return record;
+    return Applied{std::move(record), Clock::time_point::max()};
   }
   record.set_state(v1::FAULT_STATE_ACTIVE);
   record.set_deadline_unix_ns(record.injected_unix_ns() + duration.count());
   RETURN_IF_ERROR(ledger_->Put(record));
   std::move(rollback).Cancel();
-
-  auto fault = std::make_unique<ActiveFault>(
-      record, &handler, this, applied_at + std::chrono::duration_cast<Clock::duration>(duration));
-  if (!record.lease_id().empty()) fault->RenewLease(std::chrono::milliseconds(record.lease_ttl_ms()));
   spdlog::info("fault {} ({}) active for {}: {}", record.id(), handler.Kind(),
                FormatDuration(duration), record.target());
-  active_[record.id()] = std::move(fault);
-  return record;
+  return Applied{std::move(record),
+                 applied_at + std::chrono::duration_cast<Clock::duration>(duration)};
+}
+
+absl::StatusOr<v1::FaultRecord> FaultManager::ApplyAndAdopt(v1::FaultRecord record,
+                                                            const FaultHandler& handler,
+                                                            std::chrono::nanoseconds duration) {
+  absl::StatusOr<Applied> applied = Apply(std::move(record), handler, duration);
+  absl::MutexLock lock(&mu_);
+  --applying_;
+  wake_.SignalAll();
+  if (!applied.ok()) return applied.status();
+  if (applied->record.state() == v1::FAULT_STATE_ACTIVE) {
+    auto fault = std::make_unique<ActiveFault>(applied->record, &handler, this, applied->deadline);
+    if (!applied->record.lease_id().empty()) {
+      fault->RenewLease(std::chrono::milliseconds(applied->record.lease_ttl_ms()));
+    }
+    active_[applied->record.id()] = std::move(fault);
+  }
+  return std::move(applied->record);
 }
 
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
@@ -355,13 +427,8 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
         static_cast<double>(ahead_ns) / 1e9, kMaxCommitAheadNs / 1000000000));
   }
   // Until the instant, on this agent's realtime clock, without the lock.
-  if (ahead_ns > 0) {
-    const timespec at{static_cast<time_t>(start_at_unix_ns / 1000000000),
-                      static_cast<long>(start_at_unix_ns % 1000000000)};
-    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nullptr) == EINTR) {
-    }
-  }
-  std::vector<v1::FaultRecord> applied;
+  if (ahead_ns > 0) SleepUntilRealtime(start_at_unix_ns);
+  std::vector<Prepared> taken;
   std::vector<std::string> failures;
   {
     absl::MutexLock lock(&mu_);
@@ -372,17 +439,21 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
         failures.push_back(fmt::format("{}: forgotten before the start (its lease lapsed)", id));
         continue;
       }
-      Prepared p = std::move(it->second);
+      taken.push_back(std::move(it->second));
       prepared_.erase(it);
-      auto record = ApplyLocked(std::move(p.record), *p.handler, p.duration);
-      if (!record.ok()) {
-        failures.push_back(fmt::format("{}: {}", id, std::string(record.status().message())));
-        continue;
-      }
-      applied.push_back(*std::move(record));
+      ++applying_;  // its slot moves from prepared_ to applying_
     }
   }
-  wake_.SignalAll();
+  std::vector<v1::FaultRecord> applied;
+  for (Prepared& p : taken) {
+    const std::string id = p.record.id();
+    auto record = ApplyAndAdopt(std::move(p.record), *p.handler, p.duration);
+    if (!record.ok()) {
+      failures.push_back(fmt::format("{}: {}", id, std::string(record.status().message())));
+      continue;
+    }
+    applied.push_back(*std::move(record));
+  }
   if (!failures.empty()) {
     return absl::FailedPreconditionError(fmt::format(
         "{} of {} faults not applied (the others are active): {}", failures.size(), ids.size(),
@@ -391,10 +462,24 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
   return applied;
 }
 
-v1::FaultRecord FaultManager::ForgetPreparedLocked(const std::string& id, const std::string& reason) {
-  auto it = prepared_.find(id);
-  v1::FaultRecord record = std::move(it->second.record);
-  prepared_.erase(it);
+std::vector<FaultManager::Prepared> FaultManager::TakePreparedLocked(
+    const std::string& lease_id, Clock::time_point lapsed_by) {
+  std::vector<Prepared> taken;
+  for (auto it = prepared_.begin(); it != prepared_.end();) {
+    const Prepared& p = it->second;
+    const bool held = lease_id.empty() || p.record.lease_id() == lease_id;
+    if (!held || p.lease_expiry > lapsed_by) {
+      ++it;
+      continue;
+    }
+    taken.push_back(std::move(it->second));
+    it = prepared_.erase(it);
+  }
+  if (!taken.empty()) wake_.SignalAll();
+  return taken;
+}
+
+v1::FaultRecord FaultManager::ForgetPrepared(v1::FaultRecord record, const std::string& reason) {
   // Nothing was applied: forgetting the record is all there is to undo.
   if (spec::KindFor(record.spec().kind_case()).reversible) {
     absl::Status st = ledger_->Remove(record.id());
@@ -408,39 +493,93 @@ v1::FaultRecord FaultManager::ForgetPreparedLocked(const std::string& id, const 
   return record;
 }
 
-absl::Status FaultManager::RevertLocked(ActiveFault& fault, const std::string& reason) {
-  absl::Status st = fault.Revert(reason);
-  if (!st.ok()) {
+FaultManager::Claim FaultManager::ClaimLocked(ActiveFault& fault, std::string reason) {
+  fault.set_busy(true);
+  return Claim{std::move(reason), fault.record(), &fault.handler()};
+}
+
+absl::Status FaultManager::FinishRevertLocked(const Claim& claim, absl::Status result) {
+  auto it = active_.find(claim.record.id());
+  ActiveFault& fault = *it->second;
+  fault.set_busy(false);
+  wake_.SignalAll();
+  if (!result.ok()) {
     fault.RetryAt(Clock::now() + kRevertRetry);
-    spdlog::error("fault {}: revert ({}) failed, retrying: {}", fault.record().id(), reason,
-                  std::string(st.message()));
+    spdlog::error("fault {}: revert ({}) failed, retrying: {}", claim.record.id(), claim.reason,
+                  std::string(result.message()));
+    return result;
   }
-  return st;
+  fault.Reverted(claim.record);
+  active_.erase(it);
+  return result;
+}
+
+std::vector<v1::FaultRecord> FaultManager::RevertClaimsLocked(std::vector<Claim> claims,
+                                                             std::string* failures) {
+  if (claims.empty()) return {};
+  std::vector<absl::Status> results;
+  mu_.Unlock();  // the kernel work and the ledger's fsync run without the lock
+  for (Claim& c : claims) results.push_back(RevertRecord(*c.handler, c.reason, &c.record));
+  mu_.Lock();
+  std::vector<v1::FaultRecord> reverted;
+  for (size_t i = 0; i < claims.size(); ++i) {
+    absl::Status st = FinishRevertLocked(claims[i], results[i]);
+    if (st.ok()) {
+      reverted.push_back(std::move(claims[i].record));
+    } else if (failures != nullptr) {
+      *failures += fmt::format("\n  {}: {}", claims[i].record.id(), std::string(st.message()));
+    }
+  }
+  return reverted;
+}
+
+ActiveFault* FaultManager::WaitIdleLocked(const std::string& id) {
+  while (true) {
+    auto it = active_.find(id);
+    if (it == active_.end()) return nullptr;
+    if (!it->second->busy()) return it->second.get();
+    wake_.Wait(&mu_);
+  }
 }
 
 absl::StatusOr<v1::FaultRecord> FaultManager::Revert(const std::string& id, const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  if (prepared_.contains(id)) return ForgetPreparedLocked(id, reason);
-  auto it = active_.find(id);
-  if (it == active_.end()) {
-    return absl::NotFoundError(fmt::format("id: no active fault \"{}\"", id));
+  if (prepared_.contains(id)) {
+    Prepared p = std::move(prepared_[id]);
+    prepared_.erase(id);
+    wake_.SignalAll();
+    mu_.Unlock();  // the ledger's fsync runs without the lock
+    v1::FaultRecord record = ForgetPrepared(std::move(p.record), reason);
+    mu_.Lock();
+    return record;
   }
-  RETURN_IF_ERROR(RevertLocked(*it->second, reason));
-  v1::FaultRecord record = it->second->record();
-  active_.erase(it);
-  return record;
+  ActiveFault* fault = WaitIdleLocked(id);
+  if (fault == nullptr) return absl::NotFoundError(fmt::format("id: no active fault \"{}\"", id));
+  std::string failures;
+  std::vector<v1::FaultRecord> reverted = RevertClaimsLocked({ClaimLocked(*fault, reason)}, &failures);
+  if (reverted.empty()) return absl::InternalError(fmt::format("could not revert:{}", failures));
+  return std::move(reverted.front());
 }
 
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::string& lease_id,
                                                                      const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::FaultRecord> reverted;
-  std::string failures;
-  std::vector<std::string> forget;
-  for (const auto& [id, p] : prepared_) {
-    if (lease_id.empty() || p.record.lease_id() == lease_id) forget.push_back(id);
+  auto held = [&](const ActiveFault& f) { return lease_id.empty() || f.record().lease_id() == lease_id; };
+  // A revert under way (the reaper's) ends first, so its record is answered below.
+  for (bool waiting = true; waiting;) {
+    waiting = false;
+    for (const auto& [id, f] : active_) waiting = waiting || (held(*f) && f->busy());
+    if (waiting) wake_.Wait(&mu_);
   }
-  for (const auto& id : forget) reverted.push_back(ForgetPreparedLocked(id, reason));
+  std::vector<Prepared> forget = TakePreparedLocked(lease_id);
+  std::vector<Claim> claims;
+  for (auto& [id, f] : active_) {
+    if (held(*f)) claims.push_back(ClaimLocked(*f, reason));
+  }
+  std::vector<v1::FaultRecord> reverted;
+  mu_.Unlock();
+  for (Prepared& p : forget) reverted.push_back(ForgetPrepared(std::move(p.record), reason));
+  mu_.Lock();
   // What the lease's faults did by themselves (deadline, lease) since: their
   // real revert times, for the caller's timeline.
   for (auto it = reverted_by_agent_.begin(); it != reverted_by_agent_.end();) {
@@ -451,20 +590,8 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::
     reverted.push_back(std::move(*it));
     it = reverted_by_agent_.erase(it);
   }
-  for (auto it = active_.begin(); it != active_.end();) {
-    if (!lease_id.empty() && it->second->record().lease_id() != lease_id) {
-      ++it;
-      continue;
-    }
-    absl::Status st = RevertLocked(*it->second, reason);
-    if (!st.ok()) {
-      failures += fmt::format("\n  {}: {}", it->first, std::string(st.message()));
-      ++it;
-      continue;
-    }
-    reverted.push_back(it->second->record());
-    it = active_.erase(it);
-  }
+  std::string failures;
+  for (auto& r : RevertClaimsLocked(std::move(claims), &failures)) reverted.push_back(std::move(r));
   if (!failures.empty()) return absl::InternalError("some faults could not be reverted:" + failures);
   return reverted;
 }
@@ -475,8 +602,16 @@ void FaultManager::KeepRevertedLocked(const v1::FaultRecord& record) {
   while (reverted_by_agent_.size() > kKeptReverted) reverted_by_agent_.pop_front();
 }
 
+bool FaultManager::AnyBusyLocked() const {
+  for (const auto& [id, f] : active_) {
+    if (f->busy()) return true;
+  }
+  return false;
+}
+
 std::vector<v1::FaultRecord> FaultManager::List() const {
   absl::MutexLock lock(&mu_);
+  while (AnyBusyLocked()) wake_.Wait(&mu_);
   std::vector<v1::FaultRecord> out;
   for (const auto& [id, p] : prepared_) out.push_back(p.record);
   for (const auto& [id, fault] : active_) out.push_back(fault->record());
@@ -485,10 +620,7 @@ std::vector<v1::FaultRecord> FaultManager::List() const {
 
 absl::StatusOr<int> FaultManager::RenewLease(const std::string& lease_id, int64_t ttl_ms) {
   if (lease_id.empty()) return absl::InvalidArgumentError("lease_id: required");
-  if (ttl_ms < kMinLeaseTtlMs) {
-    return absl::InvalidArgumentError(
-        fmt::format("ttl_ms: must be at least {}, got {}", kMinLeaseTtlMs, ttl_ms));
-  }
+  RETURN_IF_ERROR(CheckLeaseTtl("ttl_ms", ttl_ms));
   int n = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -507,37 +639,44 @@ absl::StatusOr<int> FaultManager::RenewLease(const std::string& lease_id, int64_
   return n;
 }
 
+Clock::time_point FaultManager::NextCheckLocked() const {
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& [id, fault] : active_) {
+    if (!fault->busy()) next = std::min(next, fault->NextCheck());
+  }
+  for (const auto& [id, p] : prepared_) next = std::min(next, p.lease_expiry);
+  return next;
+}
+
+void FaultManager::ReapLocked() {
+  const Clock::time_point now = Clock::now();
+  std::vector<Prepared> lapsed = TakePreparedLocked("", now);
+  std::vector<Claim> claims;
+  for (auto& [id, f] : active_) {
+    // A busy fault is being reverted by a caller already.
+    if (const char* reason = f->busy() ? nullptr : DueReason(*f, now)) {
+      claims.push_back(ClaimLocked(*f, reason));
+    }
+  }
+  if (!lapsed.empty()) {
+    mu_.Unlock();
+    for (Prepared& p : lapsed) ForgetPrepared(std::move(p.record), "lease");
+    mu_.Lock();
+  }
+  for (const auto& record : RevertClaimsLocked(std::move(claims), nullptr)) KeepRevertedLocked(record);
+}
+
 void FaultManager::ReaperLoop() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    Clock::time_point next = Clock::time_point::max();
-    for (const auto& [id, fault] : active_) next = std::min(next, fault->NextCheck());
-    for (const auto& [id, p] : prepared_) next = std::min(next, p.lease_expiry);
+    const Clock::time_point next = NextCheckLocked();
     if (next == Clock::time_point::max()) {
       wake_.Wait(&mu_);
-    } else {
+    } else if (next > Clock::now()) {
       wake_.WaitWithTimeout(&mu_, absl::FromChrono(next - Clock::now()));
     }
     if (stopping_) break;
-    const Clock::time_point now = Clock::now();
-    std::vector<std::string> lapsed;
-    for (const auto& [id, p] : prepared_) {
-      if (p.lease_expiry <= now) lapsed.push_back(id);
-    }
-    for (const auto& id : lapsed) ForgetPreparedLocked(id, "lease");
-    for (auto it = active_.begin(); it != active_.end();) {
-      ActiveFault& f = *it->second;
-      const char* reason = nullptr;
-      if (f.deadline() <= now) reason = "deadline";
-      else if (f.lease_expiry() <= now) reason = "lease";
-      else if (f.NextCheck() <= now) reason = "retry";
-      if (reason != nullptr && RevertLocked(f, reason).ok()) {
-        KeepRevertedLocked(f.record());
-        it = active_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    ReapLocked();
   }
 }
 

@@ -27,7 +27,9 @@ class FaultManager;
 
 // One applied, reversible fault. Owned by the FaultManager; destroying it
 // reverts it (reason "shutdown") unless it was reverted already. Revert() is
-// idempotent. Not thread-safe: the manager serializes access.
+// idempotent. Not thread-safe: the manager reads and changes it under its
+// mutex; the kernel work of a revert runs outside it, on a copy of the
+// record, while the fault is marked busy (so no one else reverts it).
 class ActiveFault {
  public:
   using Clock = std::chrono::steady_clock;
@@ -41,8 +43,17 @@ class ActiveFault {
   // Undoes the fault and forgets its ledger record. On error the fault stays
   // active (and in the ledger) so that it can be retried.
   absl::Status Revert(const std::string& reason);
+  // The fault was reverted elsewhere (a copy of its record, now `record`).
+  void Reverted(v1::FaultRecord record) {
+    record_ = std::move(record);
+    reverted_ = true;
+  }
 
   const v1::FaultRecord& record() const { return record_; }
+  const FaultHandler& handler() const { return *handler_; }
+  // A thread is reverting it, outside the manager's lock.
+  bool busy() const { return busy_; }
+  void set_busy(bool busy) { busy_ = busy; }
   Clock::time_point deadline() const { return deadline_; }
   // Clock::time_point::max() when the fault holds no lease.
   Clock::time_point lease_expiry() const { return lease_expiry_; }
@@ -63,34 +74,42 @@ class ActiveFault {
   Clock::time_point lease_expiry_ = Clock::time_point::max();
   Clock::time_point retry_at_ = Clock::time_point::max();
   bool reverted_ = false;
+  bool busy_ = false;
 };
 
 // Owns the handlers, the ledger and every active fault. Thread-safe. One
-// mutex guards the active faults; validation and Plan (which may scan every
-// process or wait on a slow filesystem) run without it, so a slow plan never
-// delays another fault's deadline, lease or revert. Writing the ledger and
-// applying (short kernel calls) happen under it. A reaper thread enforces
-// deadlines and leases.
+// mutex guards the bookkeeping only (the active and prepared faults, their
+// leases, the slots of faults being applied): validation and Plan (which may
+// scan every process or wait on a slow filesystem), the ledger's fsyncs and
+// the kernel work of apply and revert all run without it, so one caller's
+// slow plan, fsync or apply never delays another fault's deadline, lease or
+// revert. A fault being reverted is marked busy; whoever else wants to revert
+// it waits for that revert (never for a plan). A reaper thread enforces
+// deadlines and leases. Bounds: lease TTLs of 100 ms to 1 h, at most the
+// policy's max_active_faults faults at once, durations up to its max_duration.
 class FaultManager {
  public:
   FaultManager(std::unique_ptr<Ledger> ledger, std::vector<std::unique_ptr<FaultHandler>> handlers,
                FaultContext context);
-  // Stops the reaper and reverts every active fault.
+  // Stops the reaper, waits for applies and reverts under way, and reverts
+  // every active fault.
   ~FaultManager();
 
-  // Start-up recovery: reverts every record left in the ledger (a previous
-  // agent died with them active), then sweeps tagged leftovers (only this
-  // agent's own: FaultContext::agent_id) and lists, in `swept`, the
-  // half-written ledger files Ledger::Open removed. Returns the records it
-  // reverted; an error lists the ones that could not be reverted
+  // Start-up recovery, before Start(): reverts every record left in the
+  // ledger (a previous agent died with them active), then sweeps tagged
+  // leftovers (only this agent's own: FaultContext::agent_id) and lists, in
+  // `swept`, the half-written ledger files Ledger::Open removed. Returns the
+  // records it reverted; an error lists the ones that could not be reverted
   // (they stay in the ledger for the next attempt).
   absl::StatusOr<std::vector<v1::FaultRecord>> Recover(std::vector<std::string>* swept);
 
   // Starts the deadline/lease reaper thread.
   void Start();
 
-  // Validates and plans (outside the lock), then applies; with
+  // Validates, plans and applies, without the lock; with
   // request.prepare_only, records the fault as PREPARED for a later Commit.
+  // RESOURCE_EXHAUSTED naming max_active_faults when the agent holds as many
+  // faults as its policy allows.
   absl::StatusOr<v1::InjectResponse> Inject(const v1::InjectRequest& request);
   // Applies prepared faults at start_at_unix_ns on this host's realtime clock
   // (0 = now; at most 10 s ahead), waiting for it without the lock. Each then
@@ -107,6 +126,8 @@ class FaultManager {
   // (deadline, lease) since the last such call, with their real revert times.
   absl::StatusOr<std::vector<v1::FaultRecord>> RevertAll(const std::string& lease_id,
                                                          const std::string& reason);
+  // The prepared and active faults, once the reverts under way have ended
+  // (a fault whose process was just resumed is no longer listed).
   std::vector<v1::FaultRecord> List() const;
   // Extends every fault held by lease_id; returns how many there are.
   absl::StatusOr<int> RenewLease(const std::string& lease_id, int64_t ttl_ms);
@@ -116,34 +137,13 @@ class FaultManager {
   const FaultContext& context() const { return context_; }
 
   // Undoes `record` through `handler`, stamps it reverted with `reason` and
-  // forgets its ledger entry. Shared by ActiveFault::Revert and start-up
-  // recovery; the caller serializes (holds mu_ or runs before Start).
+  // forgets its ledger entry. Shared by ActiveFault::Revert, the manager's
+  // reverts and start-up recovery; runs without the lock (the caller owns
+  // `record`: a busy fault's copy, or a record no one else holds).
   absl::Status RevertRecord(const FaultHandler& handler, const std::string& reason,
                             v1::FaultRecord* record);
 
  private:
-  const FaultHandler* HandlerFor(v1::FaultSpec::KindCase kind_case) const;
-  // Validation shared by Inject and Preflight: the spec's rules (spec/), the
-  // kind allowed by the policy, the handler's host checks.
-  absl::StatusOr<const FaultHandler*> Check(const v1::FaultSpec& spec,
-                                            std::chrono::nanoseconds* duration) const;
-  absl::Status RevertLocked(ActiveFault& fault, const std::string& reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records a planned fault as prepared (InjectRequest.prepare_only).
-  absl::StatusOr<v1::InjectResponse> Prepare(v1::FaultRecord record, const FaultHandler* handler,
-                                             std::chrono::nanoseconds duration,
-                                             v1::InjectResponse resp);
-  // Ledger, apply (rolled back on failure), and for reversible kinds the
-  // active fault with its deadline and lease. Returns the record.
-  absl::StatusOr<v1::FaultRecord> ApplyLocked(v1::FaultRecord record, const FaultHandler& handler,
-                                              std::chrono::nanoseconds duration)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Keeps a leased fault the reaper reverted, for its lease's RevertAll.
-  void KeepRevertedLocked(const v1::FaultRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops a prepared fault (nothing was applied) and its ledger record.
-  v1::FaultRecord ForgetPreparedLocked(const std::string& id, const std::string& reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   // A planned fault waiting for its Commit.
   struct Prepared {
     v1::FaultRecord record;
@@ -151,16 +151,84 @@ class FaultManager {
     std::chrono::nanoseconds duration{0};
     std::chrono::steady_clock::time_point lease_expiry;
   };
+  // An active fault marked busy for a revert outside the lock: the copy of
+  // its record the revert works on.
+  struct Claim {
+    std::string reason;
+    v1::FaultRecord record;
+    const FaultHandler* handler = nullptr;
+  };
+  // An applied fault's record and, for reversible kinds, its deadline.
+  struct Applied {
+    v1::FaultRecord record;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  const FaultHandler* HandlerFor(v1::FaultSpec::KindCase kind_case) const;
+  // Validation shared by Inject and Preflight: the spec's rules (spec/), the
+  // kind and duration allowed by the policy, the handler's host checks.
+  absl::StatusOr<const FaultHandler*> Check(const v1::FaultSpec& spec,
+                                            std::chrono::nanoseconds* duration) const;
+  // UNAVAILABLE when stopping; RESOURCE_EXHAUSTED when another fault would
+  // pass the policy's max_active_faults.
+  absl::Status CheckRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a planned fault as prepared (InjectRequest.prepare_only).
+  absl::StatusOr<v1::InjectResponse> Prepare(v1::FaultRecord record, const FaultHandler* handler,
+                                             std::chrono::nanoseconds duration,
+                                             v1::InjectResponse resp);
+  // Ledger, apply (rolled back on failure); no lock.
+  absl::StatusOr<Applied> Apply(v1::FaultRecord record, const FaultHandler& handler,
+                                std::chrono::nanoseconds duration);
+  // Apply, then (under the lock) the active fault with its deadline and
+  // lease, for reversible kinds. The caller reserved a slot (++applying_),
+  // which this releases. Returns the record.
+  absl::StatusOr<v1::FaultRecord> ApplyAndAdopt(v1::FaultRecord record, const FaultHandler& handler,
+                                                std::chrono::nanoseconds duration)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Marks `fault` busy and copies what its revert needs.
+  static Claim ClaimLocked(ActiveFault& fault, std::string reason);
+  // The end of a claimed revert: clears busy; on success forgets the fault,
+  // on failure schedules a retry. Returns `result`.
+  absl::Status FinishRevertLocked(const Claim& claim, absl::Status result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reverts claimed faults without the lock (released and taken again);
+  // returns the records of those reverted, and the failures as text.
+  std::vector<v1::FaultRecord> RevertClaimsLocked(std::vector<Claim> claims, std::string* failures)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The active fault `id` once no revert is under way for it; nullptr when
+  // there is none (or it was reverted meanwhile).
+  ActiveFault* WaitIdleLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps a leased fault the reaper reverted, for its lease's RevertAll.
+  void KeepRevertedLocked(const v1::FaultRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the prepared faults held by lease_id (all when empty) or, with
+  // lapsed_by, those whose lease lapsed by then, out of prepared_.
+  std::vector<Prepared> TakePreparedLocked(const std::string& lease_id,
+                                           std::chrono::steady_clock::time_point lapsed_by =
+                                               std::chrono::steady_clock::time_point::max())
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops a prepared fault (nothing was applied) and its ledger record.
+  v1::FaultRecord ForgetPrepared(v1::FaultRecord record, const std::string& reason);
+  // One pass of the reaper: forgets lapsed prepared faults and reverts those
+  // due (deadline, lease, retry), without the lock for the kernel work.
+  void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a fault is being applied or reverted outside the lock.
+  bool AnyBusyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the reaper must look next.
+  std::chrono::steady_clock::time_point NextCheckLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaperLoop();
 
-  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<Ledger> ledger_;  // Put/Remove of different ids may run concurrently
   const std::vector<std::unique_ptr<FaultHandler>> handlers_;
   const FaultContext context_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar wake_;  // signalled when active_ or a lease changes, or on stop
+  // Signalled when active_, prepared_, a lease, a busy flag or applying_
+  // changes, or on stop (the reaper and callers waiting for a revert wait on it).
+  mutable absl::CondVar wake_;
   std::map<std::string, std::unique_ptr<ActiveFault>> active_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Prepared> prepared_ ABSL_GUARDED_BY(mu_);
+  // Faults between their slot reservation and becoming active (or failing).
+  int applying_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::FaultRecord> reverted_by_agent_ ABSL_GUARDED_BY(mu_);  // see RevertAll
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 

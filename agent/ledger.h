@@ -19,7 +19,8 @@ namespace faultline::agent {
 
 // Owns the state folder while open: an exclusive flock on STATE_DIR/lock keeps a
 // second agent (or a `--revert-all` run) off the same ledger. Thread-compatible:
-// the FaultManager serializes calls.
+// Put and Remove of different ids may run concurrently (one file each); the
+// FaultManager never runs two calls for one id at once.
 class Ledger {
  public:
   // Creates the folder if needed and takes the lock; FAILED_PRECONDITION when

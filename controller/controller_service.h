@@ -24,6 +24,9 @@ struct ControllerOptions {
   // Asked of agents; an agent is unhealthy after `unhealthy_after` without one.
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds unhealthy_after{3500};
+  // Registered agents at most (--max-agents): a registration of a new name
+  // past it is refused with RESOURCE_EXHAUSTED; known agents keep theirs.
+  size_t max_agents = 10000;
   RunnerOptions runner;
   FleetLimits fleet;  // blast-radius caps of every run
   // Who may call what (borrowed; must outlive the service). Null: every call

@@ -17,6 +17,7 @@
 #include "controller/zone_outage.h"
 #include "probes/probe.h"
 #include "spec/fault_spec.h"
+#include "workload/data_driver.h"
 
 namespace faultline::controller {
 namespace {
@@ -66,6 +67,8 @@ std::string JoinLines(const std::vector<std::string>& lines) { return absl::StrJ
 // At most this many targets, probes, faults or stop conditions in one file,
 // and consecutive samples for `recovered_after`.
 constexpr int kMaxEntries = 64;
+// Each data workload is a writer thread and a connection for the whole run.
+constexpr int kMaxDataWorkloads = 8;
 constexpr int kMaxRecoveredAfter = 1000;
 
 // [A-Za-z0-9][A-Za-z0-9_.-]{0,62}, without std::regex (recursive: a long
@@ -93,6 +96,34 @@ bool CheckDuration(const std::string& path, const std::string& text, bool requir
   }
   if (out != nullptr) *out = *d;
   return true;
+}
+
+// Data workloads (workload/data_driver.h) and the objectives that need them.
+void ValidateData(const v1::Experiment& exp, std::vector<std::string>* problems) {
+  std::set<std::string> names;
+  for (int i = 0; i < exp.data_size(); ++i) {
+    const std::string path = fmt::format("data[{}]", i);
+    auto settings = workload::ValidateDataWorkload(path, exp.data(i));
+    if (!settings.ok()) problems->push_back(std::string(settings.status().message()));
+    if (!names.insert(exp.data(i).name()).second) {
+      problems->push_back(fmt::format("{}.name: \"{}\" is used twice", path, exp.data(i).name()));
+    }
+  }
+  std::chrono::nanoseconds rpo{0};
+  if (CheckDuration("objectives.rpo", exp.objectives().rpo(), false, problems, &rpo) &&
+      rpo > spec::kMaxFaultDuration) {
+    problems->push_back(fmt::format("objectives.rpo: at most {}, got {}",
+                                    FormatDuration(spec::kMaxFaultDuration), exp.objectives().rpo()));
+  }
+  if (exp.objectives().has_max_lost_writes() && exp.objectives().max_lost_writes() < 0) {
+    problems->push_back(fmt::format("objectives.max_lost_writes: must be at least 0, got {}",
+                                    exp.objectives().max_lost_writes()));
+  }
+  if (exp.data().empty() &&
+      (!exp.objectives().rpo().empty() || exp.objectives().has_max_lost_writes())) {
+    problems->push_back(
+        "objectives.rpo: measured by a data workload; add one under data (docs/experiments.md)");
+  }
 }
 
 // A zone_outage entry: it picks its agents by zone (no `on`), and its own
@@ -148,7 +179,8 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
        {std::tuple<const char*, int, int>{"targets", exp.targets_size(), kMaxEntries},
         {"probes", exp.probes_size(), kMaxEntries},
         {"faults", exp.faults_size(), kMaxEntries},
-        {"stop_when", exp.stop_when_size(), kMaxEntries}}) {
+        {"stop_when", exp.stop_when_size(), kMaxEntries},
+        {"data", exp.data_size(), kMaxDataWorkloads}}) {
     if (size > max) problems.push_back(fmt::format("{}: at most {}, got {}", field, max, size));
   }
 
@@ -340,6 +372,8 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     problems.push_back(fmt::format("objectives.recovered_after: must be between 1 and {}, got {}",
                                    kMaxRecoveredAfter, exp.objectives().recovered_after()));
   }
+
+  ValidateData(exp, &problems);
 
   // Stop conditions: exactly one of failing_for / failure_ratio + window /
   // agents_lost; the first two name a probe of the experiment.

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   int64_t lease_ttl_ms = 10000;
   int64_t heartbeat_ms = 1000;
   int64_t max_in_flight = 0;
+  int64_t max_agents = 10000;
   controller::FleetLimits fleet;
   std::vector<std::string> protected_labels;
   std::string socket_group;
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval asked of agents")
       ->capture_default_str();
+  app.add_option("--max-agents", max_agents,
+                 "registered agents at most; new names past it are refused")
+      ->capture_default_str();
   app.add_option("--max-in-flight", max_in_flight,
                  "agent calls of one run phase in flight at once (0 = all)")
       ->capture_default_str();
@@ -81,7 +85,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
-  if (lease_ttl_ms < 100) return Fail(absl::InvalidArgumentError("--lease-ttl-ms: at least 100"));
+  if (lease_ttl_ms < 100 || lease_ttl_ms > 3600000) {
+    return Fail(absl::InvalidArgumentError("--lease-ttl-ms: between 100 and 3600000 (1 h)"));
+  }
+  if (max_agents < 1) return Fail(absl::InvalidArgumentError("--max-agents: at least 1"));
   if (heartbeat_ms < 10) return Fail(absl::InvalidArgumentError("--heartbeat-ms: at least 10"));
   if (max_in_flight < 0) return Fail(absl::InvalidArgumentError("--max-in-flight: at least 0"));
   if (!(fleet.max_fleet_percent >= 0 && fleet.max_fleet_percent <= 100)) {
@@ -159,6 +166,7 @@ int main(int argc, char** argv) {
   options.unhealthy_after = std::chrono::milliseconds(heartbeat_ms * 3 + heartbeat_ms / 2);
   options.runner.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);
   options.runner.max_in_flight = static_cast<size_t>(max_in_flight);
+  options.max_agents = static_cast<size_t>(max_agents);
   options.fleet = fleet;
   options.authorizer = &authorizer;
   options.audit = audit.get();

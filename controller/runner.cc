@@ -149,6 +149,7 @@ v1::RunReport ExperimentRun::Execute() {
   Observe();
   const bool was_aborted = Revert();
   report_.set_steady_after(AwaitRecovery(was_aborted));
+  ReadData(was_aborted);
   return Score(was_aborted);
 }
 
@@ -162,6 +163,10 @@ void ExperimentRun::Begin() {
   report_.set_dry_run(dry_run_);
   report_.set_started_unix_ns(NowRealtimeNs());
   report_.set_rto_target_ms(Ms(RtoTarget(exp_).count()));
+  if (!exp_.objectives().rpo().empty()) {
+    auto rpo = ParseDuration("objectives.rpo", exp_.objectives().rpo());
+    if (rpo.ok()) report_.set_rpo_target_ms(Ms(rpo->count()));
+  }
   report_.set_duration_ms(Ms(ExperimentDuration(exp_).count()));
   for (const auto& p : exp_.probes()) {
     max_interval_ns_ = std::max<int64_t>(max_interval_ns_, ProbeInterval(p).count());
@@ -281,6 +286,14 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
 
 std::optional<ExperimentRun::End> ExperimentRun::AwaitSteady() {
   if (std::optional<End> end = StartProbes()) return end;
+  if (exp_.data_size() > 0) {
+    auto data = DataWorkloads::Make(exp_, run_id_);
+    if (!data.ok()) return End{"error", std::string(data.status().message())};
+    data_ = std::move(*data);
+    data_->Start();  // the writers run from the steady state to the end
+    Event("data_started", NowRealtimeNs(), "",
+          fmt::format("{} writer(s): {}", exp_.data_size(), exp_.data(0).name()));
+  }
   const int need = RecoveredAfter(exp_);
   Progress("steady_state");
   WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -390,6 +403,22 @@ bool ExperimentRun::AwaitRecovery(bool was_aborted) {
   return steady_after;
 }
 
+void ExperimentRun::ReadData(bool was_aborted) {
+  if (!data_) return;
+  if (!was_aborted) Progress("reading_back");
+  const std::vector<v1::DataResult> results =
+      was_aborted ? data_->Abandon("the run was aborted") : data_->Finish();
+  data_read_ = true;
+  for (const v1::DataResult& r : results) {
+    *report_.add_data() = r;
+    Event("data", NowRealtimeNs(), "",
+          r.reads() == 0 ? fmt::format("{}: {}", r.name(), r.error())
+                         : fmt::format("{}: {} of {} acked writes lost, RPO {:.0f} ms (± {:.0f})",
+                                       r.name(), r.writes_lost(), r.writes_acked(), r.rpo_ms(),
+                                       r.rpo_error_ms()));
+  }
+}
+
 v1::RunReport ExperimentRun::Score(bool was_aborted) {
   const int need = RecoveredAfter(exp_);
   timeline::ResultInput in;
@@ -425,7 +454,14 @@ v1::RunReport ExperimentRun::Score(bool was_aborted) {
   SetFigures(*result, need);
   if (stop) return Finish(*stop);
   if (was_aborted) return Finish({"aborted", "aborted by request; faults reverted"});
-  return Finish({timeline::VerdictName(result->verdict), result->reason});
+  End end{timeline::VerdictName(result->verdict), result->reason};
+  const std::vector<v1::DataResult> data(report_.data().begin(), report_.data().end());
+  if (auto failure = DataFailure(exp_, data); failure && (end.verdict == "pass" ||
+                                                          end.verdict == "fail")) {
+    end.reason = end.verdict == "pass" ? *failure : end.reason + "; " + *failure;
+    end.verdict = "fail";
+  }
+  return Finish(end);
 }
 
 // ---- Clocks ----
@@ -1064,6 +1100,10 @@ void ExperimentRun::SetFigures(const timeline::RunResult& fig, int need) {
 }
 
 v1::RunReport ExperimentRun::Finish(const End& end) {
+  if (data_ && !data_read_) {  // an early end: the writers stop, nothing is read
+    for (const v1::DataResult& r : data_->Abandon(end.reason)) *report_.add_data() = r;
+    data_read_ = true;
+  }
   report_.set_verdict(end.verdict);
   report_.set_reason(end.reason);
   report_.set_state("done");

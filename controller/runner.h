@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_client.h"
 #include "controller/blast_radius.h"
+#include "controller/data_workloads.h"
 #include "controller/fan_out.h"
 #include "controller/stop_conditions.h"
 #include "controller/store.h"
@@ -139,6 +140,8 @@ class ExperimentRun {
   void Observe();  // until the duration ends, an abort or a stop condition
   bool Revert();  // returns whether the run was aborted
   bool AwaitRecovery(bool aborted);
+  // Stops the data writers; reads back unless the run was aborted.
+  void ReadData(bool aborted);
   v1::RunReport Score(bool aborted);
 
   // Helpers of the phases.
@@ -221,6 +224,8 @@ class ExperimentRun {
   v1::RunReport report_;
   std::thread lease_thread_;
   std::optional<StopTrigger> stopped_;  // the stop condition that ended Observe
+  std::unique_ptr<DataWorkloads> data_;  // writers from the steady state; null: none
+  bool data_read_ = false;               // report_.data is filled
 
   absl::Mutex mu_;
   std::vector<ProbeState> probe_states_ ABSL_GUARDED_BY(mu_);  // index as in probes_

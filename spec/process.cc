@@ -1,6 +1,7 @@
 #include "spec/process.h"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include "common/status_macros.h"
 
@@ -12,9 +13,8 @@ bool HasSelector(const v1::ProcessSelector& s) {
          !s.cgroup().empty();
 }
 
-// libstdc++'s polynomial mode cannot run back-references: `\1`..`\9` outside a
-// bracket expression. The polynomial compile would throw for them only at match
-// time, so they are found here, by scanning the pattern as written.
+// A back-reference (`\1`..`\9` outside a bracket expression) has no
+// linear-time match; RE2 refuses it too, but this names the reason.
 bool HasBackReference(const std::string& pattern) {
   bool in_class = false;
   for (size_t i = 0; i + 1 < pattern.size(); ++i) {
@@ -53,23 +53,39 @@ std::string ModeName(v1::SelectionMode mode) {
   }
 }
 
-absl::StatusOr<std::regex> CompileCmdline(const std::string& pattern) {
+absl::StatusOr<std::unique_ptr<const re2::RE2>> CompileCmdline(const std::string& pattern) {
+  if (pattern.size() > kMaxCmdlinePatternBytes) {
+    return absl::InvalidArgumentError(fmt::format(
+        "process.cmdline: the pattern is {} bytes long; at most {}", pattern.size(),
+        kMaxCmdlinePatternBytes));
+  }
   if (HasBackReference(pattern)) {
     return absl::InvalidArgumentError(fmt::format(
         "process.cmdline: back-references are not supported (the match must run in linear "
         "time), got \"{}\"",
         pattern));
   }
-  try {
-    std::regex check(pattern, std::regex::ECMAScript);
-    (void)check;
-    return std::regex("[\\s\\S]*(?:" + pattern + ")[\\s\\S]*",
-                      std::regex::ECMAScript | std::regex::nosubs |
-                          std::regex_constants::__polynomial);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("process.cmdline: invalid regular expression \"{}\": {}", pattern, e.what()));
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  options.set_never_capture(true);
+  options.set_max_mem(kMaxCmdlineProgramBytes);
+  auto re = std::make_unique<const re2::RE2>(pattern, options);
+  if (!re->ok()) {
+    // ErrorPatternTooLarge: the compiled program would exceed max_mem.
+    const std::string why =
+        re->error_code() == re2::RE2::ErrorPatternTooLarge
+            ? fmt::format("too costly a regular expression (its program would exceed {} KiB)",
+                          kMaxCmdlineProgramBytes / 1024)
+            : "invalid regular expression";
+    return absl::InvalidArgumentError(fmt::format("process.cmdline: {} \"{}\": {}", why,
+                                                  pattern.substr(0, 64), re->error()));
   }
+  if (re->ProgramSize() > kMaxCmdlineInstructions) {
+    return absl::InvalidArgumentError(fmt::format(
+        "process.cmdline: too costly a regular expression \"{}\": {} instructions, at most {}",
+        pattern.substr(0, 64), re->ProgramSize(), kMaxCmdlineInstructions));
+  }
+  return re;
 }
 
 absl::Status ValidateSelection(const ProcessSelection& s) {

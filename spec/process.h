@@ -5,17 +5,30 @@
 #define FAULTLINE_SPEC_PROCESS_H_
 
 #include <optional>
-#include <regex>
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "faultline/v1/faults.pb.h"
 
+namespace re2 {
+class RE2;
+}  // namespace re2
+
 namespace faultline::spec {
 
 // comm is at most TASK_COMM_LEN - 1 bytes.
 inline constexpr size_t kMaxCommLength = 15;
+// process.cmdline: the longest pattern accepted, the most memory RE2 may
+// use for it (max_mem), and the most instructions its program may have: a
+// search costs up to (instructions x bytes searched), so this bounds one
+// process's match (64 KiB of cmdline) to about a second even when RE2's DFA
+// gives up and it falls back to its NFA. `.` is ~8 instructions (UTF-8).
+inline constexpr size_t kMaxCmdlinePatternBytes = 1024;
+inline constexpr int64_t kMaxCmdlineProgramBytes = 1 << 20;
+inline constexpr int kMaxCmdlineInstructions = 2000;
 
 // The selection fields kill and pause share, read from either message.
 // Refers into the spec it was made from; does not own it.
@@ -47,11 +60,13 @@ std::string ModeName(v1::SelectionMode mode);
 // PERMISSION_DENIED for pid 1, which no fault may target.
 absl::Status ValidateSelection(const ProcessSelection& selection);
 
-// process.cmdline is an ECMAScript regex searched in a cmdline in linear time:
-// it is checked as written, then compiled as `[\s\S]*(?:P)[\s\S]*` for
-// regex_match in libstdc++'s polynomial (Thompson NFA) mode, which has a
-// bounded stack and no back-references (refused here, naming the field).
-absl::StatusOr<std::regex> CompileCmdline(const std::string& pattern);
+// process.cmdline is an RE2 regular expression searched in a cmdline
+// (RE2::PartialMatch; anchor with ^ and $): matching is linear in the text,
+// with a bounded stack. Refused (INVALID_ARGUMENT naming process.cmdline): a
+// pattern over kMaxCmdlinePatternBytes, a back-reference, a syntax error, a
+// repetition over 1000, and a program over kMaxCmdlineProgramBytes or
+// kMaxCmdlineInstructions.
+absl::StatusOr<std::unique_ptr<const re2::RE2>> CompileCmdline(const std::string& pattern);
 
 }  // namespace faultline::spec
 

@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -64,16 +66,20 @@ bool IsFillFileName(const std::string& name) {
   });
 }
 
-// The record must name an absolute path whose last component is a fill file:
-// Revert never unlinks anything else, even from a damaged ledger.
-absl::Status CheckFillPath(const std::string& file) {
-  const size_t slash = file.rfind('/');
-  if (file.empty() || file[0] != '/' || slash == std::string::npos ||
-      !IsFillFileName(file.substr(slash + 1))) {
-    return absl::InternalError(
-        fmt::format("disk_fill.file: \"{}\" is not a Faultline fill file; refusing to touch it", file));
-  }
-  return absl::OkStatus();
+const v1::Policy& PolicyOf(const FaultContext& ctx) {
+  return ctx.policy != nullptr ? *ctx.policy : v1::Policy::default_instance();
+}
+
+// Which filesystem a path is on: stat's st_dev and its mount's superblock
+// device. They differ on btrfs, whose subvolumes have st_devs of their own but
+// share one superblock (and its space): either one equal is the same filesystem.
+struct FsId {
+  uint64_t st_dev = 0;
+  uint64_t sb_dev = 0;
+};
+
+bool SameFilesystem(const FsId& a, const FsId& b) {
+  return a.st_dev == b.st_dev || (a.sb_dev != 0 && a.sb_dev == b.sb_dev);
 }
 
 // fsyncs a folder so a created or removed entry survives a crash.
@@ -126,11 +132,77 @@ class RealFilesystem : public Filesystem {
     return u;
   }
 
+  absl::StatusOr<uint64_t> Device(const std::string& path) const override {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(fmt::format("stat {}: {}", path, std::strerror(errno)));
+    }
+    return static_cast<uint64_t>(st.st_dev);
+  }
+
   absl::StatusOr<std::vector<MountEntry>> Mounts() const override {
     ASSIGN_OR_RETURN(const std::string text, ReadFileToString("/proc/self/mountinfo"));
     return ParseMountInfo(text);
   }
 };
+
+// The mount holding `real` (`path` as given), if a fill may go there: not a
+// pseudo or read-only filesystem, and tmpfs or ramfs only when the policy opts in.
+absl::StatusOr<MountEntry> FillableMount(const std::string& path, const std::string& real,
+                                          const std::vector<MountEntry>& mounts,
+                                          const v1::Policy& policy) {
+  const std::optional<MountEntry> mount = FindMount(mounts, real);
+  if (!mount.has_value()) {
+    return absl::FailedPreconditionError(fmt::format("path: no mount holds {}", real));
+  }
+  if (IsPseudoFilesystem(mount->fs_type)) {
+    return absl::FailedPreconditionError(
+        fmt::format("path: {} is on a {} filesystem ({}), which cannot be filled", path,
+                    mount->fs_type, mount->mount_point));
+  }
+  if (IsRamFilesystem(mount->fs_type) && !policy.disk_fill_allow_tmpfs()) {
+    return absl::PermissionDeniedError(fmt::format(
+        "path: {} is on a {} filesystem ({}), which keeps its data in memory; this agent's "
+        "policy does not allow filling it (set disk_fill_allow_tmpfs: true in the policy)",
+        path, mount->fs_type, mount->mount_point));
+  }
+  if (mount->read_only) {
+    return absl::FailedPreconditionError(
+        fmt::format("path: {} is mounted read-only", mount->mount_point));
+  }
+  return *mount;
+}
+
+// The filesystem at `real` (a resolved directory).
+absl::StatusOr<FsId> IdOf(const Filesystem& fs, const std::string& real,
+                          const std::vector<MountEntry>& mounts) {
+  FsId id;
+  ASSIGN_OR_RETURN(id.st_dev, fs.Device(real));
+  const std::optional<MountEntry> mount = FindMount(mounts, real);
+  if (mount.has_value()) id.sb_dev = mount->dev;
+  return id;
+}
+
+// The policy's lowest ceiling on the filesystem of `target`, or the default.
+// A ceiling whose mount does not exist on this host applies to nothing here.
+absl::StatusOr<Ceiling> CeilingFor(const Filesystem& fs, const MountEntry& target,
+                                   const std::vector<MountEntry>& mounts, const v1::Policy& policy) {
+  ASSIGN_OR_RETURN(const FsId target_id, IdOf(fs, target.mount_point, mounts));
+  std::optional<Ceiling> lowest;
+  for (const v1::DiskFillCeiling& c : policy.disk_fill_ceilings()) {
+    absl::StatusOr<std::string> real = fs.RealDirectory(c.mount());
+    absl::StatusOr<FsId> id = real.ok() ? IdOf(fs, *real, mounts) : real.status();
+    if (!id.ok()) {
+      spdlog::debug("disk_fill_ceilings {}: {}", c.mount(), std::string(id.status().message()));
+      continue;
+    }
+    if (!SameFilesystem(*id, target_id)) continue;
+    if (!lowest.has_value() || c.max_percent() < lowest->max_percent) {
+      lowest = Ceiling{c.max_percent(), c.mount()};
+    }
+  }
+  return lowest.value_or(Ceiling{});
+}
 
 // Fills a filesystem with one fallocate'd file. Holds only the Filesystem
 // (thread-safe): thread-safe.
@@ -151,45 +223,35 @@ class DiskFillHandler : public FaultHandler {
     }
     ASSIGN_OR_RETURN(const std::string real, fs_->RealDirectory(fill.path()));
     ASSIGN_OR_RETURN(const std::vector<MountEntry> mounts, fs_->Mounts());
-    const std::optional<MountEntry> mount = FindMount(mounts, real);
-    if (!mount.has_value()) {
-      return absl::FailedPreconditionError(fmt::format("path: no mount holds {}", real));
-    }
-    if (IsPseudoFilesystem(mount->fs_type)) {
-      return absl::FailedPreconditionError(fmt::format(
-          "path: {} is on a {} filesystem ({}), which cannot be filled", fill.path(),
-          mount->fs_type, mount->mount_point));
-    }
-    if (mount->read_only) {
-      return absl::FailedPreconditionError(
-          fmt::format("path: {} is mounted read-only", mount->mount_point));
-    }
+    ASSIGN_OR_RETURN(const MountEntry mount, FillableMount(fill.path(), real, mounts, PolicyOf(ctx)));
     ASSIGN_OR_RETURN(const FsUsage usage, fs_->StatFs(real));
-    ASSIGN_OR_RETURN(const FillPlan plan, ComputeFill(request, usage, mount->mount_point));
-    RETURN_IF_ERROR(CheckCeiling(request, plan, mount->mount_point, ctx.policy));
+    ASSIGN_OR_RETURN(const FillPlan plan, ComputeFill(request, usage, mount.mount_point));
+    ASSIGN_OR_RETURN(const Ceiling ceiling, CeilingFor(*fs_, mount, mounts, PolicyOf(ctx)));
+    RETURN_IF_ERROR(CheckCeiling(request, plan, mount.mount_point, ceiling));
 
     v1::DiskFillState* state = record->mutable_disk_fill();
-    state->set_file(JoinPath(mount->mount_point, name));
+    state->set_file(JoinPath(mount.mount_point, name));
     state->set_bytes(plan.bytes);
-    state->set_mount(mount->mount_point);
-    record->set_target(fmt::format("{} ({}): {} -> {} used (+{})", mount->mount_point,
-                                   mount->fs_type, FormatPercent(plan.used_percent_before) + "%",
+    state->set_mount(mount.mount_point);
+    record->set_target(fmt::format("{} ({}): {} -> {} used (+{})", mount.mount_point, mount.fs_type,
+                                   FormatPercent(plan.used_percent_before) + "%",
                                    FormatPercent(plan.used_percent_after) + "%", FormatSize(plan.bytes)));
     return std::vector<std::string>{fmt::format(
         "create {} with {} allocated: {} goes from {}% to {}% used", state->file(),
-        FormatSize(plan.bytes), mount->mount_point, FormatPercent(plan.used_percent_before),
+        FormatSize(plan.bytes), mount.mount_point, FormatPercent(plan.used_percent_before),
         FormatPercent(plan.used_percent_after))};
   }
 
   // Creates the file (never an existing one) and allocates its blocks; on any
   // failure the file is removed before the error is returned.
-  absl::Status Apply(v1::FaultRecord* record, const FaultContext& /*ctx*/) const override {
+  absl::Status Apply(v1::FaultRecord* record, const FaultContext& ctx) const override {
     auto request = ParseFillRequest(record->spec().disk_fill());
     const std::string field = request.ok() ? request->field : "path";
     const std::string& file = record->disk_fill().file();
-    RETURN_IF_ERROR(CheckFillPath(file));
+    RETURN_IF_ERROR(CheckOwnFillPath(*record, ctx.agent_id));
     const uint64_t bytes = record->disk_fill().bytes();
-    UniqueFd fd(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
+    UniqueFd fd(open(file.c_str(),
+                     O_CREAT | O_EXCL | O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {
       return absl::FailedPreconditionError(
           fmt::format("{}: cannot create {}: {}", field, file, std::strerror(errno)));
@@ -227,21 +289,17 @@ class DiskFillHandler : public FaultHandler {
   }
 
   // Unlinks the file; a missing file (never created, or already removed) is fine.
-  absl::Status Revert(const v1::FaultRecord& record, const FaultContext& /*ctx*/) const override {
-    const std::string& file = record.disk_fill().file();
-    if (file.empty()) return absl::OkStatus();  // Plan never filled the record
-    RETURN_IF_ERROR(CheckFillPath(file));
-    if (unlink(file.c_str()) != 0) {
-      if (errno == ENOENT) {
-        WarnIfUnmounted(record);
-        return absl::OkStatus();
-      }
-      return absl::InternalError(fmt::format("unlink {}: {}", file, std::strerror(errno)));
+  // A record naming anything but this agent's own fill file for that record, or
+  // a file that is not a regular one, is refused: logged, nothing touched, and
+  // the record is dropped (OK), since retrying it could never succeed.
+  absl::Status Revert(const v1::FaultRecord& record, const FaultContext& ctx) const override {
+    if (record.disk_fill().file().empty()) return absl::OkStatus();  // Plan never filled the record
+    absl::Status own = CheckOwnFillPath(record, ctx.agent_id);
+    if (!own.ok()) {
+      spdlog::error("disk-fill {}: {}; ledger record dropped", record.id(), std::string(own.message()));
+      return absl::OkStatus();
     }
-    if (absl::Status s = SyncDir(Dirname(file)); !s.ok()) {
-      spdlog::warn("disk-fill {}: {}", record.id(), std::string(s.message()));
-    }
-    return absl::OkStatus();
+    return RemoveFillFile(record);
   }
 
   // Removes this agent's own fill files (FillFileName with ctx.agent_id) at the
@@ -263,6 +321,35 @@ class DiskFillHandler : public FaultHandler {
   // A missing file is normally one already removed. But if the filesystem is
   // not mounted now (e.g. a revert at boot before the mount), the file may
   // reappear with it: say so; the sweep at the next agent start removes it.
+  // Unlinks the record's file (checked by CheckOwnFillPath) through its folder,
+  // opened O_NOFOLLOW, if it is a regular file.
+  absl::Status RemoveFillFile(const v1::FaultRecord& record) const {
+    const std::string& file = record.disk_fill().file();
+    const std::string dir = Dirname(file);
+    const std::string name = file.substr(file.rfind('/') + 1);
+    UniqueFd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (!dfd || fstatat(dfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) {
+        return absl::InternalError(fmt::format("lstat {}: {}", file, std::strerror(errno)));
+      }
+      WarnIfUnmounted(record);
+      return absl::OkStatus();
+    }
+    if (!S_ISREG(st.st_mode)) {
+      spdlog::error("disk-fill {}: {} is not a regular file; left alone, ledger record dropped",
+                    record.id(), file);
+      return absl::OkStatus();
+    }
+    if (unlinkat(dfd.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+      return absl::InternalError(fmt::format("unlink {}: {}", file, std::strerror(errno)));
+    }
+    if (fsync(dfd.get()) != 0) {
+      spdlog::warn("disk-fill {}: fsync {}: {}", record.id(), dir, std::strerror(errno));
+    }
+    return absl::OkStatus();
+  }
+
   void WarnIfUnmounted(const v1::FaultRecord& record) const {
     const std::string& mount = record.disk_fill().mount();
     if (mount.empty() || mount == "/") return;
@@ -322,6 +409,19 @@ bool IsOwnFillFile(const std::string& name, const std::string& agent_id) {
   return name.size() > own.size() && absl::StartsWith(name, own);
 }
 
+absl::Status CheckOwnFillPath(const v1::FaultRecord& record, const std::string& agent_id) {
+  const std::string& file = record.disk_fill().file();
+  const std::string& mount = record.disk_fill().mount();
+  const std::string name = FillFileName(agent_id, record.id());
+  if (!IsFillFileName(name) || mount.empty() || mount[0] != '/' || file != JoinPath(mount, name)) {
+    return absl::InternalError(fmt::format(
+        "disk_fill.file: \"{}\" is not this agent's fill file for fault {} (expected {} at the "
+        "root of disk_fill.mount \"{}\"); refusing to touch it",
+        file, record.id(), name, mount));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<MountEntry> ParseMountInfo(const std::string& text) {
   std::vector<MountEntry> out;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -330,6 +430,10 @@ std::vector<MountEntry> ParseMountInfo(const std::string& text) {
     auto dash = std::find(f.begin(), f.end(), absl::string_view("-"));
     if (f.size() < 7 || dash == f.end() || dash - f.begin() < 6 || f.end() - dash < 3) continue;
     MountEntry m;
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(std::string(f[2]).c_str(), "%u:%u", &major, &minor) == 2) {
+      m.dev = makedev(major, minor);
+    }
     m.mount_point = UnescapeMountField(f[4]);
     for (absl::string_view opt : absl::StrSplit(f[5], ',')) {
       if (opt == "ro") m.read_only = true;
@@ -364,6 +468,8 @@ bool IsPseudoFilesystem(const std::string& fs_type) {
   };
   return kPseudo.count(fs_type) > 0 || absl::StartsWith(fs_type, "cgroup");
 }
+
+bool IsRamFilesystem(const std::string& fs_type) { return fs_type == "tmpfs" || fs_type == "ramfs"; }
 
 std::string FormatPercent(double v) {
   std::string s = fmt::format("{:.2f}", v);
@@ -415,22 +521,28 @@ absl::StatusOr<FillPlan> ComputeFill(const FillRequest& request, const FsUsage& 
   return plan;
 }
 
-absl::Status CheckCeiling(const FillRequest& request, const FillPlan& plan, const std::string& mount,
-                          const v1::Policy* policy) {
-  if (policy == nullptr || plan.bytes == 0) return absl::OkStatus();
+absl::Status CheckCeiling(const FillRequest& request, const FillPlan& plan, const std::string& where,
+                          const Ceiling& ceiling) {
+  if (plan.bytes == 0) return absl::OkStatus();
   // For percent the request itself is the result (block rounding aside, which
   // must not turn a fill to exactly the ceiling into a refusal).
   const double after =
       request.by == FillRequest::By::kPercent ? request.percent : plan.used_percent_after;
-  for (const v1::DiskFillCeiling& c : policy->disk_fill_ceilings()) {
-    if (StripTrailingSlashes(c.mount()) != StripTrailingSlashes(mount)) continue;
-    if (after > c.max_percent()) {
-      return absl::PermissionDeniedError(fmt::format(
-          "{}: filling would take {} to {}%, above the policy ceiling of {}%", request.field, mount,
-          FormatPercent(after), FormatPercent(c.max_percent())));
+  if (after <= ceiling.max_percent) return absl::OkStatus();
+  std::string which;
+  if (ceiling.mount.empty()) {
+    which = fmt::format(
+        "the default ceiling of {}% (the policy's disk_fill_ceilings name no mount on this "
+        "filesystem; add one, e.g. {{mount: {}, max_percent: 100}}, to allow more)",
+        FormatPercent(ceiling.max_percent), where);
+  } else {
+    which = fmt::format("the policy ceiling of {}%", FormatPercent(ceiling.max_percent));
+    if (StripTrailingSlashes(ceiling.mount) != StripTrailingSlashes(where)) {
+      which += fmt::format(" (disk_fill_ceilings: {} is the same filesystem)", ceiling.mount);
     }
   }
-  return absl::OkStatus();
+  return absl::PermissionDeniedError(fmt::format("{}: filling would take {} to {}%, above {}",
+                                                 request.field, where, FormatPercent(after), which));
 }
 
 std::unique_ptr<Filesystem> MakeRealFilesystem() { return std::make_unique<RealFilesystem>(); }

@@ -1,6 +1,6 @@
 // The `disk-fill` fault kind: one tagged, fallocate'd file at the root of the
 // filesystem that holds `path`, reverted by unlinking it. The arithmetic and the
-// mount table parsing are pure functions; statvfs, realpath and
+// mount table parsing are pure functions; statvfs, stat, realpath and
 // /proc/self/mountinfo sit behind the Filesystem interface for tests.
 #ifndef FAULTLINE_AGENT_FAULTS_DISK_FILL_FAULT_H_
 #define FAULTLINE_AGENT_FAULTS_DISK_FILL_FAULT_H_
@@ -33,6 +33,16 @@ std::string FillFileName(const std::string& agent_id, const std::string& fault_i
 // empty agent id).
 bool IsOwnFillFile(const std::string& name, const std::string& agent_id);
 
+// The cross-check before Apply or Revert touches a ledger record's file: it must
+// be exactly <mount>/FillFileName(agent_id, record id) of that record, so a
+// crafted or damaged record cannot name any other path. INTERNAL naming
+// disk_fill.file otherwise.
+absl::Status CheckOwnFillPath(const v1::FaultRecord& record, const std::string& agent_id);
+
+// A fill may not take a filesystem past this when the policy names no
+// disk_fill_ceilings entry for it (docs/agent.md, "Policy file").
+inline constexpr double kDefaultFillCeilingPercent = 95;
+
 // The statvfs numbers the fill arithmetic needs.
 struct FsUsage {
   uint64_t frsize = 0;  // f_frsize: the unit of the block counts
@@ -43,6 +53,7 @@ struct FsUsage {
 
 // One line of /proc/self/mountinfo.
 struct MountEntry {
+  uint64_t dev = 0;         // major:minor of its superblock (makedev), as st_dev
   std::string mount_point;  // unescaped (\040 -> space)
   std::string fs_type;
   std::string source;
@@ -61,6 +72,10 @@ std::optional<MountEntry> FindMount(const std::vector<MountEntry>& mounts,
 // proc, sysfs, cgroup*, devtmpfs, ...: filesystems a fill never targets and a
 // sweep never scans.
 bool IsPseudoFilesystem(const std::string& fs_type);
+
+// tmpfs and ramfs: a fill there pins the host's memory, so the policy has to
+// opt in (disk_fill_allow_tmpfs).
+bool IsRamFilesystem(const std::string& fs_type);
 
 using spec::FillRequest;
 using spec::ParseFillRequest;
@@ -82,11 +97,19 @@ struct FillPlan {
 absl::StatusOr<FillPlan> ComputeFill(const FillRequest& request, const FsUsage& usage,
                                      const std::string& where);
 
-// PERMISSION_DENIED when `mount` has a ceiling in `policy` and the fill would
-// take it above it: `percent: filling would take / to 97%, above the policy
+// The ceiling that applies to one filesystem: the lowest max_percent of the
+// policy's disk_fill_ceilings entries on that filesystem (matched by device,
+// not by path: a bind mount of / is /), else kDefaultFillCeilingPercent.
+struct Ceiling {
+  double max_percent = kDefaultFillCeilingPercent;
+  std::string mount;  // the policy entry's mount; empty for the default
+};
+
+// PERMISSION_DENIED when the fill would take the filesystem mounted at `where`
+// above `ceiling`: `percent: filling would take / to 97%, above the policy
 // ceiling of 90%`. A fill that adds nothing is never refused.
-absl::Status CheckCeiling(const FillRequest& request, const FillPlan& plan, const std::string& mount,
-                          const v1::Policy* policy);
+absl::Status CheckCeiling(const FillRequest& request, const FillPlan& plan, const std::string& where,
+                          const Ceiling& ceiling);
 
 // A percentage for messages: at most two decimals, no trailing zeros (97, 90.25).
 std::string FormatPercent(double v);
@@ -99,10 +122,12 @@ class Filesystem {
   // `path: /x does not exist` / `... is not a directory`.
   virtual absl::StatusOr<std::string> RealDirectory(const std::string& path) const = 0;
   virtual absl::StatusOr<FsUsage> StatFs(const std::string& path) const = 0;
+  // stat(2)'s st_dev of `path` (symlinks followed).
+  virtual absl::StatusOr<uint64_t> Device(const std::string& path) const = 0;
   virtual absl::StatusOr<std::vector<MountEntry>> Mounts() const = 0;
 };
 
-// statvfs(3), realpath(3) and /proc/self/mountinfo.
+// statvfs(3), stat(2), realpath(3) and /proc/self/mountinfo.
 std::unique_ptr<Filesystem> MakeRealFilesystem();
 
 std::unique_ptr<FaultHandler> MakeDiskFillHandler();

@@ -34,17 +34,24 @@ void RecordSelection(const std::vector<ProcessInfo>& picked, v1::FaultRecord* re
   record->set_target(DescribeProcesses(Refs(*record)));
 }
 
-// Signals `ref` if it is still the process that was planned (same start time;
-// a reused pid is another process). NOT_FOUND when it is gone or was replaced.
+// Signals `ref` if it is still the process that was planned: its start time
+// (/proc/PID/stat field 22) equals the recorded one. NOT_FOUND when it is
+// gone; FAILED_PRECONDITION when the pid now belongs to another process, or
+// the record has no start time (an old or crafted record): never signalled.
 absl::Status SignalIfSame(const ProcessTable& table, const v1::ProcessRef& ref, int signo) {
   absl::StatusOr<ProcessInfo> now = table.Get(ref.pid());
   if (absl::IsNotFound(now.status())) {
     return absl::NotFoundError(fmt::format("{} has exited", Who(ref)));
   }
   if (!now.ok()) return now.status();
+  if (ref.start_time() == 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: the record has no start time, so nothing says it is the process planned", Who(ref)));
+  }
   if (now->start_time != ref.start_time()) {
-    return absl::NotFoundError(
-        fmt::format("{} has exited (the pid now belongs to another process)", Who(ref)));
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: the pid now belongs to another process (start time {}, recorded {})", Who(ref),
+        now->start_time, ref.start_time()));
   }
   absl::Status s = table.Signal(ref.pid(), signo);
   if (absl::IsNotFound(s)) return absl::NotFoundError(fmt::format("{} has exited", Who(ref)));
@@ -184,8 +191,9 @@ class PauseHandler : public FaultHandler {
     return absl::OkStatus();
   }
 
-  // Resumes every recorded process that is still the same process; processes
-  // that have exited are fine. Idempotent (SIGCONT to a running process is a
+  // Resumes every recorded process that is still the same process (same
+  // start time); processes that have exited are fine, and a pid whose start
+  // time differs or was never recorded is skipped with a warning. Idempotent (SIGCONT to a running process is a
   // no-op). Tries them all before reporting a failure.
   absl::Status Revert(const v1::FaultRecord& record, const FaultContext& ctx) const override {
     RETURN_IF_ERROR(NeedTable(ctx));
@@ -194,6 +202,11 @@ class PauseHandler : public FaultHandler {
     for (const auto& ref : record.processes()) {
       absl::Status s = SignalIfSame(*ctx.processes, ref, SIGCONT);
       if (s.ok() || absl::IsNotFound(s)) continue;
+      if (absl::IsFailedPrecondition(s)) {
+        // Not ours to resume: reported, skipped, and the revert goes on.
+        spdlog::warn("pause {}: skipped {}", record.id(), std::string(s.message()));
+        continue;
+      }
       if (code == absl::StatusCode::kOk) code = s.code();
       failures.push_back(std::string(s.message()));
     }

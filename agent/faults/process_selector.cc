@@ -8,9 +8,10 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <regex>
 #include <set>
 #include <utility>
+
+#include <re2/re2.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -25,8 +26,8 @@ namespace faultline::agent {
 namespace {
 
 // Cmdlines may be megabytes long (ARG_MAX); matching is linear in the text
-// (see CompileCmdline), and this bound keeps one process under ~50 ms. Real
-// cmdlines, long Java class paths included, fit.
+// (RE2, see CompileCmdline), and this bound keeps each process's match short.
+// Real cmdlines, long Java class paths included, fit.
 constexpr size_t kMaxCmdlineSearched = 64 * 1024;
 // Pidfiles hold one number; refuse to slurp anything large (or /dev/zero).
 constexpr size_t kMaxPidfileBytes = 64;
@@ -86,20 +87,12 @@ absl::StatusOr<pid_t> ReadPidfile(const std::string& path) {
 
 // Whether `p` satisfies every selector that is set (pid and pidfile are
 // resolved by the caller).
-absl::StatusOr<bool> Matches(const v1::ProcessSelector& sel, const std::optional<std::regex>& re,
-                             const ProcessInfo& p) {
+bool Matches(const v1::ProcessSelector& sel, const re2::RE2* re, const ProcessInfo& p) {
   if (!sel.name().empty() && p.comm != sel.name()) return false;
   if (!sel.cgroup().empty() && !CgroupContains(sel.cgroup(), p.cgroup)) return false;
-  if (re.has_value()) {
-    const std::string text = p.cmdline.size() > kMaxCmdlineSearched
-                                 ? p.cmdline.substr(0, kMaxCmdlineSearched)
-                                 : p.cmdline;
-    try {
-      if (!std::regex_match(text, *re)) return false;
-    } catch (const std::regex_error& e) {
-      return absl::InvalidArgumentError(
-          fmt::format("process.cmdline: \"{}\" is too costly to match: {}", sel.cmdline(), e.what()));
-    }
+  if (re != nullptr) {
+    const re2::StringPiece text(p.cmdline.data(), std::min(p.cmdline.size(), kMaxCmdlineSearched));
+    if (!re2::RE2::PartialMatch(text, *re)) return false;
   }
   return true;
 }
@@ -166,7 +159,7 @@ absl::StatusOr<std::vector<ProcessInfo>> SelectProcesses(const v1::FaultSpec& sp
   ASSIGN_OR_RETURN(const spec::ProcessSelection selection, spec::SelectionOf(spec));
   if (ctx.processes == nullptr) return absl::InternalError("no process table");
   const v1::ProcessSelector& sel = *selection.process;
-  std::optional<std::regex> re;
+  std::unique_ptr<const re2::RE2> re;
   if (!sel.cmdline().empty()) {
     ASSIGN_OR_RETURN(re, spec::CompileCmdline(sel.cmdline()));
   }
@@ -220,8 +213,7 @@ absl::StatusOr<std::vector<ProcessInfo>> SelectProcesses(const v1::FaultSpec& sp
   std::vector<ProcessInfo> matches;
   std::map<std::string, int> excluded;  // reason -> how many matching processes
   for (auto& p : candidates) {
-    ASSIGN_OR_RETURN(const bool ok, Matches(sel, re, p));
-    if (!ok) continue;
+    if (!Matches(sel, re.get(), p)) continue;
     if (auto why = ExclusionReason(p, ctx, options)) {
       ++excluded[*why];
       continue;

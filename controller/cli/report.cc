@@ -3,6 +3,7 @@
 #include "common/yaml_proto.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <ctime>
 
@@ -27,6 +28,59 @@ std::string FormatUtc(int64_t unix_ns) {
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
+// "12, 13, 14 (+17 more)": the first lost sequence numbers.
+std::string FirstLost(const v1::DataResult& d) {
+  std::string out = fmt::format("{}", fmt::join(d.first_lost(), ", "));
+  if (d.writes_lost() > d.first_lost_size()) {
+    out += fmt::format(" (+{} more)", d.writes_lost() - d.first_lost_size());
+  }
+  return out;
+}
+
+std::string Unexpected(const v1::DataResult& d) {
+  return d.writes_unexpected() < 0 ? "n/a" : std::to_string(d.writes_unexpected());
+}
+
+// The data workloads' figures, one block each.
+std::string TextData(const v1::RunReport& r) {
+  std::string out;
+  for (const v1::DataResult& d : r.data()) {
+    out += fmt::format("data {} ({}, from {}, {:g}/s)\n", d.name(), d.driver(), d.from(),
+                       d.rate_per_s());
+    out += fmt::format("  writes: {} attempted, {} acked, {} lost, {} recovered, {} unexpected\n",
+                       d.writes_attempted(), d.writes_acked(), d.writes_lost(),
+                       d.writes_recovered(), Unexpected(d));
+    out += fmt::format("  RPO               {}{}\n", Figure(d.rpo_ms(), d.rpo_error_ms()),
+                       r.rpo_target_ms() > 0
+                           ? fmt::format("   (RPO target {:.0f} ms)", r.rpo_target_ms())
+                           : "");
+    if (d.writes_lost() > 0) out += fmt::format("  first lost: {}\n", FirstLost(d));
+    if (!d.error().empty()) out += fmt::format("  note: {}\n", d.error());
+  }
+  return out;
+}
+
+std::string MarkdownData(const v1::RunReport& r) {
+  if (r.data().empty()) return "";
+  std::string out =
+      "## Data\n\n| workload | attempted | acked | lost | recovered | unexpected | RPO | first "
+      "lost |\n|---|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const v1::DataResult& d : r.data()) {
+    out += fmt::format("| {} ({}, {:g}/s) | {} | {} | {} | {} | {} | {:.0f} ms ± {:.0f} ms | {} |\n",
+                       d.name(), d.driver(), d.rate_per_s(), d.writes_attempted(), d.writes_acked(),
+                       d.writes_lost(), d.writes_recovered(), Unexpected(d), d.rpo_ms(),
+                       d.rpo_error_ms(), FirstLost(d));
+  }
+  out += "\nLost = acknowledged, never read back; RPO = last lost ack - first lost ack, "
+         "± the writer's period.";
+  if (r.rpo_target_ms() > 0) out += fmt::format(" RPO target: {:.0f} ms.", r.rpo_target_ms());
+  out += "\n";
+  for (const v1::DataResult& d : r.data()) {
+    if (!d.error().empty()) out += fmt::format("\n- {}: {}", d.name(), d.error());
+  }
+  return out + "\n";
+}
+
 std::string TextReport(const v1::RunReport& r) {
   std::string out = fmt::format("run {}  {}  {}\n", r.run_id(), r.experiment(), Upper(r.verdict()));
   if (!r.reason().empty()) out += fmt::format("  {}\n", r.reason());
@@ -43,6 +97,7 @@ std::string TextReport(const v1::RunReport& r) {
     out += fmt::format("  error = probe interval {:.0f} ms + clock error {:.2f} ms\n",
                        r.probe_interval_ms(), r.clock_error_ms());
   }
+  out += TextData(r);
   if (r.faults_size() > 1 && r.verdict() != "dry_run") {
     out += fmt::format("  {} agent faults started within {:.1f} ms and ended within {:.1f} ms "
                        "(± {:.2f} ms)\n",
@@ -90,6 +145,7 @@ std::string MarkdownReport(const v1::RunReport& r) {
   out += fmt::format("Error = largest probe interval ({:.0f} ms) + clock-mapping error "
                      "({:.2f} ms, NTP-style offsets of each agent).\n\n",
                      r.probe_interval_ms(), r.clock_error_ms());
+  out += MarkdownData(r);
   if (!r.faults().empty()) {
     out += "## Faults\n\n| agent | kind | id | target |\n|---|---|---|---|\n";
     for (const auto& f : r.faults()) {

@@ -14,9 +14,10 @@ import re
 import sys
 
 # "1234:X 30 Nov 2026 22:01:02.345 # +switch-master mymaster 10.20.1.10 6379 ..."
-LINE = re.compile(r"^\d+:X (\d+ \w+ \d+ [\d:.]+) . (\+\S+.*)$")
-SHOWN = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+promoted-slave",
-         "+switch-master", "+failover-end")
+LINE = re.compile(r"^\d+:X (\d+ \w+ \d+ [\d:.]+) . ([+-]\S+.*)$")
+# The failover's steps, and the reasons Sentinel gives for abandoning one.
+SHOWN = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave",
+         "+promoted-slave", "+switch-master", "+failover-end", "-failover-abort")
 
 
 def main():

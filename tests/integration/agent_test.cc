@@ -100,7 +100,8 @@ class AgentTest : public ::testing::Test {
     if (!host.ok()) return host.status();
     host_ = std::move(*host);
     absl::Status st = dir_->WriteFile("loopback-policy.yaml",
-                                      "allowed_kinds: [kill, pause, disk-fill]\n");
+                                      "allowed_kinds: [kill, pause, disk-fill]\n"
+                                      "disk_fill_allow_tmpfs: true\n");
     if (!st.ok()) return st;
     return std::vector<std::string>{"--policy", dir_->Path("loopback-policy.yaml")};
   }
@@ -116,6 +117,17 @@ class AgentTest : public ::testing::Test {
     if (!agent.ok()) return agent.status();
     agent_ = std::move(*agent);
     return absl::OkStatus();
+  }
+
+  // An agent whose policy lets disk fills use tmpfs (the tests fill tmpfs, which
+  // the default policy refuses), followed by `more_policy` (YAML lines).
+  absl::Status StartFillAgent(const std::string& more_policy = "") {
+    absl::Status st =
+        dir_->WriteFile("fill-policy.yaml", "disk_fill_allow_tmpfs: true\n" + more_policy);
+    if (!st.ok()) return st;
+    AgentOptions o;
+    o.args = {"--policy", dir_->Path("fill-policy.yaml")};
+    return StartAgent(std::move(o));
   }
 
   // Starts a copy of sleep named `comm` inside the host.
@@ -298,7 +310,7 @@ TEST_F(AgentTest, DiskFillViaCliAndRevertAll) {
   const std::string outside = host_->OutsidePath(mnt);
   const DiskUsage before = Usage(outside);
   ASSERT_GT(before.total_blocks, 0u);
-  ASSERT_OK(StartAgent());
+  ASSERT_OK(StartFillAgent());
   CommandResult r = Cli({"inject", "disk-fill", "--path", mnt, "--percent", "90",
                          "--duration", "60s"});
   ASSERT_TRUE(r.ok()) << r.Describe();
@@ -335,7 +347,7 @@ TEST_F(AgentTest, DiskFillLeaveFreeAndBytes) {
   const std::string outside = host_->OutsidePath(mnt);
   struct statvfs sv {};
   ASSERT_EQ(statvfs(outside.c_str(), &sv), 0);
-  ASSERT_OK(StartAgent());
+  ASSERT_OK(StartFillAgent());
   const uint64_t block = sv.f_frsize;
 
   FaultSpec spec;
@@ -370,7 +382,7 @@ TEST_F(AgentTest, SigkilledAgentRevertsPauseAndDiskFillOnRestart) {
   ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
   const std::string outside = host_->OutsidePath(mnt);
   const DiskUsage before = Usage(outside);
-  ASSERT_OK(StartAgent());
+  ASSERT_OK(StartFillAgent());
   ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("flpause"));
   InjectResponse resp;
   grpc::Status s = Inject(PauseSpec("flpause", "10m"), &resp);
@@ -462,7 +474,7 @@ TEST_F(AgentTest, SigtermRevertsEverythingBeforeExit) {
   ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
   const std::string outside = host_->OutsidePath(mnt);
   const DiskUsage before = Usage(outside);
-  ASSERT_OK(StartAgent());
+  ASSERT_OK(StartFillAgent());
   ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("flpause"));
   InjectResponse resp;
   grpc::Status s = Inject(PauseSpec("flpause", "10m"), &resp);
@@ -683,6 +695,7 @@ TEST_F(AgentTest, PolicyRefusalsArePermissionDenied) {
   const DiskUsage before = Usage(outside);
   ASSERT_OK(dir_->WriteFile("policy.yaml", "allowed_kinds: [pause, disk-fill]\n"
                                            "protected_processes: [flprotected]\n"
+                                           "disk_fill_allow_tmpfs: true\n"
                                            "disk_fill_ceilings:\n"
                                            "  - {mount: \"" + mnt + "\", max_percent: 50}\n"));
   AgentOptions o;
@@ -724,6 +737,59 @@ TEST_F(AgentTest, PolicyRefusalsArePermissionDenied) {
   EXPECT_EQ(Usage(outside).used_blocks, before.used_blocks);
 }
 
+// Issue 9: a fill of tmpfs pins RAM; without the policy's opt-in it is refused,
+// naming the field to set.
+TEST_F(AgentTest, DiskFillOnTmpfsIsRefusedWithoutThePolicysOptIn) {
+  ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
+  const std::string outside = host_->OutsidePath(mnt);
+  const DiskUsage before = Usage(outside);
+  ASSERT_OK(StartAgent());
+  InjectResponse resp;
+  grpc::Status s = Inject(DiskFillSpec(mnt, 50, "30s"), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
+  EXPECT_NE(s.error_message().find("tmpfs filesystem"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("disk_fill_allow_tmpfs: true"), std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(Usage(outside).used_blocks, before.used_blocks);
+  EXPECT_TRUE(ActiveFaults().empty());
+}
+
+// Issue 9: a bind mount of a filesystem with a ceiling got a fill past it (the
+// ceiling was matched by path). Ceilings now match by device; a filesystem no
+// ceiling names gets the default ceiling of 95%.
+TEST_F(AgentTest, DiskFillCeilingsHoldThroughBindMountsAndDefaultTo95) {
+  ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
+  const std::string bind = dir_->Path("bind");
+  const std::string other = dir_->Path("other");
+  ASSERT_OK(host_->MountTmpfs(other, "16M"));
+  CommandResult r = host_->Run({"mkdir", "-p", bind});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  r = host_->Run({"mount", "--bind", mnt, bind});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  const DiskUsage before = Usage(host_->OutsidePath(mnt));
+  ASSERT_OK(StartFillAgent("disk_fill_ceilings: [{mount: \"" + mnt + "\", max_percent: 90}]\n"));
+
+  InjectResponse resp;
+  grpc::Status s = Inject(DiskFillSpec(bind, 95, "30s"), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
+  EXPECT_NE(s.error_message().find("above the policy ceiling of 90% (disk_fill_ceilings: " + mnt),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(Usage(host_->OutsidePath(mnt)).used_blocks, before.used_blocks);
+
+  s = Inject(DiskFillSpec(other, 96, "30s"), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
+  EXPECT_NE(s.error_message().find("above the default ceiling of 95%"), std::string::npos)
+      << s.error_message();
+  // Within both ceilings still works.
+  s = Inject(DiskFillSpec(bind, 85, "30s"), &resp);
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  s = Inject(DiskFillSpec(other, 95, "30s"), &resp);
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  EXPECT_GE(Usage(host_->OutsidePath(other)).percent(), 95.0);
+  EXPECT_EQ(ActiveFaults().size(), 2u);
+}
+
 TEST_F(AgentTest, NeverTargetsItselfOrNothing) {
   ASSERT_OK(StartAgent());
   ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("flvictim"));
@@ -750,7 +816,7 @@ TEST_F(AgentTest, DiskFillRevertedAtItsDeadline) {
   ASSERT_OK_AND_ASSIGN(std::string mnt, MountTmpfs("16M"));
   const std::string outside = host_->OutsidePath(mnt);
   const DiskUsage before = Usage(outside);
-  ASSERT_OK(StartAgent());
+  ASSERT_OK(StartFillAgent());
   InjectResponse resp;
   const auto t0 = Clock::now();
   grpc::Status s = Inject(DiskFillSpec(mnt, 80, "2s"), &resp);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -24,7 +25,8 @@ namespace fs = std::filesystem;
 // A fault kind whose "kernel state" is a set of applied ids, shared across
 // manager instances like the real kernel is across agent restarts. It serves
 // a real kind of the oneof (disk-fill: reversible; kill: an action) and reads
-// disk_fill.path as its knob ("/bad", "/fail-apply").
+// disk_fill.path as its knob ("/bad", "/fail-apply"; "/slow-plan" and
+// "/slow-apply" wait in Plan or Apply until the test releases them).
 class FakeHandler : public FaultHandler {
  public:
   explicit FakeHandler(v1::FaultSpec::KindCase kind_case) : kind_case_(kind_case) {}
@@ -35,10 +37,12 @@ class FakeHandler : public FaultHandler {
   }
   absl::StatusOr<std::vector<std::string>> Plan(const v1::FaultSpec& spec, const FaultContext&,
                                                 v1::FaultRecord* record) const override {
+    if (spec.disk_fill().path() == "/slow-plan") Gate();
     record->set_target("thing " + spec.disk_fill().path());
     return std::vector<std::string>{"would do " + spec.disk_fill().path()};
   }
   absl::Status Apply(v1::FaultRecord* record, const FaultContext&) const override {
+    if (record->spec().disk_fill().path() == "/slow-apply") Gate();
     std::lock_guard<std::mutex> l(mu);
     if (record->spec().disk_fill().path() == "/fail-apply") return absl::InternalError("apply failed");
     applied.insert(record->id());
@@ -55,8 +59,38 @@ class FakeHandler : public FaultHandler {
     return std::vector<std::string>(leftovers.begin(), leftovers.end());
   }
 
+  bool IsApplied(const std::string& id) const {
+    std::lock_guard<std::mutex> l(mu);
+    return applied.contains(id);
+  }
+  // The gate of "/slow-plan" and "/slow-apply": closed until Release() (at
+  // most 30 s, so a broken test ends).
+  void Gate() const {
+    std::unique_lock<std::mutex> l(gate_mu);
+    ++waiting;
+    gate_cv.wait_for(l, std::chrono::seconds(30), [&] { return released; });
+    --waiting;
+  }
+  int Waiting() const {
+    std::lock_guard<std::mutex> l(gate_mu);
+    return waiting;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(gate_mu);
+    released = true;
+    gate_cv.notify_all();
+  }
+  void Close() {
+    std::lock_guard<std::mutex> l(gate_mu);
+    released = false;
+  }
+
   mutable std::mutex mu;
   mutable std::set<std::string> applied;
+  mutable std::mutex gate_mu;
+  mutable std::condition_variable gate_cv;
+  mutable int waiting = 0;
+  bool released = false;
   mutable int reverts = 0;
   std::atomic<bool> fail_revert{false};
   std::vector<std::string> leftovers;
@@ -314,6 +348,75 @@ TEST_F(ManagerTest, BadRequestsNameTheField) {
   EXPECT_TRUE(handler_.applied.empty());
 }
 
+// Issue 9: one lock covered plan, ledger fsync, apply and the reaper, and a
+// slow scan delayed a 2 s pause's revert to 31 s. Another caller's inject,
+// held inside its Plan and then inside its Apply, must not delay a fault's
+// revert at its deadline: the revert happens while that inject still waits.
+TEST_F(ManagerTest, DeadlineRevertIsNotDelayedByASlowPlanOrApply) {
+  StartManager();
+  for (const std::string slow : {"/slow-plan", "/slow-apply"}) {
+    handler_.Close();
+    auto due = manager_->Inject(Request("/due", "200ms"));
+    ASSERT_TRUE(due.ok()) << due.status();
+    std::thread other([&] { EXPECT_TRUE(manager_->Inject(Request(slow)).ok()) << slow; });
+    ASSERT_TRUE(WaitFor([&] { return handler_.Waiting() == 1; }, std::chrono::seconds(10))) << slow;
+    EXPECT_TRUE(WaitFor([&] { return !handler_.IsApplied(due->fault().id()); }, std::chrono::seconds(10)))
+        << "the revert at the deadline waited for the inject held in " << slow;
+    EXPECT_EQ(handler_.Waiting(), 1) << slow << " ended before the revert: nothing was shown";
+    handler_.Release();
+    other.join();
+  }
+  EXPECT_EQ(manager_->List().size(), 2u);  // the two slow ones, active for 10 s
+}
+
+// Leases last 100 ms to 1 h: a TTL of INT64_MAX once overflowed the clock.
+TEST_F(ManagerTest, LeaseTtlIsBounded) {
+  StartManager();
+  for (const int64_t ttl : {int64_t{99}, int64_t{3'600'001}, INT64_MAX, INT64_MIN}) {
+    auto r = Request("/a");
+    r.set_lease_id("run-1");
+    r.set_lease_ttl_ms(ttl);
+    auto st = manager_->Inject(r).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << ttl;
+    EXPECT_THAT(std::string(st.message()), HasSubstr("lease_ttl_ms: must be at least 100 and at most 3600000"));
+    EXPECT_EQ(manager_->RenewLease("run-1", ttl).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  auto r = Request("/a");
+  r.set_lease_id("run-1");
+  r.set_lease_ttl_ms(3'600'000);
+  ASSERT_TRUE(manager_->Inject(r).ok());
+  EXPECT_EQ(*manager_->RenewLease("run-1", 3'600'000), 1);
+  EXPECT_TRUE(manager_->List().size() == 1 && handler_.applied.size() == 1);
+}
+
+TEST_F(ManagerTest, ActiveFaultsAreCappedByThePolicy) {
+  EXPECT_EQ(PolicyMaxActiveFaults(v1::Policy()), 256u);
+  policy_.set_max_active_faults(2);
+  StartManager();
+  auto a = manager_->Inject(Request("/a"));
+  auto prepared = Request("/b");
+  prepared.set_prepare_only(true);
+  prepared.set_lease_id("run-1");
+  prepared.set_lease_ttl_ms(10'000);
+  ASSERT_TRUE(a.ok() && manager_->Inject(prepared).ok());  // prepared faults count too
+  auto st = manager_->Inject(Request("/c")).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("max_active_faults: this agent holds 2 faults"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("its policy allows 2"));
+  ASSERT_TRUE(manager_->Revert(a->fault().id(), "request").ok());
+  EXPECT_TRUE(manager_->Inject(Request("/c")).ok());
+}
+
+TEST_F(ManagerTest, DurationIsCappedByThePolicy) {
+  policy_.set_max_duration("1m");
+  StartManager();
+  auto st = manager_->Inject(Request("/a", "61s")).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("duration: 61s is longer than this agent's policy allows (max_duration 1m)"));
+  EXPECT_TRUE(manager_->Inject(Request("/a", "1m")).ok());
+}
+
 TEST_F(ManagerTest, NonReversibleActionIsNotLedgered) {
   StartManager();
   auto resp = manager_->Inject(ActionRequest());
@@ -380,6 +483,34 @@ TEST(PolicyTest, LoadsAndRejectsUnknownKinds) {
   fs::remove(p);
 }
 
+TEST(PolicyTest, DiskFillCeilingsAreCheckedAtLoadNamingTheField) {
+  fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-ceil.yaml");
+  std::ofstream(p) << "disk_fill_ceilings:\n"
+                      "  - {mount: \"\", max_percent: 90}\n"
+                      "  - {mount: var/lib, max_percent: 90}\n"
+                      "  - {mount: /, max_percent: 0}\n"
+                      "  - {mount: /data, max_percent: 100.5}\n"
+                      "  - {mount: /srv, max_percent: -5}\n";
+  auto policy = LoadPolicy(p.string(), {"disk-fill"});
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(policy.status().message());
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[0].mount: required"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[1].mount: must be an absolute path, got \"var/lib\""));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[2].max_percent: must be more than 0 and at most 100, got 0"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[3].max_percent: must be more than 0 and at most 100, got 100.5"));
+  EXPECT_THAT(msg, HasSubstr("disk_fill_ceilings[4].max_percent"));
+  EXPECT_THAT(msg, Not(HasSubstr("disk_fill_ceilings[0].max_percent")));
+  // The bounds themselves, and the tmpfs opt-in.
+  std::ofstream(p) << "disk_fill_ceilings: [{mount: /, max_percent: 100}, {mount: /d, max_percent: 0.5}]\n"
+                      "disk_fill_allow_tmpfs: true\n";
+  policy = LoadPolicy(p.string(), {"disk-fill"});
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_TRUE(policy->disk_fill_allow_tmpfs());
+  EXPECT_FALSE(v1::Policy().disk_fill_allow_tmpfs());
+  fs::remove(p);
+}
+
 TEST(PolicyTest, NamesAndCidrsThatWouldProtectNothingAreRefused) {
   fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-prot.yaml");
   std::ofstream(p) << "protected_processes: [sshd, postgres-checkpointer]\n"
@@ -392,6 +523,23 @@ TEST(PolicyTest, NamesAndCidrsThatWouldProtectNothingAreRefused) {
   EXPECT_THAT(msg, HasSubstr("protected_cidrs[1]:"));
   EXPECT_THAT(msg, HasSubstr("protected_cidrs[2]:"));
   EXPECT_THAT(msg, Not(HasSubstr("protected_cidrs[0]")));
+  fs::remove(p);
+}
+
+TEST(PolicyTest, MaxDurationIsParsedAtLoad) {
+  fs::path p = fs::temp_directory_path() / ("fltest-" + std::to_string(getpid()) + "-maxdur.yaml");
+  for (const std::string bad : {"soon", "0s", "25h"}) {
+    std::ofstream(p) << "max_duration: " << bad << "\nmax_active_faults: 8\n";
+    auto policy = LoadPolicy(p.string(), {"kill"});
+    ASSERT_FALSE(policy.ok()) << bad;
+    EXPECT_THAT(std::string(policy.status().message()), HasSubstr("max_duration: ")) << bad;
+  }
+  std::ofstream(p) << "max_duration: 1h\nmax_active_faults: 8\n";
+  auto policy = LoadPolicy(p.string(), {"kill"});
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(*PolicyMaxDuration(*policy), std::chrono::hours(1));
+  EXPECT_EQ(PolicyMaxActiveFaults(*policy), 8u);
+  EXPECT_EQ(*PolicyMaxDuration(v1::Policy()), std::chrono::hours(24));
   fs::remove(p);
 }
 

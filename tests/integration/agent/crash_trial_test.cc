@@ -79,6 +79,8 @@ class CrashTrialTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(host_, SimHost::Create("crash", HostNet::kPrivate));
     mnt_ = dir_->Path("mnt");
     ASSERT_OK(host_->MountTmpfs(mnt_, "16M"));
+    // The trials fill a tmpfs: the policy has to allow it.
+    ASSERT_OK(dir_->WriteFile("tmpfs-fill.yaml", "disk_fill_allow_tmpfs: true\n"));
     ASSERT_OK_AND_ASSIGN(std::string victim_bin, MakeVictimBinary(*dir_, kVictim));
     ASSERT_OK_AND_ASSIGN(victim_exec_, host_->Exec({victim_bin, "600"}));
     ASSERT_OK_AND_ASSIGN(victim_, host_->Find(*victim_exec_));
@@ -102,6 +104,7 @@ class CrashTrialTest : public ::testing::Test {
     AgentOptions o;
     o.listen = {"unix:" + dir_->Path(name + ".sock")};
     o.state_dir = dir_->Path(name + "-state");
+    o.args = {"--policy", dir_->Path("tmpfs-fill.yaml")};
     return o;
   }
 
@@ -375,7 +378,8 @@ TEST_F(CrashTrialTest, RandomKillsLeaveNothingBehind) {
 // Two agents with their own state folders fill one shared tmpfs. One agent's
 // start-up sweep removes only its own fill files, never the other's live one.
 TEST_F(CrashTrialTest, ASweepLeavesAnotherAgentsFillAlone) {
-  ASSERT_OK(dir_->WriteFile("fill-only.yaml", "allowed_kinds: [disk-fill]\n"));
+  ASSERT_OK(dir_->WriteFile("fill-only.yaml",
+                            "allowed_kinds: [disk-fill]\ndisk_fill_allow_tmpfs: true\n"));
   AgentOptions oa = Options("a");
   AgentOptions ob = Options("b");
   oa.args = ob.args = {"--policy", dir_->Path("fill-only.yaml")};

@@ -14,6 +14,7 @@
 #include "controller/controller_service.h"
 #include "controller/experiment.h"
 #include "tests/unit/controller/fake_agent.h"
+#include "tests/unit/probes/redis_process.h"
 
 namespace faultline::controller {
 namespace {
@@ -28,9 +29,11 @@ constexpr int64_t kSecond = 1'000'000'000;
 class TestController {
  public:
   explicit TestController(const std::string& db = ":memory:",
-                          std::chrono::milliseconds lease_ttl = std::chrono::milliseconds(300)) {
+                          std::chrono::milliseconds lease_ttl = std::chrono::milliseconds(300),
+                          size_t max_agents = 10000) {
     store_ = *Store::Open(db);
     ControllerOptions o;
+    o.max_agents = max_agents;
     o.heartbeat_interval = std::chrono::milliseconds(50);
     o.unhealthy_after = std::chrono::milliseconds(300);
     o.fleet.max_fleet_percent = 0;  // these fleets are one or two agents
@@ -248,6 +251,30 @@ TEST(Controller, RegistrationFieldsAreCheckedAndRefusedOnesNeverStored) {
     EXPECT_TRUE(st.ok()) << name << ": " << st.error_message();
   }
   EXPECT_EQ(Agents(c).size(), 3u);
+}
+
+// Past --max-agents, new names are refused (never stored); known agents keep
+// registering and heartbeating.
+TEST(Controller, RegistrationsPastMaxAgentsAreRefused) {
+  TestController c(":memory:", std::chrono::milliseconds(300), /*max_agents=*/2);
+  auto reg = [&c](const std::string& name, const std::string& address) {
+    grpc::ClientContext ctx;
+    v1::RegisterRequest req;
+    req.set_address(address);
+    req.mutable_info()->set_name(name);
+    v1::RegisterResponse resp;
+    return c.stub()->Register(&ctx, req, &resp);
+  };
+  EXPECT_TRUE(reg("db-1", "127.0.0.1:7601").ok());
+  EXPECT_TRUE(reg("db-2", "127.0.0.1:7602").ok());
+  grpc::Status third = reg("db-3", "127.0.0.1:7603");
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(third.error_message(), HasSubstr("--max-agents"));
+  EXPECT_THAT(third.error_message(), HasSubstr("db-3"));
+  EXPECT_TRUE(reg("db-1", "127.0.0.1:7601").ok()) << "a known agent is refused";
+  auto stored = c.store()->ListAgents();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 2u);
 }
 
 // Rows an older controller stored without these checks are dropped at start-up.
@@ -497,6 +524,76 @@ TEST(Controller, AbortRevertsWithinASecondAndStoresAborted) {
   EXPECT_EQ(c.store()->GetRun(r.run_id())->verdict(), "aborted");
   // RevertAll of everything ("") from the abort, and of the run's lease.
   EXPECT_THAT(f.victim.RevertAllLeases(), ::testing::Contains(""));
+}
+
+// A data workload through the controller, against a real redis-server without
+// persistence that the test kills and starts again (empty) mid-run: the run
+// reports exactly the writes the server held when it died as lost (the
+// test's truth: the keys it read while the server's writes were held), and
+// max_lost_writes: 0 fails a run whose RTO passed. The keys are removed.
+TEST(Controller, DataWorkloadCountsTheWritesARestartedRedisLost) {
+  char pattern[] = "/tmp/fltest-ctl-data-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  const int port = testing_util::FreePort();
+  const std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port), "--bind",
+                                         "127.0.0.1", "--save", "", "--appendonly", "no",
+                                         "--dir", dir};
+  auto redis = std::make_unique<testing_util::RedisProcess>(argv, port);
+  ASSERT_TRUE(redis->WaitReady()) << "redis-server did not start (scripts/setup installs it)";
+  TestController c;
+  Fleet f;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  const std::string yaml = fmt::format(R"(
+name: data-loss
+targets:
+  victim: {{labels: {{role: db}}, count: 1}}
+probes:
+  - name: redis-up
+    tcp: {{address: "{0}"}}
+    interval: 50ms
+faults:
+  - on: victim
+    pause: {{process: {{name: victim}}}}
+data:
+  - name: orders
+    redis: {{address: "{0}"}}
+    rate: 100/s
+    read_timeout: 5s
+objectives: {{rto: 10s, max_lost_writes: 0}}
+duration: 2s
+)",
+                                       redis->address());
+  auto run = std::async(std::launch::async, [&] { return c.Run(yaml); });
+  for (int i = 0; i < 500 && f.victim.ActiveFaults() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(f.victim.ActiveFaults(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  redis->Run({"CLIENT", "PAUSE", "5000", "WRITE"});
+  const probes::RedisValue keys = redis->Run({"KEYS", "faultline:*:orders:*"});
+  const size_t truth = keys.elements.size();
+  redis->Kill();
+  redis = std::make_unique<testing_util::RedisProcess>(argv, port);
+  ASSERT_TRUE(redis->WaitReady());
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  v1::RunReport r = run.get();
+  ASSERT_EQ(r.data_size(), 1) << r.verdict() << ": " << r.reason();
+  const v1::DataResult& d = r.data(0);
+  EXPECT_GE(truth, 20u);
+  EXPECT_EQ(d.writes_lost(), static_cast<int64_t>(truth)) << d.ShortDebugString();
+  EXPECT_GT(d.writes_acked(), d.writes_lost()) << "nothing acked after the restart";
+  EXPECT_TRUE(d.read_stable());
+  EXPECT_EQ(d.writes_unexpected(), 0);
+  EXPECT_EQ(r.verdict(), "fail") << r.reason();
+  EXPECT_THAT(r.reason(), HasSubstr("data orders"));
+  EXPECT_THAT(r.reason(), HasSubstr("acknowledged writes lost"));
+  EXPECT_EQ(c.store()->GetRun(r.run_id())->data_size(), 1) << "the figures were not stored";
+  EXPECT_TRUE(redis->Run({"KEYS", "faultline:*"}).elements.empty()) << "keys left behind";
+  redis.reset();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
 }
 
 TEST(Controller, RunsInFlightAtStartupAreInterruptedAndReverted) {

@@ -1,14 +1,17 @@
 #include "agent/faults/disk_fill_fault.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spec/fault_spec.h"
@@ -44,11 +47,13 @@ class TempDir {
 
 bool Exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
 
-// Every path is a directory; usage and mounts are whatever the test sets.
+// Every path is a directory; usage and mounts are whatever the test sets. A
+// path's st_dev is its mount's device unless `st_devs` says otherwise.
 class FakeFilesystem : public Filesystem {
  public:
-  FakeFilesystem(std::vector<MountEntry> mounts, FsUsage usage)
-      : mounts_(std::move(mounts)), usage_(usage) {}
+  FakeFilesystem(std::vector<MountEntry> mounts, FsUsage usage,
+                 std::map<std::string, uint64_t> st_devs = {})
+      : mounts_(std::move(mounts)), usage_(usage), st_devs_(std::move(st_devs)) {}
   absl::StatusOr<std::string> RealDirectory(const std::string& path) const override {
     if (path.find("missing") != std::string::npos) {
       return absl::FailedPreconditionError("path: " + path + " does not exist");
@@ -56,15 +61,26 @@ class FakeFilesystem : public Filesystem {
     return path;
   }
   absl::StatusOr<FsUsage> StatFs(const std::string& /*path*/) const override { return usage_; }
+  absl::StatusOr<uint64_t> Device(const std::string& path) const override {
+    if (path.find("missing") != std::string::npos) return absl::FailedPreconditionError("stat");
+    if (auto it = st_devs_.find(path); it != st_devs_.end()) return it->second;
+    std::optional<MountEntry> m = FindMount(mounts_, path);
+    if (!m.has_value()) return absl::FailedPreconditionError("no mount");
+    return m->dev;
+  }
   absl::StatusOr<std::vector<MountEntry>> Mounts() const override { return mounts_; }
 
  private:
   std::vector<MountEntry> mounts_;
   FsUsage usage_;
+  std::map<std::string, uint64_t> st_devs_;
 };
 
-MountEntry Mount(std::string point, std::string type = "ext4", bool ro = false) {
+// `dev` 0: a device of its own (each call a new one).
+MountEntry Mount(std::string point, std::string type = "ext4", bool ro = false, uint64_t dev = 0) {
+  static uint64_t next_dev = 1000;
   MountEntry m;
+  m.dev = dev != 0 ? dev : next_dev++;
   m.mount_point = std::move(point);
   m.fs_type = std::move(type);
   m.source = "/dev/x";
@@ -203,49 +219,62 @@ TEST(ComputeFillTest, EmptyFilesystemIsFailedPrecondition) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(CeilingTest, RefusesAFillAboveTheCeilingOfThatMount) {
-  v1::Policy policy;
-  auto* c = policy.add_disk_fill_ceilings();
-  c->set_mount("/");
-  c->set_max_percent(90);
+TEST(CeilingTest, RefusesAFillAboveTheCeiling) {
+  const Ceiling ceiling{90, "/"};
   FillRequest r{FillRequest::By::kPercent, "percent", 97, 0};
   FillPlan plan = *ComputeFill(r, TenPercentUsed(), "/");
-  absl::Status s = CheckCeiling(r, plan, "/", &policy);
+  absl::Status s = CheckCeiling(r, plan, "/", ceiling);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "percent: filling would take / to 97%, above the policy ceiling of 90%");
-  // Another mount has no ceiling.
-  EXPECT_TRUE(CheckCeiling(r, plan, "/data", &policy).ok());
   // Exactly at the ceiling is allowed, block rounding notwithstanding.
   r.percent = 90;
-  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, FsUsage{kBlock, 1000, 600, 550}, "/"), "/", &policy).ok());
-  // No policy: no ceiling.
+  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, FsUsage{kBlock, 1000, 600, 550}, "/"), "/", ceiling).ok());
+  // The ceiling came from another mount of the same filesystem: both named.
   r.percent = 97;
-  EXPECT_TRUE(CheckCeiling(r, plan, "/", nullptr).ok());
+  s = CheckCeiling(r, plan, "/mnt/root-bind", ceiling);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(),
+            "percent: filling would take /mnt/root-bind to 97%, above the policy ceiling of 90% "
+            "(disk_fill_ceilings: / is the same filesystem)");
+}
+
+TEST(CeilingTest, TheDefaultCeilingIs95AndSaysHowToRaiseIt) {
+  EXPECT_EQ(Ceiling().max_percent, 95);
+  EXPECT_EQ(kDefaultFillCeilingPercent, 95);
+  FillRequest r{FillRequest::By::kPercent, "percent", 96, 0};
+  absl::Status s = CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data", Ceiling());
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(),
+            "percent: filling would take /data to 96%, above the default ceiling of 95% (the "
+            "policy's disk_fill_ceilings name no mount on this filesystem; add one, e.g. "
+            "{mount: /data, max_percent: 100}, to allow more)");
+  r.percent = 95;
+  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data", Ceiling()).ok());
+  // A policy ceiling may be higher than the default.
+  r.percent = 100;
+  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data",
+                           Ceiling{100, "/data"}).ok());
 }
 
 TEST(CeilingTest, AppliesToSizesToo) {
-  v1::Policy policy;
-  auto* c = policy.add_disk_fill_ceilings();
-  c->set_mount("/data/");
-  c->set_max_percent(80.5);
+  const Ceiling ceiling{80.5, "/data/"};
   FillRequest r{FillRequest::By::kBytes, "bytes", 0, 850 * kBlock};  // 10% -> 95%
-  absl::Status s = CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data", &policy);
+  absl::Status s = CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data", ceiling);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "bytes: filling would take /data to 95%, above the policy ceiling of 80.5%");
   r.size = 700 * kBlock;  // -> 80%
-  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data", &policy).ok());
+  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/data"), "/data", ceiling).ok());
   FillRequest lf{FillRequest::By::kLeaveFree, "leave_free", 0, 0};
-  s = CheckCeiling(lf, *ComputeFill(lf, TenPercentUsed(), "/data"), "/data", &policy);
+  s = CheckCeiling(lf, *ComputeFill(lf, TenPercentUsed(), "/data"), "/data", ceiling);
   EXPECT_THAT(std::string(s.message()), StartsWith("leave_free: filling would take /data to 100%"));
+  // leave_free 0 under the default ceiling: refused as well.
+  s = CheckCeiling(lf, *ComputeFill(lf, TenPercentUsed(), "/data"), "/data", Ceiling());
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(CeilingTest, AFillThatAddsNothingIsNeverRefused) {
-  v1::Policy policy;
-  auto* c = policy.add_disk_fill_ceilings();
-  c->set_mount("/");
-  c->set_max_percent(5);
   FillRequest r{FillRequest::By::kPercent, "percent", 8, 0};  // already at 10%
-  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/"), "/", &policy).ok());
+  EXPECT_TRUE(CheckCeiling(r, *ComputeFill(r, TenPercentUsed(), "/"), "/", Ceiling{5, "/"}).ok());
 }
 
 TEST(FormatPercentTest, Trims) {
@@ -267,6 +296,8 @@ TEST(MountInfoTest, ParsesAndUnescapes) {
   std::vector<MountEntry> m = ParseMountInfo(text);
   ASSERT_EQ(m.size(), 5u);
   EXPECT_EQ(m[0].mount_point, "/");
+  EXPECT_EQ(m[0].dev, makedev(8, 1));
+  EXPECT_EQ(m[3].dev, makedev(0, 40));
   EXPECT_EQ(m[0].fs_type, "ext4");
   EXPECT_EQ(m[0].source, "/dev/sda1");
   EXPECT_FALSE(m[0].read_only);
@@ -299,6 +330,9 @@ TEST(MountInfoTest, PseudoFilesystems) {
   for (const char* t : {"ext4", "xfs", "tmpfs", "btrfs", "overlay"}) {
     EXPECT_FALSE(IsPseudoFilesystem(t)) << t;
   }
+  EXPECT_TRUE(IsRamFilesystem("tmpfs"));
+  EXPECT_TRUE(IsRamFilesystem("ramfs"));
+  EXPECT_FALSE(IsRamFilesystem("ext4"));
 }
 
 // The handler, with a fake view of the system whose mount root is a real
@@ -309,12 +343,15 @@ class DiskFillHandlerTest : public ::testing::Test {
     std::filesystem::create_directories(dir_.path() + "/app/data");
     mounts_ = {Mount("/"), Mount("/proc", "proc"), Mount(dir_.path(), "tmpfs")};
     policy_.add_protected_processes("sshd");
+    // The test folder is a tmpfs in the fake mount table: opt in explicitly.
+    policy_.set_disk_fill_allow_tmpfs(true);
     ctx_.policy = &policy_;
     record_.set_id("0123abcd");
   }
 
-  std::unique_ptr<FaultHandler> Handler(FsUsage usage = TenPercentUsed()) {
-    return MakeDiskFillHandler(std::make_unique<FakeFilesystem>(mounts_, usage));
+  std::unique_ptr<FaultHandler> Handler(FsUsage usage = TenPercentUsed(),
+                                        std::map<std::string, uint64_t> st_devs = {}) {
+    return MakeDiskFillHandler(std::make_unique<FakeFilesystem>(mounts_, usage, std::move(st_devs)));
   }
 
   TempDir dir_;
@@ -450,6 +487,7 @@ TEST_F(DiskFillHandlerTest, ApplyFailureLeavesNoFile) {
   // A spec as Validate passed it (Apply names the field it gave).
   record_.mutable_spec()->mutable_disk_fill()->set_bytes("1T");
   record_.mutable_disk_fill()->set_file(dir_.path() + "/.faultline-fill-0123abcd");
+  record_.mutable_disk_fill()->set_mount(dir_.path());
   // A length fallocate(2) rejects up front (negative as off_t): the failure path
   // without allocating anything on this machine's disk.
   record_.mutable_disk_fill()->set_bytes((1ull << 63) + 4096);
@@ -464,12 +502,143 @@ TEST_F(DiskFillHandlerTest, RevertTouchesOnlyFillFiles) {
   const std::string victim = dir_.Touch("precious.txt");
   v1::FaultRecord rec;
   rec.mutable_disk_fill()->set_file(victim);
-  absl::Status s = h->Revert(rec, ctx_);
-  EXPECT_FALSE(s.ok());
+  rec.mutable_disk_fill()->set_mount(dir_.path());
+  // Refused and dropped (OK: nothing to retry), never deleted.
+  EXPECT_TRUE(h->Revert(rec, ctx_).ok());
   EXPECT_TRUE(Exists(victim));
   rec.mutable_disk_fill()->set_file(dir_.path() + "/.faultline-fill-../precious.txt");
-  EXPECT_FALSE(h->Revert(rec, ctx_).ok());
+  EXPECT_TRUE(h->Revert(rec, ctx_).ok());
   EXPECT_TRUE(Exists(victim));
+  EXPECT_FALSE(h->Apply(&rec, ctx_).ok());
+}
+
+// Regression (issue 9): a crafted ledger record, recovered at start-up or
+// reverted normally, deletes nothing but this agent's own regular fill file
+// for that very record.
+TEST_F(DiskFillHandlerTest, CraftedLedgerRecordsAreRefusedAndDeleteNothing) {
+  auto h = Handler();
+  ctx_.agent_id = "0a1b2c3d4e5f";
+  const std::string victim = dir_.Touch("precious.txt");
+  const std::string theirs = dir_.Touch(".faultline-fill-ffffffffffff-f1");
+  const std::string other_record = dir_.Touch(".faultline-fill-0a1b2c3d4e5f-f2");
+  std::filesystem::create_directory(dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-f3");
+  std::filesystem::create_directory(dir_.path() + "/sub");
+  const std::string elsewhere = dir_.Touch("sub/.faultline-fill-0a1b2c3d4e5f-f4");
+  std::filesystem::create_symlink(victim, dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-f5");
+  struct Crafted {
+    std::string id, file, mount;
+  };
+  const std::vector<Crafted> crafted = {
+      {"f0", victim, dir_.path()},                                  // not a fill file
+      {"f1", theirs, dir_.path()},                                  // another agent's
+      {"f1", dir_.path() + "/.faultline-fill-f1", dir_.path()},     // untagged
+      {"f9", other_record, dir_.path()},                            // another record's
+      {"f3", dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-f3", dir_.path()},  // a folder
+      {"f4", elsewhere, dir_.path()},                               // not at the mount root
+      {"f4", elsewhere, ""},                                        // no mount
+      {"f5", dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-f5", dir_.path()},  // a symlink
+      {"../precious.txt", dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-../precious.txt",
+       dir_.path()},
+  };
+  for (const Crafted& c : crafted) {
+    SCOPED_TRACE(c.file);
+    v1::FaultRecord rec;
+    rec.set_id(c.id);
+    *rec.mutable_spec() = PercentSpec(50, dir_.path());
+    rec.mutable_disk_fill()->set_file(c.file);
+    rec.mutable_disk_fill()->set_mount(c.mount);
+    EXPECT_TRUE(h->Revert(rec, ctx_).ok()) << "a refused record is dropped, not retried";
+  }
+  for (const std::string& kept : {victim, theirs, other_record, elsewhere,
+                                  dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-f3",
+                                  dir_.path() + "/.faultline-fill-0a1b2c3d4e5f-f5"}) {
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::symlink_status(kept))) << kept;
+  }
+  EXPECT_EQ(CheckOwnFillPath(v1::FaultRecord(), "0a1b2c3d4e5f").code(), absl::StatusCode::kInternal);
+  // The genuine record is reverted.
+  v1::FaultRecord ok;
+  ok.set_id("f2");
+  ok.mutable_disk_fill()->set_file(other_record);
+  ok.mutable_disk_fill()->set_mount(dir_.path() + "/");
+  EXPECT_FALSE(CheckOwnFillPath(ok, ctx_.agent_id).ok()) << "mount must be as Plan wrote it";
+  ok.mutable_disk_fill()->set_mount(dir_.path());
+  ASSERT_TRUE(h->Revert(ok, ctx_).ok());
+  EXPECT_FALSE(Exists(other_record));
+}
+
+TEST_F(DiskFillHandlerTest, TmpfsIsRefusedUnlessThePolicyOptsIn) {
+  v1::Policy no_opt_in;
+  ctx_.policy = &no_opt_in;
+  for (const char* type : {"tmpfs", "ramfs"}) {
+    mounts_ = {Mount("/"), Mount(dir_.path(), type)};
+    absl::Status s = Handler()->Plan(PercentSpec(50, dir_.path() + "/app"), ctx_, &record_).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << type;
+    EXPECT_EQ(s.message(), fmt::format("path: {}/app is on a {} filesystem ({}), which keeps its "
+                                       "data in memory; this agent's policy does not allow filling "
+                                       "it (set disk_fill_allow_tmpfs: true in the policy)",
+                                       dir_.path(), type, dir_.path()));
+  }
+  // No policy at all is the default policy: refused too.
+  ctx_.policy = nullptr;
+  EXPECT_EQ(Handler()->Plan(PercentSpec(50, dir_.path()), ctx_, &record_).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  ctx_.policy = &no_opt_in;
+  no_opt_in.set_disk_fill_allow_tmpfs(true);
+  EXPECT_TRUE(Handler()->Plan(PercentSpec(50, dir_.path()), ctx_, &record_).ok());
+  EXPECT_FALSE(record_.disk_fill().file().empty());
+}
+
+// Regression (issue 9): a bind mount of / got a 95% fill past a 90% ceiling
+// on /. Ceilings match the filesystem by device, not the mount's path.
+TEST_F(DiskFillHandlerTest, CeilingsMatchByDeviceNotByPath) {
+  const std::string bind = dir_.path() + "/app";
+  mounts_ = {Mount("/", "ext4", false, 801), Mount(bind, "ext4", false, 801),
+             Mount("/data", "xfs", false, 802)};
+  auto* c = policy_.add_disk_fill_ceilings();
+  c->set_mount("/");
+  c->set_max_percent(90);
+  absl::Status s = Handler()->Plan(PercentSpec(95, bind + "/data"), ctx_, &record_).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(), "percent: filling would take " + bind +
+                             " to 95%, above the policy ceiling of 90% (disk_fill_ceilings: / "
+                             "is the same filesystem)");
+  EXPECT_TRUE(Handler()->Plan(PercentSpec(90, bind), ctx_, &record_).ok());
+  // A ceiling named by a folder on the filesystem holds for all of it; the
+  // lowest of several wins.
+  c = policy_.add_disk_fill_ceilings();
+  c->set_mount(bind + "/data");
+  c->set_max_percent(70);
+  s = Handler()->Plan(PercentSpec(80, "/"), ctx_, &record_).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("above the policy ceiling of 70%"));
+  // Another device has no policy ceiling: the default one (95%) holds.
+  EXPECT_TRUE(Handler()->Plan(PercentSpec(95, "/data"), ctx_, &record_).ok());
+  s = Handler()->Plan(PercentSpec(96, "/data"), ctx_, &record_).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("above the default ceiling of 95%"));
+  // A ceiling on a path this host does not have applies to nothing.
+  c = policy_.add_disk_fill_ceilings();
+  c->set_mount("/missing");
+  c->set_max_percent(10);
+  EXPECT_TRUE(Handler()->Plan(PercentSpec(95, "/data"), ctx_, &record_).ok());
+  // A ceiling at 100 lets a fill go past the default.
+  c = policy_.add_disk_fill_ceilings();
+  c->set_mount("/data");
+  c->set_max_percent(100);
+  EXPECT_TRUE(Handler()->Plan(PercentSpec(100, "/data"), ctx_, &record_).ok());
+}
+
+// btrfs: a subvolume mounted at /home has an st_dev of its own but shares the
+// superblock (and its space) of /: the ceiling on / holds there too.
+TEST_F(DiskFillHandlerTest, CeilingsHoldAcrossBtrfsSubvolumes) {
+  mounts_ = {Mount("/", "btrfs", false, 30), Mount("/home", "btrfs", false, 30)};
+  auto* c = policy_.add_disk_fill_ceilings();
+  c->set_mount("/");
+  c->set_max_percent(90);
+  absl::Status s =
+      Handler(TenPercentUsed(), {{"/", 31}, {"/home", 32}})->Plan(PercentSpec(95, "/home"), ctx_, &record_).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("above the policy ceiling of 90%"));
 }
 
 TEST_F(DiskFillHandlerTest, SweepRemovesTaggedFilesAtWritableRealMountRootsOnly) {

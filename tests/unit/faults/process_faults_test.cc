@@ -232,6 +232,26 @@ TEST_F(ProcessFaultTest, PauseApplyFailsWhenAPlannedProcessExited) {
   EXPECT_EQ(table_.StateOf(12), 'S');
 }
 
+// Issue 9: a record without start times (an old format, or crafted) names
+// pids but not processes: revert, apply and kill signal none of them.
+TEST_F(ProcessFaultTest, RecordsWithoutStartTimesSignalNothing) {
+  v1::FaultRecord rec;
+  rec.set_id("f3");
+  *rec.mutable_spec() = Spec("pause");
+  for (pid_t p : {12, 13}) {
+    v1::ProcessRef* ref = rec.add_processes();
+    ref->set_pid(p);
+    ref->set_comm("redis-server");
+  }
+  ASSERT_TRUE(pause_->Revert(rec, ctx_).ok());  // skipped, not failed
+  absl::Status s = pause_->Apply(&rec, ctx_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("no start time"));
+  *rec.mutable_spec() = Spec("kill");
+  EXPECT_EQ(kill_->Apply(&rec, ctx_).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(table_.signals().empty());
+}
+
 TEST_F(ProcessFaultTest, PauseRevertFromRecordAloneSparesReusedPidsAndToleratesGoneOnes) {
   // A record as a restarted agent reads it from the ledger.
   v1::FaultRecord rec;

@@ -192,6 +192,42 @@ TEST_F(SelectorTest, BackReferencesAreRefused) {
   EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.cmdline: "));
 }
 
+// Issue 9: `[ab]{20000}c` stalled the fault engine for over 30 s under
+// std::regex. Under RE2 a repetition over 1000 is a syntax error; a program
+// over 1 MiB or 2000 instructions is refused, and so is a pattern over 1 KiB:
+// each at validation, naming the field and the reason.
+TEST_F(SelectorTest, CostlyRegexIsRefusedAtValidation) {
+  struct Case {
+    std::string pattern;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {"[ab]{20000}c", "invalid repetition size"},
+      {"(?:[ab]{1000}){30}c", "invalid repetition size"},
+      {"\\pL{100}", "too costly a regular expression"},  // over max_mem
+      {"[ab]{1000}[ab]{1000}c", "too costly a regular expression"},
+      {std::string(2000, 'a'), "at most 1024"},
+  };
+  for (const Case& c : cases) {
+    spec_.mutable_kill()->mutable_process()->set_cmdline(c.pattern);
+    absl::Status s = Validate();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.pattern.substr(0, 40);
+    EXPECT_THAT(std::string(s.message()), StartsWith("kill.process.cmdline: "));
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.reason));
+    EXPECT_EQ(Select().status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+// A pattern just under the limits is searched (linear time) and still matches.
+TEST_F(SelectorTest, LargeButBoundedRegexStillMatches) {
+  table_.Add(Proc(301, "worker", "python3 worker " + std::string(900, 'a') + "c"));
+  spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
+  spec_.mutable_kill()->mutable_process()->set_cmdline("[ab]{900}c$");
+  EXPECT_THAT(*SelectPids(), ElementsAre(301));
+  spec_.mutable_kill()->mutable_process()->set_cmdline("[ab]{901}c");
+  EXPECT_EQ(Select().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(SelectorTest, AnchorsApplyToTheWholeCmdline) {
   spec_.mutable_kill()->set_mode(v1::SELECTION_MODE_ALL);
   spec_.mutable_kill()->mutable_process()->set_cmdline("^python3 worker");
