@@ -1,6 +1,7 @@
 #include "controller/runner.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -291,8 +292,10 @@ std::optional<ExperimentRun::End> ExperimentRun::AwaitSteady() {
     if (!data.ok()) return End{"error", std::string(data.status().message())};
     data_ = std::move(*data);
     data_->Start();  // the writers run from the steady state to the end
+    std::vector<std::string> names;
+    for (const auto& d : exp_.data()) names.push_back(d.name());
     Event("data_started", NowRealtimeNs(), "",
-          fmt::format("{} writer(s): {}", exp_.data_size(), exp_.data(0).name()));
+          fmt::format("{} writer(s): {}", names.size(), fmt::join(names, ", ")));
   }
   const int need = RecoveredAfter(exp_);
   Progress("steady_state");
