@@ -3,12 +3,17 @@
 // access: neither touches it).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <functional>
 #include <string>
 
 #include "agent/faults/nft/dns.h"
 #include "agent/faults/nft/partition.h"
+#include "agent/faults/netns.h"
 #include "spec/fault_spec.h"
 
 namespace faultline::agent::nft {
@@ -88,6 +93,35 @@ TEST(DnsValidateTest, Table) {
   };
   DnsHandler handler;
   for (const Case& c : cases) CheckTable(handler, Dns(c.edit), c);
+}
+
+// `netns` must name a network namespace file (nsfs). A FIFO is refused at
+// once (it used to block open() for ever), as are a regular file and another
+// kind of namespace; /proc/PID/ns/net (a magic link) still works.
+TEST(NetnsTest, OnlyNetworkNamespaceFilesAreOpenedAndNothingBlocks) {
+  char dir[] = "/tmp/fltest-netns-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string fifo = std::string(dir) + "/fifo";
+  const std::string file = std::string(dir) + "/file";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::ofstream(file) << "x";
+  const auto start = std::chrono::steady_clock::now();
+  for (const std::string& path : {fifo, file, std::string("/proc/self/ns/mnt")}) {
+    v1::FaultSpec spec = Partition([&](v1::FaultSpec* s) { s->set_netns(path); });
+    auto resolved = ResolveNetnsPath(spec);
+    ASSERT_FALSE(resolved.ok()) << path;
+    EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("netns: " + path)) << path;
+    absl::Status run = RunInNetns(path, [] { return absl::OkStatus(); });
+    EXPECT_THAT(std::string(run.message()), HasSubstr("netns")) << path;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  v1::FaultSpec own = Partition([](v1::FaultSpec* s) { s->set_netns_pid(getpid()); });
+  EXPECT_TRUE(ResolveNetnsPath(own).ok());
+  EXPECT_TRUE(RunInNetns("/proc/self/ns/net", [] { return absl::OkStatus(); }).ok());
+  unlink(fifo.c_str());
+  unlink(file.c_str());
+  rmdir(dir);
 }
 
 TEST(NftTableFaultTest, FullBlockIncludesPolicyAndControl) {
