@@ -173,6 +173,56 @@ TEST(NftTableFaultTest, PartitionKeepIsExemptLikeProtectedCidrs) {
   EXPECT_LT(rules.find("10.0.0.53"), rules.find("drop")) << rules;
 }
 
+// A partition whose every peer is exempt would create a table and a ledger
+// record yet drop nothing: refused at plan time, naming `peers` and the
+// exemption. A peer only partly exempt stays legitimate.
+TEST(NftTableFaultTest, PartitionOfOnlyExemptPeersIsRefused) {
+  PartitionHandler handler;
+  v1::Policy policy;
+  policy.add_protected_cidrs("10.88.0.200/32");
+  FaultContext ctx;
+  ctx.policy = &policy;
+  ctx.control_addresses = {"10.88.0.2:7500", "unix:/run/faultline/agent.sock"};
+  Detail detail;
+  std::vector<std::string> notes;
+  auto only = [&](std::vector<std::string> peers, std::vector<std::string> keep = {}) {
+    return handler.MakeFullBlock(Partition([&](v1::FaultSpec* s) {
+                                   s->mutable_partition()->clear_peers();
+                                   for (const auto& p : peers) s->mutable_partition()->add_peers(p);
+                                   for (const auto& k : keep) s->mutable_partition()->add_keep(k);
+                                 }),
+                                 ctx, "", &detail, &notes);
+  };
+  struct Refused {
+    absl::StatusOr<BlockSpec> block;
+    const char* says;
+  };
+  for (auto& [block, says] : {Refused{only({"10.88.0.2/32"}), "the control address 10.88.0.2:7500"},
+                              Refused{only({"10.88.0.200"}), "policy.protected_cidrs[0]"},
+                              Refused{only({"10.88.0.2", "10.88.0.200"}), "protected_cidrs"},
+                              Refused{only({"10.1.2.0/24"}, {"10.1.0.0/16"}), "inside keep"}}) {
+    ASSERT_FALSE(block.ok()) << says;
+    EXPECT_EQ(block.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(block.status().message()), HasSubstr("peers: every entry is exempt"));
+    EXPECT_THAT(std::string(block.status().message()), HasSubstr(says));
+  }
+  for (const auto& peer : {"0.0.0.0/0", "10.88.0.0/24", "10.88.0.3"}) {
+    EXPECT_TRUE(only({peer}).ok()) << peer;
+  }
+  EXPECT_TRUE(only({"10.88.0.2", "10.99.0.1"}).ok());
+  // dns: port 53 on the controller's host is not its control channel.
+  DnsHandler dns;
+  auto resolvers = [&](const std::string& r) {
+    return dns.MakeFullBlock(Dns([&](v1::FaultSpec* s) { s->mutable_dns()->add_resolvers(r); }),
+                             ctx, "", &detail, &notes);
+  };
+  EXPECT_TRUE(resolvers("10.88.0.2").ok());
+  auto protected_resolver = resolvers("10.88.0.200");
+  ASSERT_FALSE(protected_resolver.ok());
+  EXPECT_THAT(std::string(protected_resolver.status().message()),
+              HasSubstr("resolvers: every entry is exempt"));
+}
+
 TEST(DnsBlockTest, ResolvConfAndDetailRoundTrip) {
   char path[] = "/tmp/fltest-resolv-XXXXXX";
   int fd = mkstemp(path);
