@@ -79,6 +79,51 @@ sigset_t BlockTerminationSignals() {
   return set;
 }
 
+// The controller link's settings from the flags. Without --advertise, a
+// single TCP listener is the obvious address.
+RegistrationOptions RegistrationFrom(const AgentOptions& options) {
+  RegistrationOptions reg;
+  reg.controller = options.controller;
+  reg.advertise = options.advertise;
+  if (reg.advertise.empty()) {
+    std::vector<std::string> tcp;
+    for (const auto& l : options.listen) {
+      if (l.rfind("unix:", 0) != 0) tcp.push_back(l);
+    }
+    if (tcp.size() == 1) reg.advertise = tcp[0];
+  }
+  reg.tls = options.tls;
+  if (!options.controller_tls_cert.empty()) reg.tls.cert = options.controller_tls_cert;
+  if (!options.controller_tls_key.empty()) reg.tls.key = options.controller_tls_key;
+  reg.insecure = options.insecure;
+  return reg;
+}
+
+// Every flag that can be checked without side effects, before anything
+// starts (state folder, recovery, listeners): the name, --controller and
+// --advertise, and --listen (returned parsed).
+absl::StatusOr<std::vector<Endpoint>> CheckFlags(const AgentOptions& options,
+                                                 const std::string& name) {
+  if (!options.controller.empty()) {
+    // The controller refuses any other name; say so before serving.
+    RETURN_IF_ERROR(auth::ValidateName(
+        options.name.empty() ? "--name (default: the host name)" : "--name", name));
+    RETURN_IF_ERROR(Registrar::CheckAddresses(RegistrationFrom(options)));
+  }
+  std::vector<Endpoint> endpoints;
+  for (const auto& l : options.listen) {
+    ASSIGN_OR_RETURN(Endpoint ep, ParseEndpoint("--listen", l));
+    if (!ep.is_unix && !options.insecure && !options.tls.All()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "--listen {}: TCP needs --tls-cert, --tls-key and --tls-ca (mutual TLS); "
+          "pass --insecure to serve plain TCP",
+          l));
+    }
+    endpoints.push_back(std::move(ep));
+  }
+  return endpoints;
+}
+
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));
   std::fprintf(stderr, "faultline-agent: %s\n", std::string(st.message()).c_str());
@@ -107,26 +152,9 @@ int RunAgent(const AgentOptions& options) {
   sigset_t signals = BlockTerminationSignals();
 
   const std::string name = options.name.empty() ? Hostname() : options.name;
-  if (!options.controller.empty()) {
-    // The controller refuses any other name; say so before serving.
-    if (absl::Status st = auth::ValidateName(
-            options.name.empty() ? "--name (default: the host name)" : "--name", name);
-        !st.ok()) {
-      return Fail(st);
-    }
-  }
-  std::vector<Endpoint> endpoints;
-  for (const auto& l : options.listen) {
-    auto ep = ParseEndpoint("--listen", l);
-    if (!ep.ok()) return Fail(ep.status());
-    if (!ep->is_unix && !options.insecure && !options.tls.All()) {
-      return Fail(absl::InvalidArgumentError(fmt::format(
-          "--listen {}: TCP needs --tls-cert, --tls-key and --tls-ca (mutual TLS); "
-          "pass --insecure to serve plain TCP",
-          l)));
-    }
-    endpoints.push_back(*ep);
-  }
+  auto checked = CheckFlags(options, name);
+  if (!checked.ok()) return Fail(checked.status());
+  const std::vector<Endpoint> endpoints = *std::move(checked);
   std::unique_ptr<auth::AuditLog> audit;
   if (!options.audit_log.empty()) {
     auto opened = auth::AuditLog::Open(options.audit_log, "agent");
@@ -185,21 +213,7 @@ int RunAgent(const AgentOptions& options) {
 
   std::unique_ptr<Registrar> registrar;
   if (!options.controller.empty()) {
-    RegistrationOptions reg;
-    reg.controller = options.controller;
-    reg.advertise = options.advertise;
-    // Without --advertise, a single TCP listener is the obvious address.
-    if (reg.advertise.empty()) {
-      std::vector<std::string> tcp;
-      for (const auto& l : options.listen) {
-        if (l.rfind("unix:", 0) != 0) tcp.push_back(l);
-      }
-      if (tcp.size() == 1) reg.advertise = tcp[0];
-    }
-    reg.tls = options.tls;
-    if (!options.controller_tls_cert.empty()) reg.tls.cert = options.controller_tls_cert;
-    if (!options.controller_tls_key.empty()) reg.tls.key = options.controller_tls_key;
-    reg.insecure = options.insecure;
+    RegistrationOptions reg = RegistrationFrom(options);
     reg.info = [&service] { return service.MakeInfo(); };
     auto started = Registrar::Start(std::move(reg));
     if (!started.ok()) {

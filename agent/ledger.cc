@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,8 +80,28 @@ bool IsValidFaultId(const std::string& id) {
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
 }
 
+namespace {
+
+// The state folder and its ledger folder, made if missing. Errors name
+// --state-dir: a FIFO or a regular file there is "not a folder".
+absl::Status MakeStateDirs(const std::string& state_dir) {
+  struct stat st {};
+  if (::stat(state_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    const char* what = S_ISFIFO(st.st_mode) ? " (a FIFO)" : S_ISREG(st.st_mode) ? " (a file)" : "";
+    return absl::FailedPreconditionError(
+        fmt::format("--state-dir {}: not a folder{}", state_dir, what));
+  }
+  if (absl::Status made = MakeDirs(state_dir + "/ledger", 0700); !made.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("--state-dir {}: {}", state_dir, std::string(made.message())));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& state_dir) {
-  RETURN_IF_ERROR(MakeDirs(state_dir + "/ledger", 0700));
+  RETURN_IF_ERROR(MakeStateDirs(state_dir));
   const std::string lock_path = state_dir + "/lock";
   UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) {

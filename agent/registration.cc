@@ -8,13 +8,19 @@
 
 namespace faultline {
 
-absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Start(RegistrationOptions options) {
+absl::Status Registrar::CheckAddresses(const RegistrationOptions& options) {
   if (options.advertise.empty()) {
     return absl::InvalidArgumentError(
         "--advertise: required with --controller (the address the controller dials)");
   }
-  auto advertise = ParseEndpoint("--advertise", options.advertise);
-  if (!advertise.ok()) return advertise.status();
+  if (auto controller = ParseEndpoint("--controller", options.controller); !controller.ok()) {
+    return controller.status();
+  }
+  return ParseEndpoint("--advertise", options.advertise).status();
+}
+
+absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Start(RegistrationOptions options) {
+  if (absl::Status st = CheckAddresses(options); !st.ok()) return st;
   if (!options.info) return absl::InvalidArgumentError("registration: no Info source");
   if (options.heartbeat < std::chrono::milliseconds(10)) {
     return absl::InvalidArgumentError("heartbeat: must be at least 10ms");

@@ -34,6 +34,9 @@ struct RegistrationOptions {
 // Owned by the agent's main; destroying it stops the thread. Thread-safe.
 class Registrar {
  public:
+  // Parses --controller and --advertise (required) without dialling:
+  // INVALID_ARGUMENT naming the flag. The agent calls it before it starts.
+  static absl::Status CheckAddresses(const RegistrationOptions& options);
   // Checks the options and starts the thread; the controller need not be up.
   static absl::StatusOr<std::unique_ptr<Registrar>> Start(RegistrationOptions options);
   ~Registrar();

@@ -32,14 +32,28 @@ std::string Rfc3339(int64_t unix_ns) {
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path,
                                                          const std::string& daemon) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  // O_NONBLOCK: a FIFO given as the log must be refused, not wait for a reader
+  // in open() (ENXIO when it has none). It is cleared once the file is known
+  // to be a regular file.
+  UniqueFd fd(::open(path.c_str(),
+                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
   if (!fd) {
+    const int err = errno;
+    if (err == ENXIO || err == EISDIR) {
+      return absl::FailedPreconditionError(
+          fmt::format("--audit-log: {} is not a regular file", path));
+    }
     return absl::FailedPreconditionError(
-        fmt::format("--audit-log: cannot open {}: {}", path, std::strerror(errno)));
+        fmt::format("--audit-log: cannot open {}: {}", path, std::strerror(err)));
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(fmt::format("--audit-log: {} is not a regular file", path));
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return absl::FailedPreconditionError(
+        fmt::format("--audit-log: {}: fcntl: {}", path, std::strerror(errno)));
   }
   return std::unique_ptr<AuditLog>(new AuditLog(path, daemon, std::move(fd)));
 }

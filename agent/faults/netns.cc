@@ -2,8 +2,12 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,9 +15,40 @@
 #include <regex>
 #include <thread>
 
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 
 namespace faultline::agent {
+
+absl::StatusOr<UniqueFd> OpenNetns(const std::string& path, const std::string& field) {
+  // O_PATH first: it opens nothing (a FIFO does not wait for a writer, a
+  // device's open has no side effects), yet it follows /proc/PID/ns/net's
+  // magic link and sees /run/netns/NAME's nsfs bind mount.
+  UniqueFd probe(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!probe) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: cannot open {}: {}", field, path, std::strerror(errno)));
+  }
+  struct stat st {};
+  struct statfs fs {};
+  if (::fstat(probe.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      ::fstatfs(probe.get(), &fs) != 0 || fs.f_type != NSFS_MAGIC) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {} is not a network namespace (not an nsfs file)", field, path));
+  }
+  // Reopen the very inode checked above, readable (setns needs that).
+  const std::string self = fmt::format("/proc/self/fd/{}", probe.get());
+  UniqueFd fd(::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: cannot open {}: {}", field, path, std::strerror(errno)));
+  }
+  if (::ioctl(fd.get(), NS_GET_NSTYPE) != CLONE_NEWNET) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {} is a namespace, but not a network namespace", field, path));
+  }
+  return fd;
+}
 
 absl::StatusOr<std::string> ResolveNetnsPath(const v1::FaultSpec& spec) {
   if (!spec.netns().empty() && spec.netns_pid() != 0) {
@@ -49,6 +84,7 @@ absl::StatusOr<std::string> ResolveNetnsPath(const v1::FaultSpec& spec) {
     return absl::InvalidArgumentError(
         fmt::format("{}: {} does not exist: {}", field, path, std::strerror(errno)));
   }
+  RETURN_IF_ERROR(OpenNetns(path, field).status());
   return path;
 }
 
@@ -56,12 +92,12 @@ absl::Status RunInNetns(const std::string& netns_path, const std::function<absl:
   if (netns_path.empty()) return fn();
   absl::Status result;
   std::thread worker([&] {
-    UniqueFd fd(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-      result = absl::FailedPreconditionError(
-          fmt::format("netns: cannot open {}: {}", netns_path, std::strerror(errno)));
+    absl::StatusOr<UniqueFd> opened = OpenNetns(netns_path, "netns");
+    if (!opened.ok()) {
+      result = opened.status();
       return;
     }
+    UniqueFd fd = *std::move(opened);
     // The thread is never reused: it ends right after fn, so its namespace
     // switch cannot leak into other work.
     if (::setns(fd.get(), CLONE_NEWNET) != 0) {

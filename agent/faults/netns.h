@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/unique_fd.h"
 #include "faultline/v1/faults.pb.h"
 
 namespace faultline::agent {
@@ -18,6 +19,12 @@ namespace faultline::agent {
 // /proc/PID/ns/net for `netns_pid`. INVALID_ARGUMENT naming the field when both
 // are set, the name is malformed, or the target does not exist.
 absl::StatusOr<std::string> ResolveNetnsPath(const v1::FaultSpec& spec);
+
+// Opens the network namespace file at `path` for setns(): it must be an nsfs
+// file (/run/netns/NAME, /proc/PID/ns/net) of a network namespace. Never
+// blocks (a FIFO is refused, not waited on). INVALID_ARGUMENT naming `field`
+// for anything else.
+absl::StatusOr<UniqueFd> OpenNetns(const std::string& path, const std::string& field);
 
 // Runs `fn` with the calling context switched to the network namespace at
 // `netns_path` ("" = run it right here). Blocks until `fn` returns.

@@ -1,6 +1,7 @@
 // End-to-end tests of faultline-agent: a real agent inside a simulated host
 // (own PID and mount namespaces), real victim processes, a tmpfs mounted inside
 // the host, gRPC straight to the agent and the `faultline` CLI.
+#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -550,6 +551,52 @@ TEST_F(AgentTest, TcpWithoutTlsOrInsecureRefusesToStart) {
   const std::string all = r.out + r.err;
   EXPECT_TRUE(all.find("--insecure") != std::string::npos || all.find("tls") != std::string::npos)
       << "no hint about TLS/--insecure: " << r.Describe();
+}
+
+// Flags the agent cannot use are refused at once, naming the flag, before it
+// opens its state folder, recovers, or binds a socket: a bad --controller or
+// --advertise used to be found only after it had started serving; a FIFO as
+// --audit-log used to block open() for ever; a FIFO or a file as --state-dir
+// said only "mkdir .../ledger: Not a directory".
+TEST_F(AgentTest, UnusableFlagsAreRefusedBeforeAnythingStarts) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
+  ASSERT_OK_AND_ASSIGN(std::string agent_bin, AgentBinary());
+  const std::string fifo = dir_->Path("flag-fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_OK(dir_->WriteFile("flag-file", "x"));
+  struct Case {
+    std::vector<std::string> args;
+    std::string names;
+  };
+  const std::vector<Case> cases = {
+      {{"--controller", "10.88.0.2:99999", "--advertise", "10.88.0.11:7601", "--name", "ok"},
+       "--controller"},
+      {{"--controller", "10.88.0.2:7500", "--advertise", "x y", "--name", "ok"}, "--advertise"},
+      {{"--controller", "10.88.0.2:7500", "--name", "ok"}, "--advertise"},
+      {{"--audit-log", fifo}, "--audit-log"},
+      {{"--audit-log", dir_->path()}, "--audit-log"},
+  };
+  for (size_t i = 0; i < cases.size() + 2; ++i) {
+    // The last two runs give a FIFO, then a file, as --state-dir.
+    std::string state = i == cases.size() ? fifo : dir_->Path("flag-file");
+    if (i < cases.size()) state = dir_->Path(fmt::format("flag-state-{}", i));
+    const std::string names = i < cases.size() ? cases[i].names : "--state-dir " + state;
+    const std::string sock = dir_->Path(fmt::format("flag-{}.sock", i));
+    std::vector<std::string> argv = {agent_bin, "--listen", "unix:" + sock, "--state-dir", state,
+                                     policy[0], policy[1]};
+    if (i < cases.size()) argv.insert(argv.end(), cases[i].args.begin(), cases[i].args.end());
+    const auto start = Clock::now();
+    CommandResult r = host_->Run(argv, 20s);
+    EXPECT_FALSE(r.timed_out) << names << ": " << r.Describe();
+    EXPECT_LT(Clock::now() - start, 5s) << names;
+    EXPECT_NE(r.exit_code, 0) << r.Describe();
+    EXPECT_NE(r.err.find(names), std::string::npos) << names << ": " << r.Describe();
+    struct stat st {};
+    EXPECT_NE(::lstat(sock.c_str(), &st), 0) << names << ": the socket was bound";
+    if (i < cases.size()) {
+      EXPECT_NE(::lstat(state.c_str(), &st), 0) << names << ": the state folder was made";
+    }
+  }
 }
 
 TEST_F(AgentTest, InsecureTcpPauseKillAndDiskFillThroughCli) {

@@ -24,6 +24,8 @@ class DnsHandler : public NftTableFault {
  protected:
   absl::StatusOr<BlockSpec> MakeBlock(const v1::FaultSpec& spec, const std::string& netns_path,
                                       Detail* detail, std::vector<std::string>* notes) const override;
+  const char* PeersField() const override { return "resolvers"; }
+  bool ControlHostsExempt() const override { return false; }
 
  private:
   std::string ResolvConfPath(const v1::FaultSpec& spec) const;

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "common/endpoint.h"
 
 namespace faultline::agent::nft {
@@ -331,6 +332,22 @@ std::vector<std::string> ParseResolvConf(const std::string& text, std::vector<st
     }
   }
   return out;
+}
+
+absl::Status CheckSomethingBlocked(const std::vector<Cidr>& peers,
+                                   const std::vector<Exemption>& exempt, const std::string& field) {
+  std::vector<std::string> reasons;
+  for (const Cidr& peer : peers) {
+    auto it = std::find_if(exempt.begin(), exempt.end(),
+                           [&](const Exemption& e) { return e.cidr.Contains(peer); });
+    if (it == exempt.end()) return absl::OkStatus();
+    if (reasons.size() < 4) reasons.push_back(fmt::format("{} is {}", peer.ToString(), it->why));
+  }
+  if (peers.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format(
+      "{}: every entry is exempt, so nothing would be blocked ({}{}); name an address outside "
+      "the exemptions",
+      field, absl::StrJoin(reasons, "; "), peers.size() > reasons.size() ? "; ..." : ""));
 }
 
 std::vector<std::string> ExemptionNotes(const BlockSpec& spec) {

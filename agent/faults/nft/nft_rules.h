@@ -101,6 +101,19 @@ std::vector<std::pair<std::string, std::string>> ParseTableList(const std::strin
 // a plain IP address (e.g. with a %scope) are reported in `skipped`.
 std::vector<std::string> ParseResolvConf(const std::string& text, std::vector<std::string>* skipped);
 
+// An address range a block never drops traffic to or from, and why (for
+// messages): "inside keep 10.0.0.0/8".
+struct Exemption {
+  Cidr cidr;
+  std::string why;
+};
+
+// INVALID_ARGUMENT naming `field` when every peer lies wholly inside one of
+// `exempt`: such a block would drop nothing (a peer only partly covered, e.g.
+// 0.0.0.0/0 or a /24 holding the controller, still blocks the rest).
+absl::Status CheckSomethingBlocked(const std::vector<Cidr>& peers,
+                                   const std::vector<Exemption>& exempt, const std::string& field);
+
 // Human notes for dry runs: which peers cover exempt addresses.
 std::vector<std::string> ExemptionNotes(const BlockSpec& spec);
 

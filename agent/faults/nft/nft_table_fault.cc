@@ -114,11 +114,15 @@ absl::StatusOr<BlockSpec> NftTableFault::MakeFullBlock(const v1::FaultSpec& spec
                                                        Detail* detail,
                                                        std::vector<std::string>* notes) const {
   ASSIGN_OR_RETURN(BlockSpec block, MakeBlock(spec, netns_path, detail, notes));
+  std::vector<Exemption> exempt;
+  for (const Cidr& c : block.protected_cidrs) exempt.push_back({c, "inside keep " + c.ToString()});
   if (ctx.policy != nullptr) {
     for (int i = 0; i < ctx.policy->protected_cidrs_size(); ++i) {
-      auto c = ParseCidr(fmt::format("policy.protected_cidrs[{}]", i), ctx.policy->protected_cidrs(i));
+      const std::string field = fmt::format("policy.protected_cidrs[{}]", i);
+      auto c = ParseCidr(field, ctx.policy->protected_cidrs(i));
       if (!c.ok()) return absl::FailedPreconditionError(std::string(c.status().message()));
       block.protected_cidrs.push_back(*c);
+      exempt.push_back({*c, fmt::format("inside {} {}", field, c->ToString())});
     }
   }
   block.protected_cidrs = NormalizeCidrs(std::move(block.protected_cidrs), nullptr);
@@ -126,6 +130,13 @@ absl::StatusOr<BlockSpec> NftTableFault::MakeFullBlock(const v1::FaultSpec& spec
   // Without a parsable control address we could not keep it exempt: refuse.
   if (!control.ok()) return absl::FailedPreconditionError(std::string(control.status().message()));
   block.control = *std::move(control);
+  for (const ControlExemption& c : block.control) {
+    if (!c.host || !ControlHostsExempt()) continue;
+    exempt.push_back({*c.host, fmt::format("the control address {} (the controller and the "
+                                           "agent's own listeners are never partitioned)",
+                                           c.source)});
+  }
+  RETURN_IF_ERROR(CheckSomethingBlocked(block.peers, exempt, PeersField()));
   return block;
 }
 

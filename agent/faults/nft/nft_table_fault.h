@@ -38,7 +38,10 @@ class NftTableFault : public FaultHandler {
   absl::Status HostSupports(const FaultContext& ctx) const final;
 
   // The full block description for `spec`, exemptions included. `detail`
-  // carries Plan's decisions into Apply (Plan may add to it).
+  // carries Plan's decisions into Apply (Plan may add to it). INVALID_ARGUMENT
+  // naming PeersField() when every peer is exempt (keep, the policy's
+  // protected_cidrs, and for ControlHostsExempt() kinds the control hosts):
+  // such a fault would drop nothing.
   absl::StatusOr<BlockSpec> MakeFullBlock(const v1::FaultSpec& spec, const FaultContext& ctx,
                                           const std::string& netns_path, Detail* detail,
                                           std::vector<std::string>* notes) const;
@@ -48,6 +51,12 @@ class NftTableFault : public FaultHandler {
   virtual absl::StatusOr<BlockSpec> MakeBlock(const v1::FaultSpec& spec,
                                               const std::string& netns_path, Detail* detail,
                                               std::vector<std::string>* notes) const = 0;
+  // The spec field that holds the blocked addresses, for messages.
+  virtual const char* PeersField() const { return "peers"; }
+  // Whether a peer on a control host (the controller, our listeners) counts
+  // as exempt as a whole, not just its control port: a partition never cuts
+  // the controller; a dns fault on its port 53 is fine.
+  virtual bool ControlHostsExempt() const { return true; }
 };
 
 

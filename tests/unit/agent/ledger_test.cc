@@ -3,6 +3,7 @@
 // is opened again; the state folder's agent id is made once and kept; the
 // record reader refuses what is not a record of that file's id.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,6 +98,26 @@ TEST_F(LedgerTest, AgentIdIsMadeOnceAndKept) {
   EXPECT_TRUE(IsValidAgentId((*third)->agent_id()));
   EXPECT_FALSE(IsValidAgentId("ABCDEF012345"));
   EXPECT_FALSE(IsValidAgentId("0123"));
+}
+
+// A FIFO or a regular file as the state folder is refused naming the flag
+// (it used to say only "mkdir .../ledger: Not a directory").
+TEST_F(LedgerTest, StateDirThatIsNotAFolderNamesTheFlag) {
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string file = dir_ + "/file";
+  Write(file, "x");
+  for (const std::string& path : {fifo, file}) {
+    auto ledger = Ledger::Open(path);
+    ASSERT_FALSE(ledger.ok()) << path;
+    EXPECT_EQ(ledger.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(ledger.status().message()),
+                ::testing::HasSubstr("--state-dir " + path + ": not a folder"));
+  }
+  auto nested = Ledger::Open(file + "/sub");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_THAT(std::string(nested.status().message()), ::testing::StartsWith("--state-dir "));
+  EXPECT_TRUE(Ledger::Open(dir_ + "/new/state").ok());
 }
 
 TEST_F(LedgerTest, RecordReaderChecksTheId) {

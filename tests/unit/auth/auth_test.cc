@@ -376,5 +376,26 @@ TEST(AuditLog, OneFsyncedJsonLinePerCallWithoutSecrets) {
   EXPECT_FALSE(AuditLog::Open(dir.path(), "agent").ok());  // a folder
 }
 
+// A FIFO or a folder as --audit-log is refused at once, naming the flag: the
+// open is non-blocking, so a FIFO with no reader cannot hang the daemon.
+TEST(AuditLog, RefusesFifoAndFolderWithoutBlocking) {
+  TempDir dir("audit-fifo");
+  const std::string fifo = dir.Path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto no_reader = AuditLog::Open(fifo, "agent");
+  ASSERT_FALSE(no_reader.ok());
+  EXPECT_THAT(std::string(no_reader.status().message()), HasSubstr("--audit-log"));
+  EXPECT_THAT(std::string(no_reader.status().message()), HasSubstr("not a regular file"));
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  auto with_reader = AuditLog::Open(fifo, "agent");
+  ::close(reader);
+  ASSERT_FALSE(with_reader.ok());
+  EXPECT_THAT(std::string(with_reader.status().message()), HasSubstr("--audit-log"));
+  auto folder = AuditLog::Open(dir.path(), "agent");
+  ASSERT_FALSE(folder.ok());
+  EXPECT_THAT(std::string(folder.status().message()), HasSubstr("--audit-log"));
+}
+
 }  // namespace
 }  // namespace faultline::auth

@@ -3,12 +3,17 @@
 // access: neither touches it).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <functional>
 #include <string>
 
 #include "agent/faults/nft/dns.h"
 #include "agent/faults/nft/partition.h"
+#include "agent/faults/netns.h"
 #include "spec/fault_spec.h"
 
 namespace faultline::agent::nft {
@@ -90,6 +95,35 @@ TEST(DnsValidateTest, Table) {
   for (const Case& c : cases) CheckTable(handler, Dns(c.edit), c);
 }
 
+// `netns` must name a network namespace file (nsfs). A FIFO is refused at
+// once (it used to block open() for ever), as are a regular file and another
+// kind of namespace; /proc/PID/ns/net (a magic link) still works.
+TEST(NetnsTest, OnlyNetworkNamespaceFilesAreOpenedAndNothingBlocks) {
+  char dir[] = "/tmp/fltest-netns-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string fifo = std::string(dir) + "/fifo";
+  const std::string file = std::string(dir) + "/file";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::ofstream(file) << "x";
+  const auto start = std::chrono::steady_clock::now();
+  for (const std::string& path : {fifo, file, std::string("/proc/self/ns/mnt")}) {
+    v1::FaultSpec spec = Partition([&](v1::FaultSpec* s) { s->set_netns(path); });
+    auto resolved = ResolveNetnsPath(spec);
+    ASSERT_FALSE(resolved.ok()) << path;
+    EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("netns: " + path)) << path;
+    absl::Status run = RunInNetns(path, [] { return absl::OkStatus(); });
+    EXPECT_THAT(std::string(run.message()), HasSubstr("netns")) << path;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  v1::FaultSpec own = Partition([](v1::FaultSpec* s) { s->set_netns_pid(getpid()); });
+  EXPECT_TRUE(ResolveNetnsPath(own).ok());
+  EXPECT_TRUE(RunInNetns("/proc/self/ns/net", [] { return absl::OkStatus(); }).ok());
+  unlink(fifo.c_str());
+  unlink(file.c_str());
+  rmdir(dir);
+}
+
 TEST(NftTableFaultTest, FullBlockIncludesPolicyAndControl) {
   PartitionHandler handler;
   v1::Policy policy;
@@ -137,6 +171,56 @@ TEST(NftTableFaultTest, PartitionKeepIsExemptLikeProtectedCidrs) {
   const std::string rules = BuildApplyCommands("faultline-t", *block, std::chrono::seconds(30));
   EXPECT_THAT(rules, HasSubstr("10.0.0.53"));
   EXPECT_LT(rules.find("10.0.0.53"), rules.find("drop")) << rules;
+}
+
+// A partition whose every peer is exempt would create a table and a ledger
+// record yet drop nothing: refused at plan time, naming `peers` and the
+// exemption. A peer only partly exempt stays legitimate.
+TEST(NftTableFaultTest, PartitionOfOnlyExemptPeersIsRefused) {
+  PartitionHandler handler;
+  v1::Policy policy;
+  policy.add_protected_cidrs("10.88.0.200/32");
+  FaultContext ctx;
+  ctx.policy = &policy;
+  ctx.control_addresses = {"10.88.0.2:7500", "unix:/run/faultline/agent.sock"};
+  Detail detail;
+  std::vector<std::string> notes;
+  auto only = [&](std::vector<std::string> peers, std::vector<std::string> keep = {}) {
+    return handler.MakeFullBlock(Partition([&](v1::FaultSpec* s) {
+                                   s->mutable_partition()->clear_peers();
+                                   for (const auto& p : peers) s->mutable_partition()->add_peers(p);
+                                   for (const auto& k : keep) s->mutable_partition()->add_keep(k);
+                                 }),
+                                 ctx, "", &detail, &notes);
+  };
+  struct Refused {
+    absl::StatusOr<BlockSpec> block;
+    const char* says;
+  };
+  for (auto& [block, says] : {Refused{only({"10.88.0.2/32"}), "the control address 10.88.0.2:7500"},
+                              Refused{only({"10.88.0.200"}), "policy.protected_cidrs[0]"},
+                              Refused{only({"10.88.0.2", "10.88.0.200"}), "protected_cidrs"},
+                              Refused{only({"10.1.2.0/24"}, {"10.1.0.0/16"}), "inside keep"}}) {
+    ASSERT_FALSE(block.ok()) << says;
+    EXPECT_EQ(block.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(block.status().message()), HasSubstr("peers: every entry is exempt"));
+    EXPECT_THAT(std::string(block.status().message()), HasSubstr(says));
+  }
+  for (const auto& peer : {"0.0.0.0/0", "10.88.0.0/24", "10.88.0.3"}) {
+    EXPECT_TRUE(only({peer}).ok()) << peer;
+  }
+  EXPECT_TRUE(only({"10.88.0.2", "10.99.0.1"}).ok());
+  // dns: port 53 on the controller's host is not its control channel.
+  DnsHandler dns;
+  auto resolvers = [&](const std::string& r) {
+    return dns.MakeFullBlock(Dns([&](v1::FaultSpec* s) { s->mutable_dns()->add_resolvers(r); }),
+                             ctx, "", &detail, &notes);
+  };
+  EXPECT_TRUE(resolvers("10.88.0.2").ok());
+  auto protected_resolver = resolvers("10.88.0.200");
+  ASSERT_FALSE(protected_resolver.ok());
+  EXPECT_THAT(std::string(protected_resolver.status().message()),
+              HasSubstr("resolvers: every entry is exempt"));
 }
 
 TEST(DnsBlockTest, ResolvConfAndDetailRoundTrip) {
