@@ -146,13 +146,9 @@ void ValidateZoneOutageEntry(const std::string& path, const v1::ExperimentFault&
 }  // namespace
 
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("line {}, column {}: {}", e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
+  absl::StatusOr<YAML::Node> loaded = LoadBoundedYaml(yaml);
+  if (!loaded.ok()) return loaded.status();
+  const YAML::Node& root = *loaded;
   if (!root.IsMap()) {
     return absl::InvalidArgumentError("(top): expected a mapping with name, targets, probes, "
                                       "faults, objectives, duration");

@@ -473,6 +473,21 @@ TEST(Controller, UnknownTargetsAndBadFilesAreErrors) {
   EXPECT_THAT(st.error_message(), HasSubstr("bogus: unknown field"));
 }
 
+TEST(Controller, RunExperimentYamlWithAnAliasIsRefused) {
+  TestController c;
+  grpc::ClientContext ctx;
+  v1::RunExperimentRequest req;
+  req.set_yaml("name: &n x\ndescription: *n\n");
+  req.set_file("x.yaml");
+  auto reader = c.stub()->RunExperiment(&ctx, req);
+  v1::RunUpdate u;
+  while (reader->Read(&u)) {
+  }
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("YAML aliases (*name) are not supported"));
+}
+
 TEST(Controller, RejectedInjectEndsInErrorAndReverts) {
   TestController c;
   Fleet f;
