@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/grpc_status.h"
+#include "common/text.h"
 #include "common/yaml_proto.h"
 
 namespace faultline::cli {
@@ -31,17 +32,7 @@ void CliContext::Fail(const absl::Status& status) {
 }
 
 std::string Printable(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
+  return faultline::Printable(text, std::string::npos);
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
