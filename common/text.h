@@ -1,5 +1,6 @@
 // Text from users, made safe to show: the one helper every error message and
-// log line uses to echo a user's string (bounded and escaped).
+// log line uses to echo a user's string (bounded and escaped), and a UTF-8
+// check for values headed into proto string fields.
 #ifndef FAULTLINE_COMMON_TEXT_H_
 #define FAULTLINE_COMMON_TEXT_H_
 
@@ -17,6 +18,11 @@ inline constexpr size_t kMaxEchoBytes = 64;
 // refuses replies whose message exceeds its metadata limit), and a newline or
 // a terminal escape cannot fake lines on a screen.
 std::string Printable(const std::string& text, size_t max_bytes = kMaxEchoBytes);
+
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF): protobuf refuses to serialize a string field that is
+// not, with a message naming no field.
+bool IsValidUtf8(const std::string& text);
 
 }  // namespace faultline
 

@@ -1,5 +1,6 @@
 #include "controller/cli/cli.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
@@ -29,6 +30,21 @@ void CliContext::Fail(const absl::Status& status) {
     std::printf("{\"error\":{\"code\":\"%s\",\"message\":%s}}\n", code, JsonQuote(msg).c_str());
   }
   exit_code = 1;
+}
+
+absl::Status CheckArgsUtf8(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (IsValidUtf8(arg)) continue;
+    std::string flag = arg.substr(0, arg.find('='));
+    if (arg[0] != '-' || flag == arg) {
+      const bool after_flag = i > 1 && argv[i - 1][0] == '-' && arg[0] != '-';
+      flag = after_flag ? argv[i - 1] : fmt::format("argument {}", i);
+    }
+    return absl::InvalidArgumentError(
+        fmt::format("{}: \"{}\" is not valid UTF-8", Printable(flag), Printable(arg)));
+  }
+  return absl::OkStatus();
 }
 
 std::string Printable(const std::string& text) {

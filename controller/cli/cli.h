@@ -52,6 +52,10 @@ absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind,
                                                  std::vector<std::string> args,
                                                  bool validate = true);
 
+// Every command-line argument is UTF-8 (values go into proto string fields):
+// INVALID_ARGUMENT naming the flag (or the argument's position) otherwise.
+absl::Status CheckArgsUtf8(int argc, const char* const* argv);
+
 // `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
 void AddControllerCommands(CLI::App& app, CliContext& ctx);
 

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   faultline::cli::AddAgentCommands(app, ctx);
   faultline::cli::AddControllerCommands(app, ctx);
   faultline::cli::AddCertsCommands(app, ctx);
+  if (absl::Status utf8 = faultline::cli::CheckArgsUtf8(argc, argv); !utf8.ok()) {
+    ctx.Fail(utf8);
+    return ctx.exit_code;
+  }
   CLI11_PARSE(app, argc, argv);
   return ctx.exit_code;
 }

@@ -21,5 +21,21 @@ TEST(Printable, CutsLongTextAndSaysHowLongItWas) {
   EXPECT_EQ(Printable(std::string(100, 'y'), std::string::npos), std::string(100, 'y'));
 }
 
+TEST(IsValidUtf8, AcceptsWellFormedText) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("30s"));
+  EXPECT_TRUE(IsValidUtf8("café ☃ \xf0\x9f\x98\x80"));
+}
+
+TEST(IsValidUtf8, RefusesMalformedText) {
+  EXPECT_FALSE(IsValidUtf8("\xff\xfe"));
+  EXPECT_FALSE(IsValidUtf8("\xc3"));              // cut short
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong, 3 bytes
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("a\x80"));             // a lone continuation byte
+}
+
 }  // namespace
 }  // namespace faultline

@@ -118,6 +118,25 @@ TEST(Validate, EchoesAtMost64BytesOfAValue) {
               HasSubstr("path: must be an absolute path, got \"data\""));
 }
 
+// Flag values land in proto string fields: a value that is not UTF-8 is
+// refused naming its flag (protobuf's own error names nothing).
+TEST(BuildFromFlags, RefusesValuesThatAreNotUtf8NamingTheFlag) {
+  const FaultKind* pause = FindKind("pause");
+  ASSERT_NE(pause, nullptr);
+  const Flag* duration = nullptr;
+  for (const Flag& f : pause->flags) {
+    if (f.name == "duration") duration = &f;
+  }
+  ASSERT_NE(duration, nullptr);
+  auto spec = BuildFromFlags(*pause, {{duration, {"\xff\xfe"}}});
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(), "--duration: \"\\xff\\xfe\" is not valid UTF-8");
+  spec = BuildFromFlags(*pause, {{duration, {"30s"}}});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->duration(), "30s");
+}
+
 TEST(Validate, ReturnsTheDurationOfReversibleKindsOnly) {
   v1::FaultSpec pause;
   pause.set_duration("1500ms");
