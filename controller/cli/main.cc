@@ -28,6 +28,17 @@ int main(int argc, char** argv) {
     ctx.Fail(utf8);
     return ctx.exit_code;
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // "inject cpu": CLI11 would say only that a subcommand is required.
+    absl::Status kind = e.get_exit_code() == 0 ? absl::OkStatus()  // --help, --version
+                                               : faultline::cli::UnknownKindError(app);
+    if (!kind.ok()) {
+      ctx.Fail(kind);
+      return ctx.exit_code;
+    }
+    return app.exit(e);
+  }
   return ctx.exit_code;
 }

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,28 @@ namespace faultline::cli {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The app as main() wires it.
+struct App {
+  CliContext ctx;
+  CLI::App app{"faultline"};
+  App() {
+    app.require_subcommand(1);
+    app.fallthrough();
+    AddAgentCommands(app, ctx);
+    AddControllerCommands(app, ctx);
+  }
+  // The parse error's text, or "" when the arguments parse.
+  std::string Parse(std::vector<std::string> args) {
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    try {
+      app.parse(args);
+    } catch (const CLI::ParseError& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
 
 TEST(Cli, ArgumentsThatAreNotUtf8AreRefusedNamingTheFlag) {
   const char* split[] = {"faultline", "inject", "pause", "--duration", "\xff\xfe"};
@@ -25,6 +49,28 @@ TEST(Cli, ArgumentsThatAreNotUtf8AreRefusedNamingTheFlag) {
   EXPECT_THAT(CheckArgsUtf8(3, positional).message(), HasSubstr("argument 2: "));
   const char* good[] = {"faultline", "inject", "pause", "--duration", "5s", "--process-name", "é"};
   EXPECT_TRUE(CheckArgsUtf8(7, good).ok());
+}
+
+TEST(Cli, AnUnknownKindIsNamedWithTheKnownOnes) {
+  App a;
+  EXPECT_THAT(a.Parse({"inject", "cpu", "--duration", "5s"}), HasSubstr("subcommand"));
+  absl::Status st = UnknownKindError(a.app);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("inject: unknown fault kind \"cpu\" (known: "));
+  EXPECT_THAT(st.message(), HasSubstr("pause"));
+
+  App z;
+  z.Parse({"inject", "zone-outage", "--duration", "5s"});
+  EXPECT_THAT(UnknownKindError(z.app).message(),
+              HasSubstr("zone-outage is a controller-level fault"));
+
+  App p;
+  p.Parse({"preflight"});
+  EXPECT_THAT(UnknownKindError(p.app).message(), HasSubstr("preflight: give a fault kind"));
+
+  App other;
+  other.Parse({"runs", "--limit", "x"});
+  EXPECT_TRUE(UnknownKindError(other.app).ok());
 }
 
 }  // namespace
