@@ -409,7 +409,11 @@ grpc::Status ControllerService::ListRuns(grpc::ServerContext* ctx, const v1::Lis
   if (auto caller = authorizer_->Authorize(ctx, "ListRuns", kReaders); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
-  auto runs = store_->ListRuns(req->limit());
+  if (req->limit() < 0 || req->limit() > kMaxListRuns) {
+    return ToGrpcStatus(absl::InvalidArgumentError(fmt::format(
+        "limit: at most {} runs (0 = {}), got {}", kMaxListRuns, kMaxListRuns, req->limit())));
+  }
+  auto runs = store_->ListRuns(req->limit() == 0 ? kMaxListRuns : req->limit());
   if (!runs.ok()) return ToGrpcStatus(runs.status());
   for (auto& r : *runs) *resp->add_runs() = std::move(r);
   return grpc::Status::OK;

@@ -73,5 +73,12 @@ TEST(Cli, AnUnknownKindIsNamedWithTheKnownOnes) {
   EXPECT_TRUE(UnknownKindError(other.app).ok());
 }
 
+TEST(Cli, RunsLimitIsBounded) {
+  for (const char* bad : {"-1", "0", "1001"}) {
+    App a;
+    EXPECT_THAT(a.Parse({"runs", "--limit", bad}), HasSubstr("--limit")) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace faultline::cli
