@@ -12,6 +12,7 @@
 #include "auth/caller.h"
 #include "auth/unix_listener.h"
 #include "common/endpoint.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/yaml_proto.h"
 #include "controller/controller_service.h"
@@ -144,6 +145,7 @@ int main(int argc, char** argv) {
   auth_options.local_roles = {auth::Role::kOperator, auth::Role::kAgent};
   const auth::Authorizer authorizer(auth_options);
 
+  if (absl::Status st = CheckRegularFileOrAbsent("--db", db); !st.ok()) return Fail(st);
   auto store = controller::Store::Open(db);
   if (!store.ok()) return Fail(store.status());
 
