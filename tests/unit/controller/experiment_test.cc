@@ -409,5 +409,18 @@ TEST(Experiment, AliasesAndOversizedFilesAreRefusedBeforeParsing) {
   EXPECT_THAT(exp.status().message(), HasSubstr("at most 1024 KiB"));
 }
 
+// A problem echoes at most 64 bytes of what the file said, escaped.
+TEST(Experiment, ProblemsEchoAtMost64BytesOfAValue) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("from: observer"), std::string("from: observer").size(),
+               "from: \"" + std::string(100000, 'o') + "\\n\"");
+  auto exp = LoadExperiment(yaml);
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(),
+              HasSubstr("probes[0].from: unknown target \"" + std::string(64, 'o') +
+                        "…(100001 bytes)\""));
+  EXPECT_LT(exp.status().message().size(), 400u);
+}
+
 }  // namespace
 }  // namespace faultline::controller
