@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<auth::AuditLog> audit;
   if (!audit_log.empty()) {
+    // Looked at first (stat, no open): a FIFO would hold up the open below.
+    absl::Status usable = CheckRegularFileOrAbsent("--audit-log", audit_log);
+    if (!usable.ok()) return Fail(usable);
     auto opened = auth::AuditLog::Open(audit_log, "controller");
     if (!opened.ok()) return Fail(opened.status());
     audit = std::move(*opened);
