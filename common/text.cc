@@ -17,7 +17,7 @@ std::string Printable(const std::string& text, size_t max_bytes) {
       out += static_cast<char>(c);
     }
   }
-  if (shown < text.size()) out += fmt::format("…({} bytes)", text.size());
+  if (shown < text.size()) out += fmt::format("...({} bytes)", text.size());
   return out;
 }
 

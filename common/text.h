@@ -13,10 +13,11 @@ namespace faultline {
 inline constexpr size_t kMaxEchoBytes = 64;
 
 // `text` for an error message or a log line: control, DEL and non-ASCII bytes
-// as \xNN, and, past `max_bytes` bytes of `text`, cut with "…(N bytes)" (N =
+// as \xNN, and, past `max_bytes` bytes of `text`, cut with "...(N bytes)" (N =
 // the whole text's size). So a 1 MiB value never makes a 1 MiB reply (gRPC
 // refuses replies whose message exceeds its metadata limit), and a newline or
-// a terminal escape cannot fake lines on a screen.
+// a terminal escape cannot fake lines on a screen. The marker is ASCII, so
+// text printed this way twice reads the same.
 std::string Printable(const std::string& text, size_t max_bytes = kMaxEchoBytes);
 
 // Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code

@@ -16,8 +16,8 @@ TEST(Printable, EscapesControlAndNonAsciiBytes) {
 
 TEST(Printable, CutsLongTextAndSaysHowLongItWas) {
   EXPECT_EQ(Printable(std::string(64, 'x')), std::string(64, 'x'));
-  EXPECT_EQ(Printable(std::string(1 << 20, 'x')), std::string(64, 'x') + "…(1048576 bytes)");
-  EXPECT_EQ(Printable("abcdef", 3), "abc…(6 bytes)");
+  EXPECT_EQ(Printable(std::string(1 << 20, 'x')), std::string(64, 'x') + "...(1048576 bytes)");
+  EXPECT_EQ(Printable("abcdef", 3), "abc...(6 bytes)");
   EXPECT_EQ(Printable(std::string(100, 'y'), std::string::npos), std::string(100, 'y'));
 }
 

@@ -418,7 +418,7 @@ TEST(Experiment, ProblemsEchoAtMost64BytesOfAValue) {
   ASSERT_FALSE(exp.ok());
   EXPECT_THAT(exp.status().message(),
               HasSubstr("probes[0].from: unknown target \"" + std::string(64, 'o') +
-                        "…(100001 bytes)\""));
+                        "...(100001 bytes)\""));
   EXPECT_LT(exp.status().message().size(), 400u);
 }
 

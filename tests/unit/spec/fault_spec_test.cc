@@ -100,7 +100,7 @@ TEST(Validate, EchoesAtMost64BytesOfAValue) {
   auto st = Validate(kill).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(st.message(), HasSubstr("kill.process.name: \"" + std::string(64, 'n') +
-                                      "…(1048576 bytes)\" is longer than 15 characters"));
+                                      "...(1048576 bytes)\" is longer than 15 characters"));
   EXPECT_LT(st.message().size(), 300u);
 
   v1::FaultSpec partition;
