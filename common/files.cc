@@ -63,6 +63,32 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
   }
 }
 
+namespace {
+
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+}  // namespace
+
+absl::Status CheckRegularFileOrAbsent(const std::string& flag, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        fmt::format("{}: cannot use {}: {}", flag, path, std::strerror(errno)));
+  }
+  if (S_ISREG(st.st_mode)) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "{}: {} is {}; give a regular file (or a path that does not exist yet)", flag, path,
+      FileTypeName(st.st_mode)));
+}
+
 absl::Status WriteFileDurably(const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
   // A leftover of a crash, or something planted: replaced, never followed.

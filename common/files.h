@@ -19,6 +19,13 @@ inline constexpr size_t kDefaultMaxFileBytes = 1 << 20;
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,
                                              size_t max_bytes = kDefaultMaxFileBytes);
 
+// For a flag naming a file that a library opens itself (SQLite's --db): OK
+// when `path` is a regular file (symbolic links followed) or does not exist
+// yet; FAILED_PRECONDITION naming `flag` and what is there otherwise (a FIFO,
+// whose open would block; a device such as /dev/zero; a folder; a socket).
+// Looks with stat() only: never opens, so never blocks.
+absl::Status CheckRegularFileOrAbsent(const std::string& flag, const std::string& path);
+
 // Writes `data` to `path` atomically and durably: a temporary file in the same
 // folder is written and fsync'ed, renamed over `path`, and the folder fsync'ed.
 // The temporary file is created afresh (O_EXCL, O_NOFOLLOW): a symbolic link

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.h"
+
 namespace faultline {
 namespace {
 
@@ -53,7 +55,7 @@ absl::StatusOr<std::chrono::nanoseconds> ParseDuration(const std::string& field,
   const std::string text = Trim(raw);
   auto bad = [&](const std::string& why) {
     return Invalid(field, fmt::format("invalid duration \"{}\": {} (use e.g. 250ms, 30s, 5m)",
-                                      raw, why));
+                                      Printable(raw), why));
   };
   if (text.empty()) return bad("empty");
   if (text[0] == '-') return bad("must not be negative");
@@ -71,7 +73,7 @@ absl::StatusOr<std::chrono::nanoseconds> ParseDuration(const std::string& field,
     else if (unit == "m") scale = 60e9;
     else if (unit == "h") scale = 3600e9;
     else if (unit.empty()) return bad("missing unit");
-    else return bad(fmt::format("unknown unit \"{}\"", unit));
+    else return bad(fmt::format("unknown unit \"{}\"", Printable(unit)));
     total_ns += v * scale;
   }
   if (total_ns > static_cast<long double>(std::numeric_limits<int64_t>::max() / 2)) {
@@ -95,7 +97,7 @@ absl::StatusOr<uint64_t> ParseSize(const std::string& field, const std::string& 
   const std::string text = Trim(raw);
   auto bad = [&](const std::string& why) {
     return Invalid(field, fmt::format("invalid size \"{}\": {} (use e.g. 4096, 100M, 2G)",
-                                      raw, why));
+                                      Printable(raw), why));
   };
   if (text.empty()) return bad("empty");
   if (text[0] == '-') return bad("must not be negative");
@@ -110,7 +112,7 @@ absl::StatusOr<uint64_t> ParseSize(const std::string& field, const std::string& 
   else if (u == "m" || u == "mb" || u == "mib") scale = 1024.0L * 1024;
   else if (u == "g" || u == "gb" || u == "gib") scale = 1024.0L * 1024 * 1024;
   else if (u == "t" || u == "tb" || u == "tib") scale = 1024.0L * 1024 * 1024 * 1024;
-  else return bad(fmt::format("unknown unit \"{}\"", unit));
+  else return bad(fmt::format("unknown unit \"{}\"", Printable(unit)));
   long double bytes = v * scale;
   if (bytes > static_cast<long double>(std::numeric_limits<int64_t>::max())) return bad("too large");
   return static_cast<uint64_t>(std::llround(bytes));
@@ -134,10 +136,10 @@ absl::StatusOr<double> ParsePercent(const std::string& field, const std::string&
   char* end = nullptr;
   double v = text.empty() ? 0 : std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v)) {
-    return Invalid(field, fmt::format("invalid percentage \"{}\" (use e.g. 5%)", raw));
+    return Invalid(field, fmt::format("invalid percentage \"{}\" (use e.g. 5%)", Printable(raw)));
   }
   if (v < 0 || v > 100) {
-    return Invalid(field, fmt::format("must be between 0 and 100, got {}", raw));
+    return Invalid(field, fmt::format("must be between 0 and 100, got {}", Printable(raw)));
   }
   return v;
 }
@@ -146,7 +148,7 @@ absl::StatusOr<uint64_t> ParseRate(const std::string& field, const std::string& 
   const std::string text = Trim(raw);
   auto bad = [&](const std::string& why) {
     return Invalid(field, fmt::format("invalid rate \"{}\": {} (use e.g. 1mbit, 500kbit)",
-                                      raw, why));
+                                      Printable(raw), why));
   };
   if (text.empty()) return bad("empty");
   if (text[0] == '-') return bad("must not be negative");
@@ -167,7 +169,7 @@ absl::StatusOr<uint64_t> ParseRate(const std::string& field, const std::string& 
       return static_cast<uint64_t>(std::llround(bytes));
     }
   }
-  return bad(unit.empty() ? "missing unit" : fmt::format("unknown unit \"{}\"", unit));
+  return bad(unit.empty() ? "missing unit" : fmt::format("unknown unit \"{}\"", Printable(unit)));
 }
 
 }  // namespace faultline

@@ -313,16 +313,20 @@ std::vector<std::string> CheckYamlAgainst(const std::string& yaml, const Descrip
   return CapProblems(std::move(c.problems));
 }
 
-absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out) {
+absl::StatusOr<YAML::Node> LoadBoundedYaml(const std::string& yaml) {
   RETURN_IF_ERROR(CheckBounds(yaml));
-  YAML::Node root;
   try {
-    root = YAML::Load(yaml);
+    return YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("line {}, column {}: {}", e.mark.line + 1,
                                                   e.mark.column + 1, e.msg));
   }
-  return YamlNodeToMessage(root, out);
+}
+
+absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out) {
+  absl::StatusOr<YAML::Node> root = LoadBoundedYaml(yaml);
+  if (!root.ok()) return root.status();
+  return YamlNodeToMessage(*root, out);
 }
 
 absl::Status YamlNodeToMessage(const YAML::Node& root, google::protobuf::Message* out) {

@@ -15,8 +15,15 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace faultline {
+
+// Parses YAML text within the project's input bounds: a document over 1 MiB or
+// holding an alias (*name) is INVALID_ARGUMENT before anything is built (an alias
+// bomb expands into billions of nodes); a syntax error is INVALID_ARGUMENT
+// "line L, column C: reason". Every YAML text from users goes through this.
+absl::StatusOr<YAML::Node> LoadBoundedYaml(const std::string& yaml);
 
 // On error the status message lists every problem ("path: reason"), one a line.
 absl::Status YamlToMessage(const std::string& yaml, google::protobuf::Message* out);

@@ -9,6 +9,7 @@
 #include "common/endpoint.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "common/yaml_proto.h"
 #include "controller/experiment.h"
 #include "controller/fan_out.h"
@@ -26,20 +27,6 @@ constexpr size_t kMaxCapabilities = 64;
 const std::vector<Role> kAgents = {Role::kAgent};
 const std::vector<Role> kOperators = {Role::kOperator};
 const std::vector<Role> kReaders = {Role::kOperator, Role::kViewer};
-
-// `text` with control and non-ASCII bytes as \xNN, for error messages.
-std::string Printable(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size() && i < 80; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c >= 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return text.size() > 80 ? out + "..." : out;
-}
 
 // Whether every byte of `text` is in `allowed` (a predicate), and its length in
 // [min, max].
@@ -422,7 +409,11 @@ grpc::Status ControllerService::ListRuns(grpc::ServerContext* ctx, const v1::Lis
   if (auto caller = authorizer_->Authorize(ctx, "ListRuns", kReaders); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
-  auto runs = store_->ListRuns(req->limit());
+  if (req->limit() < 0 || req->limit() > kMaxListRuns) {
+    return ToGrpcStatus(absl::InvalidArgumentError(fmt::format(
+        "limit: at most {} runs (0 = {}), got {}", kMaxListRuns, kMaxListRuns, req->limit())));
+  }
+  auto runs = store_->ListRuns(req->limit() == 0 ? kMaxListRuns : req->limit());
   if (!runs.ok()) return ToGrpcStatus(runs.status());
   for (auto& r : *runs) *resp->add_runs() = std::move(r);
   return grpc::Status::OK;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/endpoint.h"
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
 #include "controller/targets.h"
@@ -106,7 +107,7 @@ void ValidateData(const v1::Experiment& exp, std::vector<std::string>* problems)
     auto settings = workload::ValidateDataWorkload(path, exp.data(i));
     if (!settings.ok()) problems->push_back(std::string(settings.status().message()));
     if (!names.insert(exp.data(i).name()).second) {
-      problems->push_back(fmt::format("{}.name: \"{}\" is used twice", path, exp.data(i).name()));
+      problems->push_back(fmt::format("{}.name: \"{}\" is used twice", path, Printable(exp.data(i).name())));
     }
   }
   std::chrono::nanoseconds rpo{0};
@@ -146,13 +147,9 @@ void ValidateZoneOutageEntry(const std::string& path, const v1::ExperimentFault&
 }  // namespace
 
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("line {}, column {}: {}", e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
+  absl::StatusOr<YAML::Node> loaded = LoadBoundedYaml(yaml);
+  if (!loaded.ok()) return loaded.status();
+  const YAML::Node& root = *loaded;
   if (!root.IsMap()) {
     return absl::InvalidArgumentError("(top): expected a mapping with name, targets, probes, "
                                       "faults, objectives, duration");
@@ -171,7 +168,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     problems.push_back("name: required");
   } else if (!ValidName(exp.name())) {
     problems.push_back(fmt::format(
-        "name: letters, digits, '.', '_' and '-' only (at most 63), got \"{}\"", exp.name()));
+        "name: letters, digits, '.', '_' and '-' only (at most 63), got \"{}\"", Printable(exp.name())));
   }
 
   // Sizes: what one experiment may hold.
@@ -200,7 +197,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     if (!ValidName(name)) {
       problems.push_back(fmt::format(
           "targets: names are letters, digits, '.', '_' and '-' (at most 63), got \"{}\"",
-          name.size() > 80 ? name.substr(0, 80) + "..." : name));
+          Printable(name)));
       continue;
     }
     if (name == kFromController) {
@@ -247,13 +244,13 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     } else if (!ValidName(p.name())) {
       problems.push_back(fmt::format(
           "{}.name: letters, digits, '.', '_' and '-' only (at most 63), got \"{}\"", path,
-          p.name().size() > 80 ? p.name().substr(0, 80) + "..." : p.name()));
+          Printable(p.name())));
     } else if (!probe_names.insert(p.name()).second) {
-      problems.push_back(fmt::format("{}.name: \"{}\" is used twice", path, p.name()));
+      problems.push_back(fmt::format("{}.name: \"{}\" is used twice", path, Printable(p.name())));
     }
     if (!p.from().empty() && p.from() != kFromController && !known_target(p.from())) {
       problems.push_back(fmt::format("{}.from: unknown target \"{}\" (targets: {}; or {})", path,
-                                     p.from(), known_list(), kFromController));
+                                     Printable(p.from()), known_list(), kFromController));
     }
     int checks = (p.has_tcp() ? 1 : 0) + (p.has_http() ? 1 : 0) + (p.has_exec() ? 1 : 0) +
                  (p.has_grpc_health() ? 1 : 0) + (p.has_redis() ? 1 : 0);
@@ -267,13 +264,13 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
         problems.push_back(path + ".tcp.address: required (HOST:PORT)");
       } else if (!ep.ok() || ep->is_unix) {
         problems.push_back(fmt::format("{}.tcp.address: expected HOST:PORT, got \"{}\"", path,
-                                       p.tcp().address()));
+                                       Printable(p.tcp().address())));
       }
     }
     if (p.has_http()) {
       if (p.http().url().rfind("http://", 0) != 0) {
         problems.push_back(fmt::format("{}.http.url: must start with http://, got \"{}\"", path,
-                                       p.http().url()));
+                                       Printable(p.http().url())));
       }
       if (p.http().expect_status() != 0 &&
           (p.http().expect_status() < 100 || p.http().expect_status() > 599)) {
@@ -322,7 +319,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
         problems.push_back(fmt::format("{}.on: required (targets: {})", path, known_list()));
       } else if (!known_target(f.on())) {
         problems.push_back(
-            fmt::format("{}.on: unknown target \"{}\" (targets: {})", path, f.on(), known_list()));
+            fmt::format("{}.on: unknown target \"{}\" (targets: {})", path, Printable(f.on()), known_list()));
       }
       // The fault's own fields, through exactly the code the agent runs (with a
       // stand-in duration when the experiment's own is missing or broken, which
@@ -401,7 +398,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
       } else if (std::find(probe_names.begin(), probe_names.end(), c.probe()) ==
                  probe_names.end()) {
         problems.push_back(fmt::format("{}.probe: unknown probe \"{}\" (probes: {})", path,
-                                       c.probe(), absl::StrJoin(probe_names, ", ")));
+                                       Printable(c.probe()), absl::StrJoin(probe_names, ", ")));
       }
     } else if (by_agents && !c.probe().empty()) {
       problems.push_back(fmt::format("{}.probe: not with agents_lost", path));

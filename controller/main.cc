@@ -12,6 +12,7 @@
 #include "auth/caller.h"
 #include "auth/unix_listener.h"
 #include "common/endpoint.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/yaml_proto.h"
 #include "controller/controller_service.h"
@@ -112,6 +113,9 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<auth::AuditLog> audit;
   if (!audit_log.empty()) {
+    // Looked at first (stat, no open): a FIFO would hold up the open below.
+    absl::Status usable = CheckRegularFileOrAbsent("--audit-log", audit_log);
+    if (!usable.ok()) return Fail(usable);
     auto opened = auth::AuditLog::Open(audit_log, "controller");
     if (!opened.ok()) return Fail(opened.status());
     audit = std::move(*opened);
@@ -144,6 +148,7 @@ int main(int argc, char** argv) {
   auth_options.local_roles = {auth::Role::kOperator, auth::Role::kAgent};
   const auth::Authorizer authorizer(auth_options);
 
+  if (absl::Status st = CheckRegularFileOrAbsent("--db", db); !st.ok()) return Fail(st);
   auto store = controller::Store::Open(db);
   if (!store.ok()) return Fail(store.status());
 

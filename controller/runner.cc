@@ -300,7 +300,7 @@ std::optional<ExperimentRun::End> ExperimentRun::AwaitSteady() {
   const int need = RecoveredAfter(exp_);
   Progress("steady_state");
   WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-            return FirstFailing(need) >= 0 || AllHave(need);
+            return FirstFailing(need) >= 0 || AllHave(need) || FirstRefused() >= 0;
           },
           Clock::now() + std::chrono::nanoseconds(max_interval_ns_) * need + max_timeout_ +
               options_.steady_slack,
@@ -955,7 +955,7 @@ void ExperimentRun::ProbeThread(size_t index) {
       st = pr.client->RunProbe(req, emit, &pr.cancel);
     }
     absl::MutexLock lock(&mu_);
-    if (probes_stop_) return;
+    if (probes_stop_ || RecordRefusal(index, st)) return;
     if (!st.ok()) {
       probe_states_[index].last_error = std::string(st.message());
       spdlog::warn("run {}: probe {}: {}", run_id_, pr.probe.name(), std::string(st.message()));
@@ -981,6 +981,27 @@ void ExperimentRun::AddSample(size_t index, const v1::ProbeSample& s,
   }
 }
 
+bool ExperimentRun::RecordRefusal(size_t index, const absl::Status& st) {
+  const absl::StatusCode code = st.code();
+  if (code != absl::StatusCode::kPermissionDenied && code != absl::StatusCode::kInvalidArgument &&
+      code != absl::StatusCode::kFailedPrecondition) {
+    return false;
+  }
+  ProbeState& state = probe_states_[index];
+  if (!state.samples.empty()) return false;  // it ran: a later failure is an outage
+  state.refused = std::string(st.message());
+  spdlog::warn("run {}: probe {} refused: {}", run_id_, probes_[index]->probe.name(),
+               state.refused);
+  return true;
+}
+
+int ExperimentRun::FirstRefused() {
+  for (size_t p = 0; p < probe_states_.size(); ++p) {
+    if (!probe_states_[p].refused.empty()) return static_cast<int>(p);
+  }
+  return -1;
+}
+
 int ExperimentRun::FirstFailing(int need) {
   for (size_t p = 0; p < probe_states_.size(); ++p) {
     const auto& samples = probe_states_[p].samples;
@@ -999,12 +1020,16 @@ bool ExperimentRun::AllHave(int need) {
 }
 
 std::optional<ExperimentRun::End> ExperimentRun::SteadyVerdict(int need) {
-  std::string not_steady;
+  std::string not_steady, refused;
   bool was_aborted;
   {
     absl::MutexLock lock(&mu_);
     was_aborted = aborted_;
-    if (const int bad = FirstFailing(need); bad >= 0) {
+    if (const int r = FirstRefused(); r >= 0) {
+      // An agent's refusal names the agent already ("agent A (ADDR): RunProbe: ...").
+      refused = fmt::format("probe {} refused: {}", probes_[r]->probe.name(),
+                            probe_states_[r].refused);
+    } else if (const int bad = FirstFailing(need); bad >= 0) {
       not_steady = fmt::format("probe {} failed before injection: {}",
                                probes_[bad]->probe.name(), probe_states_[bad].last_error);
     } else {
@@ -1018,9 +1043,13 @@ std::optional<ExperimentRun::End> ExperimentRun::SteadyVerdict(int need) {
       }
     }
   }
-  if (!was_aborted && not_steady.empty()) return std::nullopt;
+  if (!was_aborted && not_steady.empty() && refused.empty()) return std::nullopt;
   StopProbes();
   if (was_aborted) return End{"aborted", "aborted before injection; nothing was injected"};
+  if (!refused.empty()) {
+    Event("probe_refused", NowRealtimeNs(), "", refused);
+    return End{"error", refused + "; nothing was injected"};
+  }
   Event("not_steady", NowRealtimeNs(), "", not_steady);
   return End{"not_steady", not_steady + "; nothing was injected"};
 }

@@ -99,6 +99,10 @@ class ExperimentRun {
     std::vector<timeline::ProbeObservation> samples;
     int64_t failures = 0;
     std::string last_error;
+    // Set when the stream failed with PERMISSION_DENIED, INVALID_ARGUMENT or
+    // FAILED_PRECONDITION before its first sample: the agent (or the
+    // controller's exec policy) refused the probe; no retry can succeed.
+    std::string refused;
   };
   // One agent fault of the run: faults[index] as sent to one agent.
   struct Part {
@@ -185,6 +189,10 @@ class ExperimentRun {
   // The first probe with a failure among its first `need` samples, or -1.
   int FirstFailing(int need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool AllHave(int need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first probe whose stream was refused, or -1.
+  int FirstRefused() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `st` refused probe `index` before its first sample (records it).
+  bool RecordRefusal(size_t index, const absl::Status& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits until `done()` (checked under mu_) or `deadline` (steady clock) or an
   // abort. Reports progress on the way. Returns done().
   bool WaitFor(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline,

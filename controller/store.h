@@ -17,6 +17,10 @@
 
 namespace faultline::controller {
 
+// The most runs one ListRuns returns (`faultline runs --limit`; a request's
+// limit 0 means this many): a reply stays far below gRPC's message limit.
+inline constexpr int kMaxListRuns = 1000;
+
 // An agent as the store keeps it.
 struct StoredAgent {
   std::string address;

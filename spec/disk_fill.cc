@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "common/units.h"
 
 namespace faultline::spec {
@@ -48,7 +49,7 @@ absl::Status ValidateDiskFill(const v1::DiskFillFault& fill) {
   }
   if (fill.path()[0] != '/') {
     return absl::InvalidArgumentError(
-        fmt::format("path: must be an absolute path, got \"{}\"", fill.path()));
+        fmt::format("path: must be an absolute path, got \"{}\"", Printable(fill.path())));
   }
   return ParseFillRequest(fill).status();
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
 #include "spec/disk_fill.h"
@@ -308,6 +309,22 @@ v1::FaultSpec FromExperimentFault(const v1::ExperimentFault& fault) {
   return spec;
 }
 
+namespace {
+
+// A flag's values go into proto string fields, which must be UTF-8: refused
+// here naming the flag, rather than by protobuf naming nothing.
+absl::Status CheckFlagUtf8(const Flag& flag, const std::vector<std::string>& items) {
+  for (const std::string& v : items) {
+    if (!IsValidUtf8(v)) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: \"{}\" is not valid UTF-8", flag.name, Printable(v)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<v1::FaultSpec> BuildFromFlags(
     const FaultKind& kind,
     const std::vector<std::pair<const Flag*, std::vector<std::string>>>& values) {
@@ -315,6 +332,7 @@ absl::StatusOr<v1::FaultSpec> BuildFromFlags(
   root[kind.field] = YAML::Node(YAML::NodeType::Map);
   for (const auto& [flag, items] : values) {
     if (items.empty()) continue;
+    RETURN_IF_ERROR(CheckFlagUtf8(*flag, items));
     std::vector<std::string> parts = absl::StrSplit(flag->field, '.');
     YAML::Node node = root;
     for (size_t i = 0; i + 1 < parts.size(); ++i) {

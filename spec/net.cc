@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "common/units.h"
 
 namespace faultline::spec {
@@ -31,7 +32,7 @@ bool AllDigits(const std::string& s) {
 absl::StatusOr<uint64_t> DurationUs(const std::string& field, const std::string& text) {
   ASSIGN_OR_RETURN(auto d, ParseDuration(field, text));
   const uint64_t us = static_cast<uint64_t>(d.count()) / 1000;
-  if (us > kMaxDelayUs) return Invalid(field, fmt::format("must be at most 60s, got {}", text));
+  if (us > kMaxDelayUs) return Invalid(field, fmt::format("must be at most 60s, got {}", Printable(text)));
   return us;
 }
 
@@ -50,7 +51,7 @@ absl::Status CheckInterface(const std::string& name) {
       ok = false;
     }
   }
-  if (!ok) return Invalid("interface", fmt::format("\"{}\" is not an interface name", name));
+  if (!ok) return Invalid("interface", fmt::format("\"{}\" is not an interface name", Printable(name)));
   return absl::OkStatus();
 }
 
@@ -159,7 +160,7 @@ bool Cidr::Overlaps(const Cidr& other) const { return Contains(other) || other.C
 
 absl::StatusOr<Cidr> ParseCidr(const std::string& field, const std::string& text) {
   auto bad = [&] {
-    return absl::InvalidArgumentError(fmt::format("{}: \"{}\" is not a CIDR", field, text));
+    return absl::InvalidArgumentError(fmt::format("{}: \"{}\" is not a CIDR", field, Printable(text)));
   };
   if (text.find('\0') != std::string::npos) return bad();  // inet_pton would stop there
   const size_t slash = text.find('/');
@@ -209,7 +210,7 @@ absl::StatusOr<Destination> ParseDestination(const std::string& field, const std
   auto bad = [&](const std::string& why) {
     return Invalid(field, fmt::format("invalid destination \"{}\": {} (use CIDR[:PORT], e.g. "
                                       "10.0.0.0/8, 10.1.2.3:443, [2001:db8::/32]:443)",
-                                      text, why));
+                                      Printable(text), why));
   };
   if (text.empty()) return bad("empty");
   std::string cidr = text;
@@ -239,7 +240,7 @@ absl::StatusOr<Destination> ParseDestination(const std::string& field, const std
     addr_text = cidr.substr(0, slash);
     prefix_text = cidr.substr(slash + 1);
     if (!AllDigits(prefix_text) || prefix_text.size() > 3) {
-      return bad(fmt::format("prefix length \"{}\" is not a number", prefix_text));
+      return bad(fmt::format("prefix length \"{}\" is not a number", Printable(prefix_text)));
     }
   }
   if (::inet_pton(AF_INET, addr_text.c_str(), dest.addr.data()) == 1) {
@@ -247,7 +248,7 @@ absl::StatusOr<Destination> ParseDestination(const std::string& field, const std
   } else if (::inet_pton(AF_INET6, addr_text.c_str(), dest.addr.data()) == 1) {
     dest.family = AF_INET6;
   } else {
-    return bad(fmt::format("\"{}\" is not an IPv4 or IPv6 address", addr_text));
+    return bad(fmt::format("\"{}\" is not an IPv4 or IPv6 address", Printable(addr_text)));
   }
   const int max_prefix = dest.family == AF_INET ? 32 : 128;
   dest.prefix = prefix_text.empty() ? max_prefix : std::stoi(prefix_text);
@@ -263,7 +264,7 @@ absl::StatusOr<Destination> ParseDestination(const std::string& field, const std
   if (!port_text.empty()) {
     if (!AllDigits(port_text) || port_text.size() > 5 || std::stoi(port_text) < 1 ||
         std::stoi(port_text) > 65535) {
-      return bad(fmt::format("port \"{}\" is not a number between 1 and 65535", port_text));
+      return bad(fmt::format("port \"{}\" is not a number between 1 and 65535", Printable(port_text)));
     }
     dest.port = static_cast<uint16_t>(std::stoi(port_text));
   }
@@ -309,7 +310,7 @@ absl::Status ValidateNetnsFields(const v1::FaultSpec& spec) {
     if (!std::regex_match(spec.netns(), kName)) {
       return absl::InvalidArgumentError(fmt::format(
           "netns: \"{}\" is not a namespace name (letters, digits, _ . -) or an absolute path",
-          spec.netns()));
+          Printable(spec.netns())));
     }
   }
   return absl::OkStatus();

@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 
 #include "common/status_macros.h"
+#include "common/text.h"
 
 namespace faultline::spec {
 namespace {
@@ -63,7 +64,7 @@ absl::StatusOr<std::unique_ptr<const re2::RE2>> CompileCmdline(const std::string
     return absl::InvalidArgumentError(fmt::format(
         "process.cmdline: back-references are not supported (the match must run in linear "
         "time), got \"{}\"",
-        pattern));
+        Printable(pattern)));
   }
   re2::RE2::Options options;
   options.set_log_errors(false);
@@ -78,12 +79,12 @@ absl::StatusOr<std::unique_ptr<const re2::RE2>> CompileCmdline(const std::string
                           kMaxCmdlineProgramBytes / 1024)
             : "invalid regular expression";
     return absl::InvalidArgumentError(fmt::format("process.cmdline: {} \"{}\": {}", why,
-                                                  pattern.substr(0, 64), re->error()));
+                                                  Printable(pattern), Printable(re->error())));
   }
   if (re->ProgramSize() > kMaxCmdlineInstructions) {
     return absl::InvalidArgumentError(fmt::format(
         "process.cmdline: too costly a regular expression \"{}\": {} instructions, at most {}",
-        pattern.substr(0, 64), re->ProgramSize(), kMaxCmdlineInstructions));
+        Printable(pattern), re->ProgramSize(), kMaxCmdlineInstructions));
   }
   return re;
 }
@@ -103,18 +104,18 @@ absl::Status ValidateSelection(const ProcessSelection& s) {
     return absl::InvalidArgumentError(fmt::format(
         "process.name: \"{}\" is longer than {} characters, so no process name (comm) can equal "
         "it; use cmdline for longer names",
-        sel.name(), kMaxCommLength));
+        Printable(sel.name()), kMaxCommLength));
   }
   if (!sel.cmdline().empty()) RETURN_IF_ERROR(CompileCmdline(sel.cmdline()).status());
   if (!sel.pidfile().empty() && sel.pidfile()[0] != '/') {
     return absl::InvalidArgumentError(
-        fmt::format("process.pidfile: must be an absolute path, got \"{}\"", sel.pidfile()));
+        fmt::format("process.pidfile: must be an absolute path, got \"{}\"", Printable(sel.pidfile())));
   }
   if (!sel.cgroup().empty() && sel.cgroup()[0] != '/') {
     return absl::InvalidArgumentError(fmt::format(
         "process.cgroup: must be an absolute cgroup v2 path such as /system.slice/redis.service, "
         "got \"{}\"",
-        sel.cgroup()));
+        Printable(sel.cgroup())));
   }
   if (!v1::SelectionMode_IsValid(s.mode)) {
     return absl::InvalidArgumentError(fmt::format("mode: unknown value {}", static_cast<int>(s.mode)));

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "common/text.h"
 #include "fmt/format.h"
 
 namespace faultline::spec {
@@ -29,7 +30,7 @@ constexpr SignalEntry kSignals[] = {
 };
 
 absl::Status Unknown(const std::string& text) {
-  return absl::InvalidArgumentError(fmt::format("signal: unknown signal \"{}\"", text));
+  return absl::InvalidArgumentError(fmt::format("signal: unknown signal \"{}\"", Printable(text)));
 }
 
 }  // namespace

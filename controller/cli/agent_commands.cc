@@ -223,6 +223,32 @@ absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind_name,
   return cmd.Spec(validate);
 }
 
+absl::Status UnknownKindError(CLI::App& app) {
+  for (const char* verb : {"inject", "preflight"}) {
+    CLI::App* sub = app.get_subcommand(verb);
+    if (sub->count() == 0 || !sub->get_subcommands().empty()) continue;
+    std::string given;
+    for (const std::vector<std::string>& left : {sub->remaining(), app.remaining()}) {
+      for (const std::string& a : left) {
+        if (given.empty() && !a.empty() && a[0] != '-') given = a;
+      }
+    }
+    if (given == "zone-outage" || given == "zone_outage") {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: zone-outage is a controller-level fault, not one agent's: write "
+          "`zone_outage: {{zone: a}}` in an experiment file's faults and use `faultline run` "
+          "(kinds here: {})", verb, spec::KindNames()));
+    }
+    if (given.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: give a fault kind ({})", verb, spec::KindNames()));
+    }
+    return absl::InvalidArgumentError(fmt::format("{}: unknown fault kind \"{}\" (known: {})",
+                                                  verb, Printable(given), spec::KindNames()));
+  }
+  return absl::OkStatus();
+}
+
 void AddAgentCommands(CLI::App& app, CliContext& ctx) {
   app.add_subcommand("info", "the agent's name, labels, version and capabilities")
       ->callback([&ctx] { CmdInfo(ctx); });

@@ -1,10 +1,12 @@
 #include "controller/cli/cli.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
 
 #include "common/grpc_status.h"
+#include "common/text.h"
 #include "common/yaml_proto.h"
 
 namespace faultline::cli {
@@ -30,18 +32,23 @@ void CliContext::Fail(const absl::Status& status) {
   exit_code = 1;
 }
 
-std::string Printable(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
+absl::Status CheckArgsUtf8(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (IsValidUtf8(arg)) continue;
+    std::string flag = arg.substr(0, arg.find('='));
+    if (arg[0] != '-' || flag == arg) {
+      const bool after_flag = i > 1 && argv[i - 1][0] == '-' && arg[0] != '-';
+      flag = after_flag ? argv[i - 1] : fmt::format("argument {}", i);
     }
+    return absl::InvalidArgumentError(
+        fmt::format("{}: \"{}\" is not valid UTF-8", Printable(flag), Printable(arg)));
   }
-  return out;
+  return absl::OkStatus();
+}
+
+std::string Printable(const std::string& text) {
+  return faultline::Printable(text, std::string::npos);
 }
 
 std::string ToJson(const google::protobuf::Message& message) {

@@ -52,6 +52,16 @@ absl::StatusOr<v1::FaultSpec> FaultSpecFromFlags(const std::string& kind,
                                                  std::vector<std::string> args,
                                                  bool validate = true);
 
+// After a failed parse, the clearer error when `inject` or `preflight` was
+// given no kind or an unknown one (CLI11 says only "A subcommand is
+// required"): INVALID_ARGUMENT naming the given kind and listing the known
+// ones; OK when that is not what failed.
+absl::Status UnknownKindError(CLI::App& app);
+
+// Every command-line argument is UTF-8 (values go into proto string fields):
+// INVALID_ARGUMENT naming the flag (or the argument's position) otherwise.
+absl::Status CheckArgsUtf8(int argc, const char* const* argv);
+
 // `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
 void AddControllerCommands(CLI::App& app, CliContext& ctx);
 

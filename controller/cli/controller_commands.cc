@@ -18,6 +18,7 @@
 #include "controller/cli/cli.h"
 #include "controller/cli/report.h"
 #include "controller/experiment.h"
+#include "controller/store.h"
 #include "faultline/v1/controller.grpc.pb.h"
 
 namespace faultline::cli {
@@ -285,7 +286,9 @@ void AddControllerCommands(CLI::App& app, CliContext& ctx) {
   static int runs_limit = 50;
   static std::string show_id, show_report;
   auto* runs = app.add_subcommand("runs", "past runs, newest first");
-  runs->add_option("--limit", runs_limit, "at most this many")->capture_default_str();
+  runs->add_option("--limit", runs_limit, "at most this many (1 to 1000)")
+      ->check(CLI::Range(1, controller::kMaxListRuns))
+      ->capture_default_str();
   auto* show = runs->add_subcommand("show", "one run with its timeline");
   show->add_option("id", show_id, "run id")->required();
   show->add_option("--report", show_report, "also write a Markdown report to this file");

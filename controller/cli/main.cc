@@ -24,6 +24,21 @@ int main(int argc, char** argv) {
   faultline::cli::AddAgentCommands(app, ctx);
   faultline::cli::AddControllerCommands(app, ctx);
   faultline::cli::AddCertsCommands(app, ctx);
-  CLI11_PARSE(app, argc, argv);
+  if (absl::Status utf8 = faultline::cli::CheckArgsUtf8(argc, argv); !utf8.ok()) {
+    ctx.Fail(utf8);
+    return ctx.exit_code;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // "inject cpu": CLI11 would say only that a subcommand is required.
+    absl::Status kind = e.get_exit_code() == 0 ? absl::OkStatus()  // --help, --version
+                                               : faultline::cli::UnknownKindError(app);
+    if (!kind.ok()) {
+      ctx.Fail(kind);
+      return ctx.exit_code;
+    }
+    return app.exit(e);
+  }
   return ctx.exit_code;
 }

@@ -67,5 +67,25 @@ TEST_F(FilesTest, ALinkPlantedAtTheTemporaryFileIsNeverFollowed) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(Path("out.tmp"))));
 }
 
+// `faultline-controller --db /dev/zero` once ended in "sqlite: disk I/O
+// error": what SQLite would open is looked at first (stat only, no open that
+// a FIFO could hold up), naming the flag.
+TEST_F(FilesTest, CheckRegularFileOrAbsentNamesTheFlagAndWhatIsThere) {
+  EXPECT_TRUE(CheckRegularFileOrAbsent("--db", Path("new.db")).ok());
+  std::ofstream(Path("old.db")) << "x";
+  EXPECT_TRUE(CheckRegularFileOrAbsent("--db", Path("old.db")).ok());
+
+  absl::Status st = CheckRegularFileOrAbsent("--db", "/dev/zero");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("--db: /dev/zero is a character device"));
+  EXPECT_THAT(CheckRegularFileOrAbsent("--db", dir_.string()).message(),
+              HasSubstr("is a folder"));
+  ASSERT_EQ(::mkfifo(Path("fifo").c_str(), 0600), 0);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(CheckRegularFileOrAbsent("--db", Path("fifo")).message(),
+              HasSubstr("--db: " + Path("fifo") + " is a FIFO"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
 }  // namespace
 }  // namespace faultline

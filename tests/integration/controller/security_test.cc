@@ -490,5 +490,34 @@ TEST_F(SecurityTest, AuditLogRecordsMutatingCallsWithoutSecrets) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// --db and --audit-log name files the controller opens at start: a device
+// (`sqlite: disk I/O error` for /dev/zero) or a FIFO (whose open waits for a
+// writer for good) is refused at once, naming the flag. No root needed.
+TEST(ControllerFiles, DbAndAuditLogMustBeRegularFilesOrAbsent) {
+  auto bin = ControllerBinary();
+  if (!bin.ok()) GTEST_SKIP() << bin.status();
+  auto dir = TestDir::Create("ctlfiles");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string fifo = (*dir)->Path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::vector<std::string> base = {*bin, "--listen", "unix:" + (*dir)->Path("c.sock")};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCommand(argv, std::chrono::seconds(5));
+  };
+  CommandResult r = run({"--db", "/dev/zero"});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--db: /dev/zero is a character device"));
+  r = run({"--db", fifo});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_THAT(r.err, HasSubstr("--db: " + fifo + " is a FIFO"));
+  r = run({"--db", (*dir)->Path("f.db"), "--audit-log", fifo});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--audit-log: " + fifo + " is a FIFO"));
+}
+
 }  // namespace
 }  // namespace faultline::itest

@@ -451,6 +451,19 @@ TEST(Controller, ControllerProbeOutsideTheExecPolicyIsRefused) {
   EXPECT_EQ(f.victim.injects.load(), 0);
 }
 
+// How a RunExperiment call of `yaml` (as file x.yaml) ends.
+grpc::Status RunStatus(TestController& c, const std::string& yaml) {
+  grpc::ClientContext ctx;
+  v1::RunExperimentRequest req;
+  req.set_yaml(yaml);
+  req.set_file("x.yaml");
+  auto reader = c.stub()->RunExperiment(&ctx, req);
+  v1::RunUpdate u;
+  while (reader->Read(&u)) {
+  }
+  return reader->Finish();
+}
+
 TEST(Controller, UnknownTargetsAndBadFilesAreErrors) {
   TestController c;
   Fleet f;
@@ -460,17 +473,37 @@ TEST(Controller, UnknownTargetsAndBadFilesAreErrors) {
   EXPECT_THAT(r.reason(), HasSubstr("targets.victim: 0 healthy agent(s) match"));
   EXPECT_EQ(f.observer.probe_streams.load(), 0);
 
-  grpc::ClientContext ctx;
-  v1::RunExperimentRequest req;
-  req.set_yaml("name: x\nbogus: 1\n");
-  req.set_file("x.yaml");
-  auto reader = c.stub()->RunExperiment(&ctx, req);
-  v1::RunUpdate u;
-  while (reader->Read(&u)) {
-  }
-  grpc::Status st = reader->Finish();
+  grpc::Status st = RunStatus(c, "name: x\nbogus: 1\n");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), HasSubstr("bogus: unknown field"));
+}
+
+// An agent that refuses a probe stream at once (its exec policy) is a
+// refusal, not an outage: the run ends at once in `error` naming the probe,
+// the agent and its reason, rather than `not_steady` after the steady-state
+// deadline.
+TEST(Controller, ProbeRefusedByTheAgentEndsTheRunAtOnceInError) {
+  TestController c;
+  Fleet f;
+  f.observer.refuse_probes = true;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  const auto start = std::chrono::steady_clock::now();
+  v1::RunReport r = c.Run(Experiment("100ms", "5s", "2s"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(r.verdict(), "error");
+  EXPECT_THAT(r.reason(), HasSubstr("probe svc refused: agent obs-1 ("));
+  EXPECT_THAT(r.reason(), HasSubstr("PERMISSION_DENIED exec probe `/bin/sh` refused: not allowed "
+                                    "by the exec policy; nothing was injected"));
+  EXPECT_EQ(f.victim.injects.load(), 0);
+  EXPECT_EQ(f.observer.probe_streams.load(), 1);  // not retried
+}
+
+TEST(Controller, RunExperimentYamlWithAnAliasIsRefused) {
+  TestController c;
+  grpc::Status st = RunStatus(c, "name: &n x\ndescription: *n\n");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("YAML aliases (*name) are not supported"));
 }
 
 TEST(Controller, RejectedInjectEndsInErrorAndReverts) {

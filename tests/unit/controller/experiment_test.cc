@@ -1,8 +1,10 @@
 #include "controller/experiment.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 
@@ -374,6 +376,50 @@ TEST(Experiment, BoundsOnSizesDurationsAndNames) {
   spec.set_duration("25h");
   EXPECT_THAT(std::string(spec::Validate(spec).status().message()),
               HasSubstr("duration: at most 24h"));
+}
+
+// Experiment files go through the same bounded YAML loading as the policy: an
+// alias (even in a known field), an alias bomb and an oversized file are
+// refused before any tree is built.
+TEST(Experiment, AliasesAndOversizedFilesAreRefusedBeforeParsing) {
+  std::string alias = std::string(kValid);
+  alias.replace(alias.find("name: kill-redis-primary\ndescription: Sentinel must promote a "
+                           "replica within the RTO."),
+                std::string("name: kill-redis-primary\ndescription: Sentinel must promote a "
+                            "replica within the RTO.").size(),
+                "name: &n kill-redis-primary\ndescription: *n");
+  auto exp = LoadExperiment(alias);
+  ASSERT_FALSE(exp.ok());
+  EXPECT_EQ(exp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(exp.status().message(), HasSubstr("YAML aliases (*name) are not supported"));
+
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'j'; ++c) {
+    bomb += fmt::format("{0}: &{0} [*{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}]\n", c,
+                        static_cast<char>(c - 1));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  exp = ParseExperimentYaml(bomb + kValid);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), HasSubstr("aliases"));
+
+  exp = LoadExperiment(std::string(kValid) + "extra: \"" + std::string(2 << 20, 'x') + "\"\n");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(), HasSubstr("at most 1024 KiB"));
+}
+
+// A problem echoes at most 64 bytes of what the file said, escaped.
+TEST(Experiment, ProblemsEchoAtMost64BytesOfAValue) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("from: observer"), std::string("from: observer").size(),
+               "from: \"" + std::string(100000, 'o') + "\\n\"");
+  auto exp = LoadExperiment(yaml);
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(),
+              HasSubstr("probes[0].from: unknown target \"" + std::string(64, 'o') +
+                        "...(100001 bytes)\""));
+  EXPECT_LT(exp.status().message().size(), 400u);
 }
 
 }  // namespace

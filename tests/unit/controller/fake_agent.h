@@ -175,6 +175,10 @@ class FakeAgent final : public v1::Agent::Service {
   grpc::Status RunProbe(grpc::ServerContext* ctx, const v1::RunProbeRequest* req,
                         grpc::ServerWriter<v1::ProbeSample>* writer) override {
     ++probe_streams;
+    if (refuse_probes) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "exec probe `/bin/sh` refused: not allowed by the exec policy");
+    }
     auto interval = ParseDuration("interval", req->probe().interval());
     const auto step = interval.ok() ? *interval : std::chrono::seconds(1);
     auto next = std::chrono::steady_clock::now();
@@ -217,6 +221,7 @@ class FakeAgent final : public v1::Agent::Service {
   std::atomic<int> revert_alls{0};
   std::atomic<int> renewals{0};
   std::atomic<int> probe_streams{0};
+  std::atomic<bool> refuse_probes{false};  // refuses every probe stream (its policy)
   // How long Info, Inject (dry runs too) and RevertAll take before they answer
   // (a slow agent, for the fan-out tests); 0 = at once.
   std::atomic<int64_t> info_delay_ms{0};

@@ -91,6 +91,52 @@ TEST(Validate, NamesTheFieldUnderItsKind) {
               HasSubstr("netns: only network faults take a network namespace, not pause"));
 }
 
+// A refusal echoes at most 64 bytes of a user's string, escaped: a 1 MiB
+// value once made a reply larger than gRPC's metadata limit, so the caller saw
+// RESOURCE_EXHAUSTED naming no field.
+TEST(Validate, EchoesAtMost64BytesOfAValue) {
+  v1::FaultSpec kill;
+  kill.mutable_kill()->mutable_process()->set_name(std::string(1 << 20, 'n'));
+  auto st = Validate(kill).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("kill.process.name: \"" + std::string(64, 'n') +
+                                      "...(1048576 bytes)\" is longer than 15 characters"));
+  EXPECT_LT(st.message().size(), 300u);
+
+  v1::FaultSpec partition;
+  partition.set_duration("1s");
+  partition.mutable_partition()->add_peers("10.0.0.1\n" + std::string(1 << 20, 'x'));
+  st = Validate(partition).status();
+  EXPECT_THAT(st.message(), HasSubstr("partition.peers[0]: \"10.0.0.1\\x0axxx"));
+  EXPECT_LT(st.message().size(), 300u);
+
+  v1::FaultSpec fill;
+  fill.set_duration("1s");
+  fill.mutable_disk_fill()->set_path("data");
+  fill.mutable_disk_fill()->set_percent(50);
+  EXPECT_THAT(Validate(fill).status().message(),
+              HasSubstr("path: must be an absolute path, got \"data\""));
+}
+
+// Flag values land in proto string fields: a value that is not UTF-8 is
+// refused naming its flag (protobuf's own error names nothing).
+TEST(BuildFromFlags, RefusesValuesThatAreNotUtf8NamingTheFlag) {
+  const FaultKind* pause = FindKind("pause");
+  ASSERT_NE(pause, nullptr);
+  const Flag* duration = nullptr;
+  for (const Flag& f : pause->flags) {
+    if (f.name == "duration") duration = &f;
+  }
+  ASSERT_NE(duration, nullptr);
+  auto spec = BuildFromFlags(*pause, {{duration, {"\xff\xfe"}}});
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(), "--duration: \"\\xff\\xfe\" is not valid UTF-8");
+  spec = BuildFromFlags(*pause, {{duration, {"30s"}}});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->duration(), "30s");
+}
+
 TEST(Validate, ReturnsTheDurationOfReversibleKindsOnly) {
   v1::FaultSpec pause;
   pause.set_duration("1500ms");
