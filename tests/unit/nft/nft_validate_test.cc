@@ -61,7 +61,7 @@ TEST(PartitionValidateTest, Table) {
       {"bad cidr", [](v1::FaultSpec* s) { s->mutable_partition()->add_peers("10.0.0.300/24"); }, "partition.peers[1]: \"10.0.0.300/24\" is not a CIDR"},
       {"prefix too long", [](v1::FaultSpec* s) { s->mutable_partition()->add_peers("10.0.0.0/33"); }, "partition.peers[1]: \"10.0.0.0/33\" is not a CIDR"},
       {"injection in peer", [](v1::FaultSpec* s) { s->mutable_partition()->set_peers(0, "10.0.0.1; flush ruleset"); }, "partition.peers[0]: \"10.0.0.1; flush ruleset\" is not a CIDR"},
-      {"injection with newline", [](v1::FaultSpec* s) { s->mutable_partition()->set_peers(0, "10.0.0.1\nflush ruleset"); }, "partition.peers[0]: \"10.0.0.1\nflush ruleset\" is not a CIDR"},
+      {"injection with newline", [](v1::FaultSpec* s) { s->mutable_partition()->set_peers(0, "10.0.0.1\nflush ruleset"); }, "partition.peers[0]: \"10.0.0.1\\x0aflush ruleset\" is not a CIDR"},
       {"no peers", [](v1::FaultSpec* s) { s->mutable_partition()->clear_peers(); }, "partition.peers: at least one CIDR is required"},
       {"port zero", [](v1::FaultSpec* s) { s->mutable_partition()->add_ports(0); }, "partition.ports[0]: must be 1-65535"},
       {"port too big", [](v1::FaultSpec* s) { s->mutable_partition()->add_ports(80); s->mutable_partition()->add_ports(70000); }, "partition.ports[1]: must be 1-65535"},
