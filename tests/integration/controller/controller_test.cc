@@ -343,7 +343,8 @@ TEST_F(ControllerTest, AbortRevertsWithinASecond) {
   EXPECT_TRUE(WaitFor([&] { return !Paused(svc); }, 1s));
   EXPECT_LT(Clock::now() - t0, 2s);
   ASSERT_TRUE(run->Wait(10s));
-  EXPECT_THAT(run->Stdout(), ::testing::HasSubstr("\"verdict\":\"aborted\""));
+  EXPECT_THAT(run->Stdout(), ::testing::HasSubstr("\"verdict\":\"aborted\""))
+      << "faultline run's stderr: " << run->Stderr();
 }
 
 TEST_F(ControllerTest, SigkilledControllerLeaseLapsesAndTheAgentResumes) {
