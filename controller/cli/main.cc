@@ -1,6 +1,8 @@
 // faultline: the command-line client. Wiring only; commands live beside it.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+
 #include "controller/cli/cli.h"
 
 int main(int argc, char** argv) {
@@ -40,5 +42,9 @@ int main(int argc, char** argv) {
     }
     return app.exit(e);
   }
+  // Written out now, not by exit(): a leak check at exit (the sanitizer
+  // builds) ends the process without flushing stdio, and a report must not
+  // be lost with it.
+  std::fflush(nullptr);
   return ctx.exit_code;
 }
