@@ -54,19 +54,23 @@ std::vector<v1::DataResult> DataWorkloads::Finish() {
   return results;
 }
 
+v1::DataResult DataWorkloads::Labelled(const Workload& w, v1::DataResult result) {
+  result.set_name(w.spec.name());
+  result.set_from(w.spec.from().empty() ? "controller" : w.spec.from());
+  result.set_driver(w.driver->Kind());
+  result.set_rate_per_s(w.settings.rate_per_s);
+  return result;
+}
+
 v1::DataResult DataWorkloads::ReadOne(Workload& w, const std::vector<v1::WriteRecord>& records) {
   std::vector<int64_t> sent;
   sent.reserve(records.size());
   for (const v1::WriteRecord& r : records) sent.push_back(r.seq());
   workload::ReadBackResult read = workload::ReadBack(*w.driver, sent, w.settings.read_timeout);
   v1::DataResult result =
-      workload::Analyze(records, read.present, w.driver->CanList(), w.settings.period);
-  result.set_name(w.spec.name());
-  result.set_from(w.spec.from().empty() ? "controller" : w.spec.from());
-  result.set_driver(w.driver->Kind());
+      Labelled(w, workload::Analyze(records, read.present, w.driver->CanList(), w.settings.period));
   result.set_reads(read.reads);
   result.set_read_stable(read.stable);
-  result.set_rate_per_s(w.settings.rate_per_s);
   if (read.reads == 0) {
     result.set_error(fmt::format("not read back within {}: {}",
                                  FormatDuration(w.settings.read_timeout),
@@ -95,11 +99,7 @@ std::vector<v1::DataResult> DataWorkloads::Abandon(const std::string& why) {
   for (Workload& w : workloads_) {
     std::vector<v1::WriteRecord> records =
         w.writer ? w.writer->Stop() : std::vector<v1::WriteRecord>{};
-    v1::DataResult result = workload::Analyze(records, {}, false, w.settings.period);
-    result.set_name(w.spec.name());
-    result.set_from(w.spec.from().empty() ? "controller" : w.spec.from());
-    result.set_driver(w.driver->Kind());
-    result.set_rate_per_s(w.settings.rate_per_s);
+    v1::DataResult result = Labelled(w, workload::Analyze(records, {}, false, w.settings.period));
     result.set_writes_lost(0);
     result.clear_first_lost();
     result.set_rpo_ms(0);
@@ -113,16 +113,12 @@ std::vector<v1::DataResult> DataWorkloads::Abandon(const std::string& why) {
   return results;
 }
 
-std::optional<std::string> DataFailure(const v1::Experiment& exp,
-                                       const std::vector<v1::DataResult>& results) {
+std::optional<std::string> DataFailure(const v1::Experiment& exp, const v1::RunReport& report) {
   std::vector<std::string> reasons;
-  std::optional<double> rpo_ms;
-  if (!exp.objectives().rpo().empty()) {
-    auto rpo = ParseDuration("objectives.rpo", exp.objectives().rpo());
-    if (rpo.ok()) rpo_ms = static_cast<double>(rpo->count()) / 1e6;
-  }
+  const std::optional<double> rpo_ms =
+      report.rpo_target_ms() > 0 ? std::optional<double>(report.rpo_target_ms()) : std::nullopt;
   const bool objectives = rpo_ms || exp.objectives().has_max_lost_writes();
-  for (const v1::DataResult& r : results) {
+  for (const v1::DataResult& r : report.data()) {
     if (r.reads() == 0) {
       if (!objectives) continue;
       reasons.push_back(fmt::format("data {}: {}", r.name(), r.error()));

@@ -46,14 +46,16 @@ class DataWorkloads {
   };
   explicit DataWorkloads(std::vector<Workload> workloads);
   static v1::DataResult ReadOne(Workload& w, const std::vector<v1::WriteRecord>& records);
+  // `result` with the workload's name, origin, driver and rate.
+  static v1::DataResult Labelled(const Workload& w, v1::DataResult result);
 
   std::vector<Workload> workloads_;
 };
 
-// Why the data figures fail the run (objectives.rpo, objectives.max_lost_writes,
-// or a workload that could not be read back), or nothing.
-std::optional<std::string> DataFailure(const v1::Experiment& exp,
-                                       const std::vector<v1::DataResult>& results);
+// Why the report's data figures fail the run (its rpo_target_ms,
+// objectives.max_lost_writes, or a workload that could not be read back), or
+// nothing.
+std::optional<std::string> DataFailure(const v1::Experiment& exp, const v1::RunReport& report);
 
 }  // namespace faultline::controller
 

@@ -458,9 +458,8 @@ v1::RunReport ExperimentRun::Score(bool was_aborted) {
   if (stop) return Finish(*stop);
   if (was_aborted) return Finish({"aborted", "aborted by request; faults reverted"});
   End end{timeline::VerdictName(result->verdict), result->reason};
-  const std::vector<v1::DataResult> data(report_.data().begin(), report_.data().end());
-  if (auto failure = DataFailure(exp_, data); failure && (end.verdict == "pass" ||
-                                                          end.verdict == "fail")) {
+  if (auto failure = DataFailure(exp_, report_); failure && (end.verdict == "pass" ||
+                                                             end.verdict == "fail")) {
     end.reason = end.verdict == "pass" ? *failure : end.reason + "; " + *failure;
     end.verdict = "fail";
   }
