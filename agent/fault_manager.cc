@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "absl/cleanup/cleanup.h"
@@ -47,6 +50,37 @@ absl::Status CheckLeaseTtl(const char* field, int64_t ttl_ms) {
   }
   return absl::OkStatus();
 }
+
+// Raises the calling thread to SCHED_FIFO (lowest real-time priority) for its
+// lifetime, then restores the thread's policy. The reaper holds one for good;
+// a coordinated start holds it
+// from the sleep until its faults are applied: at the start instant the
+// applying thread runs before the host's ordinary work, so a busy host (or
+// 200 agents on one machine, scripts/bench) does not delay the fault by a
+// scheduler period. The boosted work is bounded (a sleep of at most
+// kMaxCommitAheadNs and the prepared faults' Apply), and the kernel's real-time
+// throttling caps it anyway. Without the privilege (a container without
+// real-time runtime) it changes nothing. One per thread, on its stack.
+class RealtimeBoost {
+ public:
+  RealtimeBoost() {
+    if (pthread_getschedparam(pthread_self(), &old_policy_, &old_param_) != 0) return;
+    sched_param p{};
+    p.sched_priority = sched_get_priority_min(SCHED_FIFO);
+    boosted_ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p) == 0;
+    if (!boosted_) spdlog::debug("no real-time priority for the coordinated start");
+  }
+  ~RealtimeBoost() {
+    if (boosted_) pthread_setschedparam(pthread_self(), old_policy_, &old_param_);
+  }
+  RealtimeBoost(const RealtimeBoost&) = delete;
+  RealtimeBoost& operator=(const RealtimeBoost&) = delete;
+
+ private:
+  int old_policy_ = SCHED_OTHER;
+  sched_param old_param_{};
+  bool boosted_ = false;
+};
 
 // Sleeps until `unix_ns` on the realtime clock (an absolute time: a clock
 // step moves the wake-up with it).
@@ -348,7 +382,8 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Prepare(v1::FaultRecord record,
 
 absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record,
                                                           const FaultHandler& handler,
-                                                          std::chrono::nanoseconds duration) {
+                                                          std::chrono::nanoseconds duration,
+                                                          int64_t start_at_unix_ns) {
   const spec::FaultKind& kind = spec::KindFor(record.spec().kind_case());
   const bool reversible = kind.reversible;
   // The ledger record exists before the kernel is touched, so a crash at any
@@ -371,9 +406,13 @@ absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record
       if (!rm.ok()) spdlog::warn("fault {}: {}", record.id(), std::string(rm.message()));
     }
   };
-  const Clock::time_point applied_at = Clock::now();
+  Clock::time_point applied_at = Clock::now();
   record.set_injected_unix_ns(NowRealtimeNs());
   record.set_injected_mono_ns(NowMonotonicNs());
+  // The end counts from T for a coordinated start (never from before it).
+  const int64_t late_ns =
+      start_at_unix_ns == 0 ? 0 : std::max<int64_t>(0, record.injected_unix_ns() - start_at_unix_ns);
+  applied_at -= std::chrono::nanoseconds(late_ns);
   RETURN_IF_ERROR(spec::QualifyField(kind, handler.Apply(&record, context_)));
   if (!reversible) {
     std::move(rollback).Cancel();
@@ -382,7 +421,7 @@ absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record
     return Applied{std::move(record), Clock::time_point::max()};
   }
   record.set_state(v1::FAULT_STATE_ACTIVE);
-  record.set_deadline_unix_ns(record.injected_unix_ns() + duration.count());
+  record.set_deadline_unix_ns(record.injected_unix_ns() - late_ns + duration.count());
   RETURN_IF_ERROR(ledger_->Put(record));
   std::move(rollback).Cancel();
   spdlog::info("fault {} ({}) active for {}: {}", record.id(), handler.Kind(),
@@ -393,8 +432,9 @@ absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record
 
 absl::StatusOr<v1::FaultRecord> FaultManager::ApplyAndAdopt(v1::FaultRecord record,
                                                             const FaultHandler& handler,
-                                                            std::chrono::nanoseconds duration) {
-  absl::StatusOr<Applied> applied = Apply(std::move(record), handler, duration);
+                                                            std::chrono::nanoseconds duration,
+                                                            int64_t start_at_unix_ns) {
+  absl::StatusOr<Applied> applied = Apply(std::move(record), handler, duration, start_at_unix_ns);
   absl::MutexLock lock(&mu_);
   --applying_;
   wake_.SignalAll();
@@ -426,6 +466,8 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
         "start_at_unix_ns: {:.3f} s ahead of this agent's clock; at most {} s",
         static_cast<double>(ahead_ns) / 1e9, kMaxCommitAheadNs / 1000000000));
   }
+  std::optional<RealtimeBoost> boost;  // from the sleep until the faults are applied
+  if (ahead_ns > 0) boost.emplace();
   // Until the instant, on this agent's realtime clock, without the lock.
   if (ahead_ns > 0) SleepUntilRealtime(start_at_unix_ns);
   std::vector<Prepared> taken;
@@ -447,13 +489,14 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
   std::vector<v1::FaultRecord> applied;
   for (Prepared& p : taken) {
     const std::string id = p.record.id();
-    auto record = ApplyAndAdopt(std::move(p.record), *p.handler, p.duration);
+    auto record = ApplyAndAdopt(std::move(p.record), *p.handler, p.duration, start_at_unix_ns);
     if (!record.ok()) {
       failures.push_back(fmt::format("{}: {}", id, std::string(record.status().message())));
       continue;
     }
     applied.push_back(*std::move(record));
   }
+  boost.reset();
   if (!failures.empty()) {
     return absl::FailedPreconditionError(fmt::format(
         "{} of {} faults not applied (the others are active): {}", failures.size(), ids.size(),
@@ -667,6 +710,10 @@ void FaultManager::ReapLocked() {
 }
 
 void FaultManager::ReaperLoop() {
+  // Faults end at their deadline even on a saturated host (a busy service, a
+  // fleet of agents ending together): the reaper's wake-ups and reverts run
+  // before ordinary work. Its work is bounded: it sleeps until something is due.
+  RealtimeBoost boost;
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
     const Clock::time_point next = NextCheckLocked();

@@ -176,14 +176,19 @@ class FaultManager {
   absl::StatusOr<v1::InjectResponse> Prepare(v1::FaultRecord record, const FaultHandler* handler,
                                              std::chrono::nanoseconds duration,
                                              v1::InjectResponse resp);
-  // Ledger, apply (rolled back on failure); no lock.
+  // Ledger, apply (rolled back on failure); no lock. The fault ends
+  // `duration` after it was applied, or after `start_at_unix_ns` (a
+  // coordinated start's instant T, on this host's realtime clock) when set:
+  // every agent of a coordinated start ends at T + duration, however late
+  // its own apply came.
   absl::StatusOr<Applied> Apply(v1::FaultRecord record, const FaultHandler& handler,
-                                std::chrono::nanoseconds duration);
+                                std::chrono::nanoseconds duration, int64_t start_at_unix_ns);
   // Apply, then (under the lock) the active fault with its deadline and
   // lease, for reversible kinds. The caller reserved a slot (++applying_),
   // which this releases. Returns the record.
   absl::StatusOr<v1::FaultRecord> ApplyAndAdopt(v1::FaultRecord record, const FaultHandler& handler,
-                                                std::chrono::nanoseconds duration)
+                                                std::chrono::nanoseconds duration,
+                                                int64_t start_at_unix_ns = 0)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Marks `fault` busy and copies what its revert needs.
   static Claim ClaimLocked(ActiveFault& fault, std::string reason);

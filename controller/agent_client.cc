@@ -93,6 +93,10 @@ AgentClient::AgentClient(std::string name, std::string address,
   HoldCallbackQueue();
 }
 
+bool AgentClient::Connected() const {
+  return channel_->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+}
+
 absl::Status AgentClient::Error(const char* method, const grpc::Status& st) const {
   return CallError(name_, address_, method, st);
 }

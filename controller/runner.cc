@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "common/units.h"
+#include "controller/clock_sync.h"
 #include "controller/experiment.h"
 #include "controller/fan_out.h"
 #include "controller/zone_outage.h"
@@ -33,9 +34,6 @@ double MsSince(Clock::time_point start) {
 // How far ahead of now a coordinated start is set: at least this, at most that.
 constexpr std::chrono::nanoseconds kCommitLeadBase = std::chrono::milliseconds(30);
 constexpr std::chrono::nanoseconds kCommitLeadMax = std::chrono::seconds(2);
-// Clock sync: an agent's exchanges stop early at a round trip this short
-// (error <= 0.5 ms): one good sample is as good as five.
-constexpr std::chrono::nanoseconds kGoodClockRtt = std::chrono::milliseconds(1);
 // How long after T + duration the controller sends its own reverts (which then
 // only collect what the agents reverted by themselves).
 constexpr std::chrono::nanoseconds kAgentEndGrace = std::chrono::milliseconds(50);
@@ -254,29 +252,34 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
   for (AgentRef& a : involved) {
     if (seen.insert(a.name).second) agents.push_back(std::move(a));
   }
-  // Every agent at once; each agent's own exchanges stay one after another.
-  std::vector<absl::StatusOr<timeline::ClockOffset>> offsets(
-      agents.size(), absl::UnknownError("not synced"));
-  std::vector<int64_t> synced_ns(agents.size(), 0);
+  // Through a window that adapts to the round trips (controller/clock_sync.h).
+  std::vector<std::shared_ptr<AgentClient>> clients;
+  for (const AgentRef& a : agents) {
+    absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(a.name, a.address);
+    if (!client.ok()) return End{"error", std::string(client.status().message())};
+    clients.push_back(*std::move(client));
+  }
+  ClockSyncOptions sync_options;
+  sync_options.exchanges = options_.clock_exchanges;
+  sync_options.max_in_flight = options_.max_in_flight;
+  sync_options.timeout = options_.rpc_timeout;
+  ClockSyncStats stats;
   const Clock::time_point sync_start = Clock::now();
-  ForEachAsync(agents.size(), options_.max_in_flight, [&](size_t i, AsyncDone done) {
-    SyncClock(agents[i], [&offsets, &synced_ns, i, done](
-                             absl::StatusOr<timeline::ClockOffset> offset) {
-      offsets[i] = std::move(offset);
-      synced_ns[i] = NowRealtimeNs();
-      done();
-    });
-  });
+  const std::vector<ClockSyncResult> synced = controller::SyncClocks(clients, sync_options, &stats);
   // How long the phase took, for fleet-sized runs (scripts/bench reads it).
   Event("clocks_synced", NowRealtimeNs(), "",
-        fmt::format("{} agent(s) in {:.1f} ms", agents.size(), MsSince(sync_start)));
+        fmt::format("{} agent(s) in {:.1f} ms ({} exchanges, at most {} at once, best round "
+                    "trip {:.3f} ms; of which {} connect(s) in {:.1f} ms)",
+                    agents.size(), MsSince(sync_start), stats.exchanges, stats.widest,
+                    Ms(stats.best_rtt_ns), stats.connects,
+                    std::chrono::duration<double, std::milli>(stats.connect).count()));
   int64_t clock_error = 0;
   for (size_t i = 0; i < agents.size(); ++i) {
-    const absl::StatusOr<timeline::ClockOffset>& offset = offsets[i];
+    const absl::StatusOr<timeline::ClockOffset>& offset = synced[i].offset;
     if (!offset.ok()) return End{"error", std::string(offset.status().message())};
     clocks_[agents[i].name] = *offset;
     clock_error = std::max(clock_error, offset->error_ns);
-    Event("clock", synced_ns[i], agents[i].name,
+    Event("clock", synced[i].synced_ns, agents[i].name,
           fmt::format("offset {:+.3f} ms +/- {:.3f} ms", Ms(offset->offset_ns),
                       Ms(offset->error_ns)));
   }
@@ -464,57 +467,6 @@ v1::RunReport ExperimentRun::Score(bool was_aborted) {
     end.verdict = "fail";
   }
   return Finish(end);
-}
-
-// ---- Clocks ----
-
-namespace {
-
-// One agent's clock exchanges, one after another (each Info starts when the
-// previous one has answered), then the offset estimate.
-struct ClockExchanges {
-  std::shared_ptr<AgentClient> client;
-  std::string agent;
-  int want = 1;
-  std::chrono::milliseconds timeout{0};
-  std::vector<timeline::ClockExchange> exchanges;
-  std::function<void(absl::StatusOr<timeline::ClockOffset>)> done;
-};
-
-void NextExchange(std::shared_ptr<ClockExchanges> x) {
-  AgentClient& client = *x->client;
-  const std::chrono::milliseconds timeout = x->timeout;  // before `x` moves away
-  client.InfoAsync(timeout, [x = std::move(x)](absl::StatusOr<InfoSample> sample) {
-    if (!sample.ok()) return x->done(sample.status());
-    if (sample->info.clock().realtime_ns() == 0) {
-      return x->done(absl::FailedPreconditionError(
-          fmt::format("agent {}: Info carries no clock sample", x->agent)));
-    }
-    timeline::ClockExchange e;
-    e.t0_ns = sample->t0_ns;
-    e.t1_ns = sample->info.clock().realtime_ns();
-    e.t2_ns = sample->t2_ns;
-    x->exchanges.push_back(e);
-    // Enough once one round trip was short (the error is half the best one).
-    const bool good = e.t2_ns - e.t0_ns <= kGoodClockRtt.count();
-    if (!good && x->exchanges.size() < static_cast<size_t>(x->want)) return NextExchange(x);
-    x->done(timeline::EstimateClockOffset(x->exchanges));
-  });
-}
-
-}  // namespace
-
-void ExperimentRun::SyncClock(const AgentRef& agent,
-                              std::function<void(absl::StatusOr<timeline::ClockOffset>)> done) {
-  absl::StatusOr<std::shared_ptr<AgentClient>> client = clients_->Get(agent.name, agent.address);
-  if (!client.ok()) return done(client.status());
-  auto x = std::make_shared<ClockExchanges>();
-  x->client = *std::move(client);
-  x->agent = agent.name;
-  x->want = std::max(1, options_.clock_exchanges);
-  x->timeout = options_.rpc_timeout;
-  x->done = std::move(done);
-  NextExchange(std::move(x));
 }
 
 // ---- Injection, leases, revert ----

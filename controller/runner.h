@@ -149,10 +149,6 @@ class ExperimentRun {
   v1::RunReport Score(bool aborted);
 
   // Helpers of the phases.
-  // The agent's clock offset (options_.clock_exchanges Info calls, one after
-  // another), to `done` on a gRPC thread; returns at once.
-  void SyncClock(const AgentRef& agent,
-                 std::function<void(absl::StatusOr<timeline::ClockOffset>)> done);
   absl::Status InjectFaults(bool dry_run);
   // The agent faults of faults[index]: one per agent its target picked, or a
   // zone outage's parts.

@@ -613,16 +613,21 @@ duration: {}
                      name, kControllerAddress, kVictimName, duration);
 }
 
+// The figure after `label` in the detail of the timeline event of `kind`, or NaN.
+double DetailMs(const v1::RunReport& report, const std::string& kind, const std::string& label) {
+  for (const auto& e : report.timeline()) {
+    if (e.kind() != kind) continue;
+    const size_t at = e.detail().find(label);
+    if (at == std::string::npos) break;
+    return std::strtod(e.detail().c_str() + at + label.size(), nullptr);
+  }
+  return std::nan("");
+}
+
 // The "... in X ms" of a timeline event of `kind` (one of the runner's phase
 // events), or NaN.
 double PhaseMs(const v1::RunReport& report, const std::string& kind) {
-  for (const auto& e : report.timeline()) {
-    if (e.kind() != kind) continue;
-    const size_t at = e.detail().find(" in ");
-    if (at == std::string::npos) break;
-    return std::strtod(e.detail().c_str() + at + 4, nullptr);
-  }
-  return std::nan("");
+  return DetailMs(report, kind, " in ");
 }
 
 // The figures of one column (one controller).
@@ -635,6 +640,7 @@ struct Column {
   double end_skew_ms = std::nan("");
   double clock_error_ms = std::nan("");
   double commit_lead_ms = std::nan("");
+  double connect_ms = std::nan("");
   double cli_floor_ms = std::nan("");
   double abort_ms = std::nan("");
   double abort_to_end_ms = std::nan("");
@@ -653,13 +659,7 @@ double LoadAverage() {
 
 // The "ahead" figure of the `committed` event: how far ahead the start was set.
 double CommitLeadMs(const v1::RunReport& report) {
-  for (const auto& e : report.timeline()) {
-    if (e.kind() != "committed") continue;
-    const size_t at = e.detail().find("start set ");
-    if (at == std::string::npos) break;
-    return std::strtod(e.detail().c_str() + at + 10, nullptr);
-  }
-  return std::nan("");
+  return DetailMs(report, "committed", "start set ");
 }
 
 // One column: a run of `duration` on every agent, then a long run aborted
@@ -684,10 +684,14 @@ Column Measure(ControllerProcess& ctl, Fleet& fleet, const std::string& cli, int
       col.prepare_ms = PhaseMs(*report, "prepared");
       col.commit_ms = PhaseMs(*report, "committed");
       col.commit_lead_ms = CommitLeadMs(*report);
+      col.connect_ms = DetailMs(*report, "clocks_synced", "connect(s) in ");
       col.revert_ms = PhaseMs(*report, "reverts_answered");
       col.start_skew_ms = report->start_skew_ms();
       col.end_skew_ms = report->end_skew_ms();
       col.clock_error_ms = report->clock_error_ms();
+      for (const auto& e : report->timeline()) {
+        if (e.kind() == "clocks_synced") col.notes.push_back("run: clock sync: " + e.detail());
+      }
       col.notes.push_back(fmt::format("run: verdict {} ({}), {} faults", report->verdict(),
                                       report->reason(), report->faults_size()));
     }
@@ -748,6 +752,7 @@ void PrintTable(const Column& par, const Column& one, int n, bool state_on_disk)
   };
   const Row rows[] = {
       {"clock sync of all agents (ms)", par.clock_sync_ms, one.clock_sync_ms, 1, "<= 250 ms", 250},
+      {"  of which connects (ms)", par.connect_ms, one.connect_ms, 1, "", 0},
       {"prepare of all (ms)", par.prepare_ms, one.prepare_ms, 1, "", 0},
       {"commit fan-out (ms)", par.commit_ms, one.commit_ms, 1, "", 0},
       {"  of which the start lead (ms)", par.commit_lead_ms, one.commit_lead_ms, 1, "", 0},

@@ -2,6 +2,8 @@
 // recorded but not applied; Commit applies it at the instant asked for (on this
 // host's realtime clock) and it ends at that instant + its duration; a
 // prepared fault whose lease lapses is forgotten and never applied.
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -148,6 +150,41 @@ TEST_F(CommitTest, PreparedIsRecordedNotAppliedThenStartsAndEndsOnTime) {
   after = manager_->RevertAll("run-1", "request");
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->empty());
+}
+
+// A Commit that arrives after T (a slow network, a busy host) applies at once
+// and still ends at T + duration: every agent of the start ends together.
+TEST_F(CommitTest, ALateCommitStillEndsAtTheStartInstantPlusDuration) {
+  auto prepared = manager_->Inject(PreparePause("600ms"));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  const int64_t start = NowRealtimeNs() - 250'000'000;  // T was 250 ms ago
+  auto applied = manager_->Commit({prepared->fault().id()}, start);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ASSERT_EQ(applied->size(), 1u);
+  EXPECT_EQ((*applied)[0].deadline_unix_ns(), start + 600'000'000);
+  EXPECT_EQ(StateOf(child_), 'T');
+  const int64_t resumed = WhenState(child_, false, std::chrono::seconds(2));
+  ASSERT_NE(resumed, 0);
+  const double end_late_ms = static_cast<double>(resumed - (start + 600'000'000)) / 1e6;
+  std::printf("resumed %.2f ms after T + 600 ms (applied 250 ms late)\n", end_late_ms);
+  EXPECT_GT(end_late_ms, -5);
+  EXPECT_LT(end_late_ms, 50) << "it must not run its whole 600 ms from the late apply";
+}
+
+// The committing thread waits for T at real-time priority and gives it back
+// once its faults are applied (the thread here is the caller's).
+TEST_F(CommitTest, TheCommittingThreadReturnsToItsOwnSchedulingPolicy) {
+  auto prepared = manager_->Inject(PreparePause("300ms"));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  int policy = -1;
+  sched_param param{};
+  ASSERT_EQ(pthread_getschedparam(pthread_self(), &policy, &param), 0);
+  ASSERT_EQ(policy, SCHED_OTHER);
+  auto applied = manager_->Commit({prepared->fault().id()}, NowRealtimeNs() + 50'000'000);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ASSERT_EQ(pthread_getschedparam(pthread_self(), &policy, &param), 0);
+  EXPECT_EQ(policy, SCHED_OTHER);
+  EXPECT_EQ(param.sched_priority, 0);
 }
 
 TEST_F(CommitTest, APreparedFaultWhoseLeaseLapsesIsNeverApplied) {

@@ -81,6 +81,11 @@ class FakeAgent final : public v1::Agent::Service {
 
   grpc::Status Info(grpc::ServerContext*, const v1::InfoRequest*, v1::InfoResponse* r) override {
     Delay(info_delay_ms);
+    if (crowd != nullptr) {  // slower the more Info calls are answered at once
+      const int at_once = ++*crowd;
+      std::this_thread::sleep_for(std::chrono::microseconds(crowd_delay_us * at_once));
+      --*crowd;
+    }
     *r = MakeInfo();
     return grpc::Status::OK;
   }
@@ -227,6 +232,11 @@ class FakeAgent final : public v1::Agent::Service {
   std::atomic<int64_t> info_delay_ms{0};
   std::atomic<int64_t> inject_delay_ms{0};
   std::atomic<int64_t> revert_delay_ms{0};
+  // Shared by a fleet (set before the first call): each Info also takes
+  // crowd_delay_us for every Info call in progress on any agent sharing it,
+  // like agents and a controller on too few cores.
+  std::atomic<int>* crowd = nullptr;
+  int64_t crowd_delay_us = 0;
 
  private:
   // Marks `f` applied now and keeps it.

@@ -248,7 +248,7 @@ TEST(FanOut, InjectAndRevertReachEveryAgentAtOnce) {
 TEST(FanOut, ClockSyncAndDryRunReachEveryAgentAtOnce) {
   SlowFleet f;
   for (auto& a : f.fleet) {
-    a->info_delay_ms = 20;  // 5 exchanges: 100 ms an agent
+    a->info_delay_ms = 20;
     a->inject_delay_ms = 100;
   }
   Timed parallel = RunOn(f, 0, /*dry_run=*/true);
@@ -258,9 +258,10 @@ TEST(FanOut, ClockSyncAndDryRunReachEveryAgentAtOnce) {
   std::printf("dry run (clocks + plans): %lld ms parallel, %lld ms one at a time\n",
               static_cast<long long>(parallel.phases["total"].count()),
               static_cast<long long>(serial.phases["total"].count()));
-  // One at a time: 20 x 100 ms of clock exchanges, then 20 x 100 ms of plans.
+  // One at a time: 21 x 20 ms of clock exchanges (connected by the first run;
+  // one exchange each, as good as the best), then 21 x 100 ms of plans.
   EXPECT_LT(parallel.phases["total"], std::chrono::seconds(1));
-  EXPECT_GE(serial.phases["total"], std::chrono::seconds(4));
+  EXPECT_GE(serial.phases["total"], std::chrono::milliseconds(2400));
   for (const Timed* t : {&parallel, &serial}) {
     ASSERT_EQ(t->report.faults_size(), kAgents);
     for (int i = 0; i < kAgents; ++i) {
