@@ -52,8 +52,8 @@ absl::Status CheckLeaseTtl(const char* field, int64_t ttl_ms) {
 }
 
 // Raises the calling thread to SCHED_FIFO (lowest real-time priority) for its
-// lifetime, then restores the thread's policy. The reaper holds one for good;
-// a coordinated start holds it
+// lifetime, then restores the thread's policy. The reaper holds one for good,
+// RevertAll (an abort, a run's end) while it reverts; a coordinated start holds it
 // from the sleep until its faults are applied: at the start instant the
 // applying thread runs before the host's ordinary work, so a busy host (or
 // 200 agents on one machine, scripts/bench) does not delay the fault by a
@@ -606,6 +606,8 @@ absl::StatusOr<v1::FaultRecord> FaultManager::Revert(const std::string& id, cons
 
 absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::RevertAll(const std::string& lease_id,
                                                                      const std::string& reason) {
+  // An abort, or a run's end: reverting comes before the host's ordinary work.
+  RealtimeBoost boost;
   absl::MutexLock lock(&mu_);
   auto held = [&](const ActiveFault& f) { return lease_id.empty() || f.record().lease_id() == lease_id; };
   // A revert under way (the reaper's) ends first, so its record is answered below.
