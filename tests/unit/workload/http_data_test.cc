@@ -22,6 +22,7 @@
 
 #include "probes/http_client.h"
 #include "tests/unit/probes/loopback_server.h"
+#include "tests/unit/workload/data_test_util.h"
 #include "workload/data_driver.h"
 #include "workload/data_log.h"
 #include "workload/data_writer.h"
@@ -32,7 +33,6 @@ namespace {
 using testing::HasSubstr;
 using Ms = std::chrono::milliseconds;
 
-constexpr char kRun[] = "test-run";
 constexpr char kKeyPrefix[] = "/kv/faultline:test-run:orders:";
 
 // A key-value store over HTTP/1.1 on 127.0.0.1: PUT stores the body, GET
@@ -131,12 +131,8 @@ class KvServer {
 };
 
 std::unique_ptr<DataDriver> Driver(const std::string& url) {
-  v1::DataWorkload spec;
-  spec.set_name("orders");
-  spec.mutable_http()->set_url(url);
-  auto driver = MakeDataDriver("data[0]", spec, kRun);
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(driver).value() : nullptr;
+  return testing_util::MakeOrdersDriver(
+      [&](v1::DataWorkload& spec) { spec.mutable_http()->set_url(url); });
 }
 
 TEST(HttpData, FailuresAreCountedAndDroppedKeysAreLostExactly) {
@@ -168,9 +164,7 @@ TEST(HttpData, FailuresAreCountedAndDroppedKeysAreLostExactly) {
   const std::vector<int64_t> dropped = {acked[3], acked[10], acked[acked.size() - 1]};
   for (int64_t seq : dropped) ASSERT_TRUE(server.Drop(kKeyPrefix + std::to_string(seq)));
 
-  std::vector<int64_t> sent;
-  for (const auto& r : records) sent.push_back(r.seq());
-  ReadBackResult read = ReadBack(*driver, sent, std::chrono::seconds(10));
+  ReadBackResult read = ReadBack(*driver, testing_util::SentSeqs(records), std::chrono::seconds(10));
   ASSERT_TRUE(read.stable) << read.error;
   v1::DataResult result = Analyze(records, read.present, driver->CanList(), settings.period);
   std::printf("http: attempted %lld, acked %lld, failed %d (server refused %d), lost %lld\n",
@@ -230,23 +224,15 @@ TEST(HttpData, BadUrlsAreRefusedNamingTheField) {
       {"http://::1/kv", "IPv6 addresses need brackets"},
       {"http://127.0.0.1/k v", "spaces and control characters"},
   };
+  auto with = [](const std::string& url) {
+    return [url](v1::DataWorkload& spec) { spec.mutable_http()->set_url(url); };
+  };
   for (const auto& [url, reason] : bad) {
-    v1::DataWorkload spec;
-    spec.set_name("orders");
-    spec.mutable_http()->set_url(url);
-    auto settings = ValidateDataWorkload("data[0]", spec);
-    ASSERT_FALSE(settings.ok()) << url;
-    EXPECT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument) << url;
-    EXPECT_THAT(std::string(settings.status().message()), HasSubstr("data[0].http.url: ")) << url;
-    EXPECT_THAT(std::string(settings.status().message()), HasSubstr(reason)) << url;
-    EXPECT_FALSE(MakeDataDriver("data[0]", spec, kRun).ok()) << url;
+    testing_util::ExpectRefused(with(url), "data[0].http.url", reason, url);
   }
-  for (const std::string url :
-       {"http://127.0.0.1:8080/kv", "http://[::1]:8080/", "http://127.0.0.1", "http://kv.internal/v1/"}) {
-    v1::DataWorkload spec;
-    spec.set_name("orders");
-    spec.mutable_http()->set_url(url);
-    EXPECT_TRUE(ValidateDataWorkload("data[0]", spec).ok()) << url;
+  for (const std::string url : {"http://127.0.0.1:8080/kv", "http://[::1]:8080/",
+                                "http://127.0.0.1", "http://kv.internal/v1/"}) {
+    testing_util::ExpectAccepted(with(url), url);
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "tests/unit/probes/loopback_server.h"
+#include "tests/unit/workload/data_test_util.h"
 #include "tests/unit/workload/postgres_process.h"
 #include "workload/data_driver.h"
 #include "workload/data_log.h"
@@ -31,21 +32,12 @@ using testing::HasSubstr;
 using testing_util::PostgresProcess;
 using Ms = std::chrono::milliseconds;
 
-constexpr char kRun[] = "test-run";
+using testing_util::kDataRun;
+using testing_util::SentSeqs;
 
 std::unique_ptr<DataDriver> Driver(const std::string& dsn) {
-  v1::DataWorkload spec;
-  spec.set_name("orders");
-  spec.mutable_postgres()->set_dsn(dsn);
-  auto driver = MakeDataDriver("data[0]", spec, kRun);
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(driver).value() : nullptr;
-}
-
-std::vector<int64_t> Sent(const std::vector<v1::WriteRecord>& records) {
-  std::vector<int64_t> sent;
-  for (const auto& r : records) sent.push_back(r.seq());
-  return sent;
+  return testing_util::MakeOrdersDriver(
+      [&](v1::DataWorkload& spec) { spec.mutable_postgres()->set_dsn(dsn); });
 }
 
 std::map<v1::WriteRecord::Outcome, int> Outcomes(const std::vector<v1::WriteRecord>& records) {
@@ -55,7 +47,7 @@ std::map<v1::WriteRecord::Outcome, int> Outcomes(const std::vector<v1::WriteReco
 }
 
 int64_t RowsOfRun(PostgresProcess& server) {
-  auto rows = server.Query("SELECT count(*) FROM faultline_writes WHERE run = $1", {kRun});
+  auto rows = server.Query("SELECT count(*) FROM faultline_writes WHERE run = $1", {kDataRun});
   return rows.empty() ? -1 : std::stoll(rows[0]);
 }
 
@@ -76,7 +68,7 @@ TEST(PostgresData, SynchronousCommitLosesNothingWhenThePostmasterIsKilled) {
   std::this_thread::sleep_for(Ms(700));
   const std::vector<v1::WriteRecord> records = writer.Stop();
 
-  ReadBackResult read = ReadBack(*driver, Sent(records), std::chrono::seconds(10));
+  ReadBackResult read = ReadBack(*driver, SentSeqs(records), std::chrono::seconds(10));
   ASSERT_TRUE(read.stable) << read.error;
   v1::DataResult result = Analyze(records, read.present, driver->CanList(), settings.period);
   auto outcomes = Outcomes(records);
@@ -126,7 +118,7 @@ TEST(PostgresData, AnUnloggedTableLosesExactlyTheRowsItHeld) {
   ASSERT_TRUE(holder->Exec("BEGIN", {}, deadline).ok());
   ASSERT_TRUE(holder->Exec("LOCK TABLE faultline_writes IN EXCLUSIVE MODE", {}, deadline).ok());
   auto rows = holder->Exec(
-      "SELECT seq, written_unix_ns FROM faultline_writes WHERE run = $1 ORDER BY seq", {kRun},
+      "SELECT seq, written_unix_ns FROM faultline_writes WHERE run = $1 ORDER BY seq", {kDataRun},
       deadline);
   ASSERT_TRUE(rows.ok()) << rows.status();
   std::map<int64_t, int64_t> truth;
@@ -139,7 +131,7 @@ TEST(PostgresData, AnUnloggedTableLosesExactlyTheRowsItHeld) {
   const std::vector<v1::WriteRecord> records = writer.Stop();
   ASSERT_GE(truth.size(), 20u) << "too few writes before the kill to measure anything";
 
-  ReadBackResult read = ReadBack(*driver, Sent(records), std::chrono::seconds(10));
+  ReadBackResult read = ReadBack(*driver, SentSeqs(records), std::chrono::seconds(10));
   ASSERT_TRUE(read.stable) << read.error;
   v1::DataResult result = Analyze(records, read.present, driver->CanList(), settings.period);
   const double truth_span_ms =
@@ -238,26 +230,17 @@ TEST(PostgresData, BadDsnsAreRefusedNamingTheField) {
       {"host=127.0.0.1 port=5432x", "port \"5432x\""},
       {"host=bad\x1b[2Jname", "bad\\x1b[2Jname"},
   };
+  auto with = [](const std::string& dsn) {
+    return [dsn](v1::DataWorkload& spec) { spec.mutable_postgres()->set_dsn(dsn); };
+  };
   for (const auto& [dsn, reason] : bad) {
-    v1::DataWorkload spec;
-    spec.set_name("orders");
-    spec.mutable_postgres()->set_dsn(dsn);
-    auto settings = ValidateDataWorkload("data[0]", spec);
-    ASSERT_FALSE(settings.ok()) << dsn;
-    EXPECT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument) << dsn;
-    EXPECT_THAT(std::string(settings.status().message()), HasSubstr("data[0].postgres.dsn: "))
-        << dsn;
-    EXPECT_THAT(std::string(settings.status().message()), HasSubstr(reason)) << dsn;
-    EXPECT_FALSE(MakeDataDriver("data[0]", spec, kRun).ok()) << dsn;
+    testing_util::ExpectRefused(with(dsn), "data[0].postgres.dsn", reason, dsn);
   }
   for (const std::string dsn :
        {"hostaddr=10.0.0.5 port=5432 dbname=app", "host=/var/run/postgresql dbname=app",
         "postgresql://127.0.0.1:5432/app", "host=db.example hostaddr=10.0.0.1",
         "host=::1 port=5432", "host=10.0.0.1,10.0.0.2 port=5432,5433"}) {
-    v1::DataWorkload spec;
-    spec.set_name("orders");
-    spec.mutable_postgres()->set_dsn(dsn);
-    EXPECT_TRUE(ValidateDataWorkload("data[0]", spec).ok()) << dsn;
+    testing_util::ExpectAccepted(with(dsn), dsn);
   }
 }
 
