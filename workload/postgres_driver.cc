@@ -176,12 +176,11 @@ absl::StatusOr<PgResult> PgConnection::Exec(const char* sql,
   PGconn* conn = conn_.get();
   std::vector<const char*> values;
   for (const std::string& p : params) values.push_back(p.c_str());
-  if (conn == nullptr || Clock::now() >= deadline ||
-      PQsendQueryParams(conn, sql, static_cast<int>(values.size()), nullptr, values.data(),
+  if (conn == nullptr) return absl::UnavailableError("sending: no connection");
+  if (Clock::now() >= deadline) return absl::DeadlineExceededError("timed out before sending");
+  if (PQsendQueryParams(conn, sql, static_cast<int>(values.size()), nullptr, values.data(),
                         nullptr, nullptr, 0) == 0) {
-    const std::string why = conn == nullptr            ? "no connection"
-                            : Clock::now() >= deadline ? "timed out before sending"
-                                                       : OneLine(PQerrorMessage(conn));
+    const std::string why = OneLine(PQerrorMessage(conn));
     conn_.reset();
     return absl::UnavailableError(fmt::format("sending: {}", why));
   }

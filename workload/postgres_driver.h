@@ -26,6 +26,7 @@ namespace faultline::workload {
 // deadline can bound. Errors name `field` ("data[0].postgres.dsn").
 absl::Status ValidatePostgresDsn(const std::string& field, const std::string& dsn);
 
+// Deleters of libpq's handles, for std::unique_ptr.
 struct PgConnDeleter {
   void operator()(PGconn* conn) const { PQfinish(conn); }
 };
