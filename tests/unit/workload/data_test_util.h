@@ -7,7 +7,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +31,14 @@ std::unique_ptr<workload::DataDriver> MakeOrdersDriver(Set set) {
   auto driver = workload::MakeDataDriver("data[0]", spec, kDataRun);
   EXPECT_TRUE(driver.ok()) << driver.status();
   return driver.ok() ? std::move(driver).value() : nullptr;
+}
+
+// A latency bound for "returned on time" checks: `bound` times
+// FAULTLINE_TIMING_SLACK (docs/testing.md; 3 under the sanitizers).
+inline std::chrono::milliseconds OnTime(std::chrono::milliseconds bound) {
+  const char* slack = std::getenv("FAULTLINE_TIMING_SLACK");
+  const double factor = slack != nullptr && std::atof(slack) >= 1 ? std::atof(slack) : 1;
+  return std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(bound.count()) * factor));
 }
 
 inline std::vector<int64_t> SentSeqs(const std::vector<v1::WriteRecord>& records) {
