@@ -8,32 +8,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "probes/http_client.h"  // the http probe's parts, tested on their own
 #include "probes/probe.h"
 #include "probes/probe_net.h"
 #include "faultline/v1/agent.pb.h"
 
 namespace faultline::probes {
-
-// An http:// URL split for a GET request.
-struct HttpUrl {
-  HostPort target;
-  std::string host_header;  // authority as written ("example.com:8080")
-  std::string path;         // path and query, at least "/"; no fragment
-};
-absl::StatusOr<HttpUrl> ParseHttpUrl(const std::string& field, const std::string& url);
-
-// The GET request the http probe sends.
-std::string BuildHttpRequest(const HttpUrl& url);
-
-struct HttpResponse {
-  int status = 0;
-  std::string body;  // de-chunked
-};
-// Parses a complete response (status line, headers, body by Content-Length,
-// chunked encoding, or up to the end of the data). `complete` is set when the data
-// hold the whole response, so the reader can stop before the server closes.
-absl::StatusOr<HttpResponse> ParseHttpResponse(const std::string& data, bool eof,
-                                               bool* complete);
 
 // grpc.health.v1 HealthCheckRequest {string service = 1;} in protobuf wire format.
 std::string EncodeHealthCheckRequest(const std::string& service);

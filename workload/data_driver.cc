@@ -8,6 +8,8 @@
 
 #include "common/status_macros.h"
 #include "common/units.h"
+#include "workload/http_driver.h"
+#include "workload/postgres_driver.h"
 #include "workload/redis_driver.h"
 
 namespace faultline::workload {
@@ -70,10 +72,11 @@ absl::StatusOr<DataSettings> ValidateDataWorkload(const std::string& field,
     return absl::InvalidArgumentError(fmt::format(
         "{}: exactly one of redis, postgres and http is required, got {}", field, drivers));
   }
-  if (spec.has_postgres() || spec.has_http()) {
-    return absl::UnimplementedError(fmt::format(
-        "{}.{}: not available yet; this version's data workloads write to Redis", field,
-        spec.has_postgres() ? "postgres" : "http"));
+  if (spec.has_postgres()) {
+    RETURN_IF_ERROR(ValidatePostgresDsn(field + ".postgres.dsn", spec.postgres().dsn()));
+  }
+  if (spec.has_http()) {
+    RETURN_IF_ERROR(ParseDataUrl(field + ".http.url", spec.http().url()).status());
   }
   if (!spec.from().empty() && spec.from() != "controller") {
     return absl::UnimplementedError(fmt::format(
@@ -97,6 +100,10 @@ absl::StatusOr<std::unique_ptr<DataDriver>> MakeDataDriver(const std::string& fi
                                                            const std::string& run_id) {
   ASSIGN_OR_RETURN(DataSettings settings, ValidateDataWorkload(field, spec));
   (void)settings;
+  if (spec.has_postgres()) {
+    return MakePostgresDriver(field + ".postgres", spec.postgres(), run_id, spec.name());
+  }
+  if (spec.has_http()) return MakeHttpDriver(field + ".http", spec.http(), run_id, spec.name());
   return MakeRedisDriver(field + ".redis", spec.redis(),
                          fmt::format("faultline:{}:{}:", run_id, spec.name()));
 }

@@ -1,6 +1,7 @@
 // How a data workload talks to its service (docs/experiments.md, "Data and
-// RPO"): one driver per kind of service, each writing a workload's keys
-// `faultline:<run>:<name>:<seq>` and reading them back. MakeDataDriver
+// RPO"): one driver per kind of service (Redis, PostgreSQL, HTTP), each
+// writing a workload's keys `faultline:<run>:<name>:<seq>` (rows for
+// PostgreSQL) and reading them back. MakeDataDriver
 // validates a DataWorkload and makes its driver; ValidateDataWorkload checks
 // it without making one (the experiment loader).
 #ifndef FAULTLINE_WORKLOAD_DATA_DRIVER_H_
@@ -26,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 class DataDriver {
  public:
   virtual ~DataDriver() = default;
-  virtual std::string Kind() const = 0;  // "redis"
+  virtual std::string Kind() const = 0;  // "redis", "postgres", "http"
   // Writes `seq` before `deadline`: ACKED when the service confirmed it,
   // FAILED when it certainly did not take it (refused, or never sent),
   // UNKNOWN when the write may have been applied (no answer, broken

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/unit/probes/redis_process.h"
+#include "tests/unit/workload/data_test_util.h"
 #include "workload/data_driver.h"
 #include "workload/data_log.h"
 #include "workload/data_writer.h"
@@ -28,7 +29,6 @@ using testing_util::FreePort;
 using testing_util::RedisProcess;
 using Ms = std::chrono::milliseconds;
 
-constexpr char kRun[] = "test-run";
 constexpr char kPrefix[] = "faultline:test-run:orders:";
 
 class RedisDataTest : public ::testing::Test {
@@ -58,12 +58,8 @@ class RedisDataTest : public ::testing::Test {
   }
 
   std::unique_ptr<DataDriver> Driver() {
-    v1::DataWorkload spec;
-    spec.set_name("orders");
-    spec.mutable_redis()->set_address(server_->address());
-    auto driver = MakeDataDriver("data[0]", spec, kRun);
-    EXPECT_TRUE(driver.ok()) << driver.status();
-    return driver.ok() ? std::move(driver).value() : nullptr;
+    return testing_util::MakeOrdersDriver(
+        [&](v1::DataWorkload& spec) { spec.mutable_redis()->set_address(server_->address()); });
   }
 
   // The workload's keys on the server now, seq -> the unix ns of its write
@@ -117,9 +113,7 @@ TEST_F(RedisDataTest, AServerWithoutPersistenceLosesExactlyWhatItHeld) {
   const std::vector<v1::WriteRecord> records = writer.Stop();
   ASSERT_GE(truth.size(), 20u) << "too few writes before the kill to measure anything";
 
-  std::vector<int64_t> sent;
-  for (const auto& r : records) sent.push_back(r.seq());
-  ReadBackResult read = ReadBack(*driver, sent, std::chrono::seconds(5));
+  ReadBackResult read = ReadBack(*driver, testing_util::SentSeqs(records), std::chrono::seconds(5));
   ASSERT_TRUE(read.stable) << read.error;
   v1::DataResult result = Analyze(records, read.present, driver->CanList(), settings.period);
 
@@ -154,9 +148,7 @@ TEST_F(RedisDataTest, AppendfsyncAlwaysLosesNothing) {
   const std::vector<v1::WriteRecord> records = writer.Stop();
   ASSERT_GE(truth.size(), 20u);
 
-  std::vector<int64_t> sent;
-  for (const auto& r : records) sent.push_back(r.seq());
-  ReadBackResult read = ReadBack(*driver, sent, std::chrono::seconds(5));
+  ReadBackResult read = ReadBack(*driver, testing_util::SentSeqs(records), std::chrono::seconds(5));
   ASSERT_TRUE(read.stable) << read.error;
   v1::DataResult result = Analyze(records, read.present, driver->CanList(), settings.period);
   EXPECT_EQ(result.writes_lost(), 0);
