@@ -31,7 +31,11 @@ using Clock = std::chrono::steady_clock;
 // ---- ForEachParallel ----
 
 // Calls fn over n items and returns the most calls seen in flight at once.
+// Each call stays until as many as the limit allows are in flight (at most
+// 2 s: on a loaded machine 12 threads may take longer than a fixed sleep to
+// start), so a call never ends before the others could join it.
 int MaxConcurrency(size_t n, size_t max_in_flight, std::vector<int>* calls) {
+  const int expect = static_cast<int>(max_in_flight == 0 ? n : std::min(n, max_in_flight));
   std::atomic<int> in_flight{0};
   std::atomic<int> most{0};
   calls->assign(n, 0);
@@ -41,7 +45,11 @@ int MaxConcurrency(size_t n, size_t max_in_flight, std::vector<int>* calls) {
     int prev = most.load();
     while (now > prev && !most.compare_exchange_weak(prev, now)) {
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto until = Clock::now() + std::chrono::seconds(2);
+    while (most.load() < expect && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ++seen[i];
     --in_flight;
   });
