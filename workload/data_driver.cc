@@ -75,11 +75,6 @@ absl::StatusOr<DataSettings> ValidateDataWorkload(const std::string& field,
         "{}.{}: not available yet; this version's data workloads write to Redis", field,
         spec.has_postgres() ? "postgres" : "http"));
   }
-  if (!spec.from().empty() && spec.from() != "controller") {
-    return absl::UnimplementedError(fmt::format(
-        "{}.from: \"{}\": this version's writers run on the controller only (from: controller)",
-        field, spec.from()));
-  }
   DataSettings s;
   if (!spec.rate().empty()) {
     ASSIGN_OR_RETURN(s.rate_per_s, ParseWriteRate(field + ".rate", spec.rate()));
