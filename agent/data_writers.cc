@@ -29,6 +29,12 @@ absl::Status CheckRunId(const std::string& run_id) {
   return absl::InvalidArgumentError("run_id: expected 1 to 64 of [A-Za-z0-9._-]");
 }
 
+// A workload of a run: its run id and the whole spec (a ReadData that names
+// the run but describes the workload otherwise gets a driver of its own).
+std::string KeyOf(const std::string& run_id, const v1::DataWorkload& spec) {
+  return run_id + '\n' + spec.SerializeAsString();
+}
+
 absl::StatusOr<std::unique_ptr<workload::DataDriver>> DriverFor(const v1::DataWorkload& spec,
                                                                 const std::string& run_id,
                                                                 workload::DataSettings* settings) {
@@ -78,6 +84,7 @@ std::string DataWriters::Writer::Run(const std::function<bool(const v1::DataWrit
   if (why != "call cancelled" && why != "client gone") send(last);
   spdlog::info("data writer {} ({}) stopped ({}) after {} writes", name_, driver_->Kind(), why,
                sent);
+  owner_->Keep(key_, std::move(driver_));
   return why;
 }
 
@@ -101,11 +108,39 @@ absl::StatusOr<std::unique_ptr<DataWriters::Writer>> DataWriters::Admit(
         running_));
   }
   ++running_;
-  return std::unique_ptr<Writer>(
-      new Writer(this, start.workload().name(), std::move(driver), settings, bound));
+  return std::unique_ptr<Writer>(new Writer(this, start.workload().name(),
+                                            KeyOf(start.run_id(), start.workload()),
+                                            std::move(driver), settings, bound));
 }
 
-absl::StatusOr<v1::ReadDataResponse> DataWriters::Read(const v1::ReadDataRequest& req) const {
+void DataWriters::Keep(std::string key, std::unique_ptr<workload::DataDriver> driver) {
+  std::vector<Kept> dropped;  // declared first: closed after the lock is released
+  absl::MutexLock lock(&mu_);
+  const auto now = Clock::now();
+  std::vector<Kept> kept;
+  for (Kept& k : kept_) {
+    (now - k.since > kKeepFor || k.key == key ? dropped : kept).push_back(std::move(k));
+  }
+  while (static_cast<int>(kept.size()) >= kMaxKept) {  // the oldest go first
+    dropped.push_back(std::move(kept.front()));
+    kept.erase(kept.begin());
+  }
+  kept.push_back({std::move(key), std::move(driver), now});
+  kept_ = std::move(kept);
+}
+
+std::unique_ptr<workload::DataDriver> DataWriters::TakeKept(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+    if (it->key != key) continue;
+    std::unique_ptr<workload::DataDriver> driver = std::move(it->driver);
+    kept_.erase(it);
+    return driver;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<v1::ReadDataResponse> DataWriters::Read(const v1::ReadDataRequest& req) {
   if (req.writes() < 0) return absl::InvalidArgumentError("writes: must be at least 0");
   if (req.cleanup_timeout_ms() < 0 || req.cleanup_timeout_ms() > 60000) {
     return absl::InvalidArgumentError("cleanup_timeout_ms: 0 to 60000");
@@ -113,6 +148,7 @@ absl::StatusOr<v1::ReadDataResponse> DataWriters::Read(const v1::ReadDataRequest
   workload::DataSettings settings;
   ASSIGN_OR_RETURN(std::unique_ptr<workload::DataDriver> driver,
                    DriverFor(req.workload(), req.run_id(), &settings));
+  if (auto kept = TakeKept(KeyOf(req.run_id(), req.workload()))) driver = std::move(kept);
   v1::ReadDataResponse resp;
   resp.set_driver(driver->Kind());
   resp.set_can_list(driver->CanList());

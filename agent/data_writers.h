@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -52,17 +53,20 @@ class DataWriters {
 
    private:
     friend class DataWriters;
-    Writer(DataWriters* owner, std::string name, std::unique_ptr<workload::DataDriver> driver,
-           workload::DataSettings settings, std::chrono::milliseconds bound)
+    Writer(DataWriters* owner, std::string name, std::string key,
+           std::unique_ptr<workload::DataDriver> driver, workload::DataSettings settings,
+           std::chrono::milliseconds bound)
         : owner_(owner),
           name_(std::move(name)),
+          key_(std::move(key)),
           driver_(std::move(driver)),
           settings_(settings),
           bound_(bound) {}
 
     DataWriters* const owner_;
     const std::string name_;  // the workload's
-    const std::unique_ptr<workload::DataDriver> driver_;
+    const std::string key_;   // KeyOf its run and workload
+    std::unique_ptr<workload::DataDriver> driver_;  // kept by the owner once Run ends
     const workload::DataSettings settings_;
     const std::chrono::milliseconds bound_;
   };
@@ -74,19 +78,37 @@ class DataWriters {
 
   // Reads the workload back (until two reads agree, within its read_timeout)
   // and/or removes its keys, as `req` asks.
-  absl::StatusOr<v1::ReadDataResponse> Read(const v1::ReadDataRequest& req) const;
+  // The driver of the workload's writer, when it ran here, reads: it starts
+  // where the writer ended (the Sentinel that answered it last, not the first
+  // of the list, which may be one that was cut off and still names the old
+  // primary), as the controller's own reader does.
+  absl::StatusOr<v1::ReadDataResponse> Read(const v1::ReadDataRequest& req);
 
   // Every running writer stops at its next batch; no new one is admitted.
   void Shutdown();
   int running() const;
 
  private:
+  // A finished writer's driver, kept for its workload's ReadData.
+  struct Kept {
+    std::string key;
+    std::unique_ptr<workload::DataDriver> driver;
+    std::chrono::steady_clock::time_point since;
+  };
+  static constexpr int kMaxKept = 16;
+  static constexpr std::chrono::minutes kKeepFor{10};
+
   bool shutting_down() const;
+  void Keep(std::string key, std::unique_ptr<workload::DataDriver> driver);
+  // The kept driver of `key` (taken out), or null.
+  std::unique_ptr<workload::DataDriver> TakeKept(const std::string& key);
 
   const int max_writers_;
   mutable absl::Mutex mu_;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Oldest first; at most kMaxKept, none older than kKeepFor once another comes.
+  std::vector<Kept> kept_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace faultline::agent
