@@ -188,6 +188,11 @@ int DataWriters::running() const {
   return running_;
 }
 
+int DataWriters::kept() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(kept_.size());
+}
+
 bool DataWriters::shutting_down() const {
   absl::MutexLock lock(&mu_);
   return shutdown_;

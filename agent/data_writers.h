@@ -87,6 +87,8 @@ class DataWriters {
   // Every running writer stops at its next batch; no new one is admitted.
   void Shutdown();
   int running() const;
+  // Finished writers' drivers kept for their ReadData.
+  int kept() const;
 
  private:
   // A finished writer's driver, kept for its workload's ReadData.

@@ -162,5 +162,44 @@ TEST(DataWriters, ShutdownStopsEveryWriterAndAdmitsNoMore) {
   EXPECT_EQ(writers.Admit(Start(1000)).status().code(), absl::StatusCode::kUnavailable);
 }
 
+// A finished writer's driver waits for its workload's ReadData (which then
+// starts with the Sentinel the writer used last); bounded in number.
+TEST(DataWriters, ReadDataTakesTheDriverItsWriterUsed) {
+  DataWriters writers;
+  absl::Notification stopped;
+  stopped.Notify();
+  auto run = [&](const v1::DataWriterControl& start) {
+    auto w = writers.Admit(start);
+    ASSERT_TRUE(w.ok()) << w.status();
+    (*w)->Run([](const v1::DataWriterBatch&) { return true; }, &stopped, [] { return false; });
+  };
+  run(Start(1000));
+  EXPECT_EQ(writers.kept(), 1);
+  run(Start(1000));  // the same run and workload again: one kept
+  EXPECT_EQ(writers.kept(), 1);
+
+  v1::ReadDataRequest other;
+  *other.mutable_workload() = Start(1000).workload();
+  other.mutable_workload()->set_rate("50/s");  // another spec: a driver of its own
+  other.set_run_id(Start(1000).run_id());
+  other.set_cleanup(true);
+  other.set_cleanup_timeout_ms(100);
+  ASSERT_TRUE(writers.Read(other).ok());
+  EXPECT_EQ(writers.kept(), 1);
+  v1::ReadDataRequest same = other;
+  *same.mutable_workload() = Start(1000).workload();
+  auto read = writers.Read(same);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_THAT(read->cleanup_error(), HasSubstr("127.0.0.1:1"));
+  EXPECT_EQ(writers.kept(), 0) << "taken by its ReadData";
+
+  for (int i = 0; i < 20; ++i) {
+    v1::DataWriterControl start = Start(1000);
+    start.set_run_id("run-" + std::to_string(i));
+    run(start);
+  }
+  EXPECT_EQ(writers.kept(), 16) << "the oldest go first";
+}
+
 }  // namespace
 }  // namespace faultline::agent
