@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -20,6 +23,10 @@ using auth::Role;
 const std::vector<Role> kMutators = {Role::kController, Role::kOperator};
 // Who may look.
 const std::vector<Role> kReaders = {Role::kController, Role::kOperator, Role::kViewer};
+
+// How long a writer stopped by its bound or a shutdown waits for the client to
+// take its last batch and half-close.
+constexpr std::chrono::seconds kHalfCloseWait{5};
 
 std::string Peer(grpc::ServerContext* ctx) { return ctx ? ctx->peer() : "local"; }
 
@@ -78,6 +85,25 @@ std::string ProbeAuditSummary(const v1::ProbeSpec& probe) {
   }
   return fmt::format("{{\"name\":{},\"kind\":{},\"target\":{}}}", JsonQuote(probe.name()),
                      JsonQuote(kind), JsonQuote(target));
+}
+
+std::string DataAuditSummary(const v1::DataWorkload& workload) {
+  std::string driver = "none";
+  std::string target;
+  if (workload.has_redis()) {
+    driver = "redis";
+    target = workload.redis().address().empty()
+                 ? fmt::format("{} via {}", workload.redis().master(),
+                               fmt::join(workload.redis().sentinels(), ","))
+                 : workload.redis().address();
+  } else if (workload.has_postgres()) {
+    driver = "postgres";  // a DSN may hold a password: not logged
+  } else if (workload.has_http()) {
+    driver = "http";
+    target = UrlWithoutSecrets(workload.http().url());
+  }
+  return fmt::format("{{\"name\":{},\"driver\":{},\"target\":{}}}", JsonQuote(workload.name()),
+                     JsonQuote(driver), JsonQuote(target));
 }
 
 absl::Status AgentService::AllowRead(grpc::ServerContext* ctx, const char* method) const {
@@ -226,6 +252,69 @@ grpc::Status AgentService::RunProbe(grpc::ServerContext* ctx, const v1::RunProbe
       [writer](const v1::ProbeSample& sample) { return writer->Write(sample); },
       [ctx] { return ctx->IsCancelled(); }, *exec);
   return ToGrpcStatus(st);
+}
+
+grpc::Status AgentService::RunDataWriter(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::DataWriterBatch, v1::DataWriterControl>* stream) {
+  v1::DataWriterControl start;
+  const bool started = stream->Read(&start);
+  std::unique_ptr<DataWriters::Writer> writer;
+  // Audited when it starts (a writer runs until stopped), refused or not.
+  grpc::Status admitted = Mutate(
+      ctx, "RunDataWriter",
+      [&]() -> absl::Status {
+        if (!started) return absl::InvalidArgumentError("no first message (the workload)");
+        absl::StatusOr<std::unique_ptr<DataWriters::Writer>> made = data_writers_.Admit(start);
+        if (!made.ok()) {
+          spdlog::info("data writer {} from {} refused: {}", start.workload().name(), Peer(ctx),
+                       std::string(made.status().message()));
+          return made.status();
+        }
+        writer = std::move(*made);
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format("{{\"workload\":{},\"run_id\":{},\"max_write_ms\":{}}}",
+                           DataAuditSummary(start.workload()), JsonQuote(start.run_id()),
+                           start.max_write_ms());
+      });
+  if (!admitted.ok()) return admitted;
+  // The client's half-close (or the call's end) stops the writer: one thread
+  // waits for it while this one writes the batches.
+  absl::Notification half_closed;
+  std::thread reader([stream, &half_closed] {
+    v1::DataWriterControl ignored;
+    while (stream->Read(&ignored)) {
+    }
+    half_closed.Notify();
+  });
+  writer->Run([stream](const v1::DataWriterBatch& batch) { return stream->Write(batch); },
+              &half_closed, [ctx] { return ctx->IsCancelled(); });
+  // Stopped by the bound or a shutdown: the client half-closes once it has the
+  // last batch; one that does not within kHalfCloseWait is cut off.
+  if (!half_closed.WaitForNotificationWithTimeout(absl::FromChrono(kHalfCloseWait))) {
+    ctx->TryCancel();
+  }
+  reader.join();
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::ReadData(grpc::ServerContext* ctx, const v1::ReadDataRequest* req,
+                                    v1::ReadDataResponse* resp) {
+  return Mutate(
+      ctx, "ReadData",
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(*resp, data_writers_.Read(*req));
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format(
+            "{{\"workload\":{},\"run_id\":{},\"writes\":{},\"read\":{},\"cleanup\":{},"
+            "\"cleanup_error\":{}}}",
+            DataAuditSummary(req->workload()), JsonQuote(req->run_id()), req->writes(), req->read(),
+            req->cleanup(), JsonQuote(resp->cleanup_error()));
+      });
 }
 
 }  // namespace faultline::agent

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "agent/data_writers.h"
 #include "agent/fault_manager.h"
 #include "auth/audit_log.h"
 #include "auth/caller.h"
@@ -22,11 +23,11 @@ struct AgentIdentity {
 
 // Serves faultline.v1.Agent. Owned by the daemon; borrows the FaultManager,
 // the Authorizer and the audit log (null: none), which must outlive it.
-// Every call is authorized first: faults, leases and probes (everything that
-// changes the host or runs something) only for `controller` and `operator`
-// callers; reads (Info, Preflight, ListFaults) for `viewer` too. Mutating
+// Every call is authorized first: faults, leases, probes and data workloads
+// (everything that changes the host or runs something) only for `controller`
+// and `operator` callers; reads (Info, Preflight, ListFaults) for `viewer` too. Mutating
 // calls, allowed or refused, go to the audit log. Thread-safe (the manager,
-// the authorizer and the log are).
+// the authorizer, the log and its DataWriters are).
 class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager* manager, AgentIdentity identity, const auth::Authorizer* authorizer,
@@ -51,6 +52,14 @@ class AgentService final : public v1::Agent::Service {
                       v1::CommitResponse*) override;
   grpc::Status RunProbe(grpc::ServerContext*, const v1::RunProbeRequest*,
                         grpc::ServerWriter<v1::ProbeSample>*) override;
+  grpc::Status RunDataWriter(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::DataWriterBatch, v1::DataWriterControl>*) override;
+  grpc::Status ReadData(grpc::ServerContext*, const v1::ReadDataRequest*,
+                        v1::ReadDataResponse*) override;
+
+  // Stops every data writer (the daemon, before the server shuts down).
+  void StopDataWriters() { data_writers_.Shutdown(); }
 
  private:
   // Authorize for a reading call (no audit).
@@ -65,11 +74,16 @@ class AgentService final : public v1::Agent::Service {
   AgentIdentity identity_;
   const auth::Authorizer* authorizer_;
   auth::AuditLog* audit_;
+  DataWriters data_writers_;
 };
 
 // What the audit log says about a probe: its name, kind and target, never its
 // argv beyond the program, nor a URL's credentials or query (JSON object).
 std::string ProbeAuditSummary(const v1::ProbeSpec& probe);
+
+// What the audit log says about a data workload: its name, driver and target,
+// never a DSN's or URL's credentials (JSON object).
+std::string DataAuditSummary(const v1::DataWorkload& workload);
 
 }  // namespace faultline::agent
 

@@ -228,6 +228,7 @@ int RunAgent(const AgentOptions& options) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: reverting every active fault, then exiting", sig);
   registrar.reset();
+  service.StopDataWriters();  // each sends its last batch within 200 ms
   for (auto& listener : unix_listeners) listener->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   core->reset();  // reverts every active fault

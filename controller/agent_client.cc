@@ -58,6 +58,41 @@ void CallCanceller::Detach() {
   ctx_ = nullptr;
 }
 
+void WriterStop::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+  if (stream_ != nullptr) HalfCloseLocked();
+}
+
+void WriterStop::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (ctx_ != nullptr) ctx_->TryCancel();
+}
+
+void WriterStop::Attach(grpc::ClientContext* ctx, Stream* stream) {
+  absl::MutexLock lock(&mu_);
+  ctx_ = ctx;
+  stream_ = stream;
+  half_closed_ = false;
+  if (cancelled_) ctx_->TryCancel();
+  if (stopped_) HalfCloseLocked();
+}
+
+void WriterStop::Detach() {
+  absl::MutexLock lock(&mu_);
+  // The call's last step: the client half-closes, if nobody did, before Finish.
+  if (stream_ != nullptr && !cancelled_) HalfCloseLocked();
+  ctx_ = nullptr;
+  stream_ = nullptr;
+}
+
+void WriterStop::HalfCloseLocked() {
+  if (half_closed_) return;
+  half_closed_ = true;
+  stream_->WritesDone();  // a write-side call: safe beside the reading thread
+}
+
 namespace {
 
 // gRPC 1.51 (where its I/O manager does not run in the background, as here)
@@ -236,6 +271,38 @@ absl::Status AgentClient::RunProbe(const v1::RunProbeRequest& req,
         fmt::format("agent {} ({}): RunProbe: the agent ended the stream", name_, address_));
   }
   return Error("RunProbe", st);
+}
+
+absl::Status AgentClient::RunDataWriter(
+    const v1::DataWriterControl& start,
+    const std::function<void(const v1::DataWriterBatch&)>& on_batch, WriterStop* stop,
+    std::chrono::milliseconds timeout) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  auto stream = stub_->RunDataWriter(&ctx);
+  bool done = false;
+  if (stream->Write(start)) {
+    stop->Attach(&ctx, stream.get());
+    v1::DataWriterBatch batch;
+    while (!done && stream->Read(&batch)) {
+      on_batch(batch);
+      done = batch.done();
+    }
+    stop->Detach();
+  }
+  grpc::Status st = stream->Finish();
+  if (!st.ok()) return Error("RunDataWriter", st);
+  if (!done) {
+    return absl::UnavailableError(fmt::format(
+        "agent {} ({}): RunDataWriter: the stream ended without the writer's last records", name_,
+        address_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ReadDataResponse> AgentClient::ReadData(
+    const v1::ReadDataRequest& req, std::chrono::milliseconds timeout) const {
+  return Unary("ReadData", &v1::Agent::Stub::ReadData, req, timeout);
 }
 
 std::string AgentMessage(const absl::Status& st) {

@@ -5,6 +5,7 @@
 #define FAULTLINE_CONTROLLER_AGENT_CLIENT_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <chrono>
 #include <cstdint>
@@ -55,6 +56,30 @@ class CallCanceller {
   grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
+// Ends a RunDataWriter call from another thread: Stop() half-closes it (the
+// agent stops the writer and sends its last records), Cancel() cuts it off.
+// Thread-safe. Either one, made before the call starts, ends it at once.
+class WriterStop {
+ public:
+  void Stop();
+  void Cancel();
+
+ private:
+  friend class AgentClient;
+  using Stream = grpc::ClientReaderWriter<v1::DataWriterControl, v1::DataWriterBatch>;
+  // Registers the live call, acting on a Stop() or Cancel() made before.
+  void Attach(grpc::ClientContext* ctx, Stream* stream);
+  void Detach();
+  void HalfCloseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool half_closed_ ABSL_GUARDED_BY(mu_) = false;  // WritesDone() is called once
+  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
 // A client of one agent: its channel and stub, made once and reused for every
 // call. Errors are absl::Statuses with the agent's gRPC code and the message
 // "agent NAME (ADDR): Method: CODE the agent's message"; AgentMessage() gives
@@ -101,6 +126,17 @@ class AgentClient {
   absl::Status RunProbe(const v1::RunProbeRequest& req,
                         const std::function<bool(const v1::ProbeSample&)>& on_sample,
                         CallCanceller* cancel) const;
+  // Runs a data writer on the agent (docs/experiments.md, "Writers on
+  // agents"): sends `start`, hands every batch to `on_batch` (on the calling
+  // thread) until the last one (done), and returns OK then. `stop` ends it;
+  // `timeout` bounds the whole call. An error when the agent refused the
+  // writer, the call broke or was cancelled, or the stream ended without the
+  // last batch.
+  absl::Status RunDataWriter(const v1::DataWriterControl& start,
+                             const std::function<void(const v1::DataWriterBatch&)>& on_batch,
+                             WriterStop* stop, std::chrono::milliseconds timeout) const;
+  absl::StatusOr<v1::ReadDataResponse> ReadData(const v1::ReadDataRequest& req,
+                                                std::chrono::milliseconds timeout) const;
 
  private:
   template <typename Req, typename Resp>

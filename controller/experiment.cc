@@ -99,6 +99,20 @@ bool CheckDuration(const std::string& path, const std::string& text, bool requir
   return true;
 }
 
+// A probe's or a data workload's `from` (at `path`): the controller, or a
+// target of the experiment.
+void CheckFrom(const std::string& path, const std::string& from, const v1::Experiment& exp,
+               std::vector<std::string>* problems) {
+  if (from.empty() || from == kFromController || exp.targets().contains(from)) return;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : exp.targets()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  problems->push_back(fmt::format("{}.from: unknown target \"{}\" (targets: {}; or {})", path,
+                                  Printable(from),
+                                  names.empty() ? std::string("none defined") : absl::StrJoin(names, ", "),
+                                  kFromController));
+}
+
 // Data workloads (workload/data_driver.h) and the objectives that need them.
 void ValidateData(const v1::Experiment& exp, std::vector<std::string>* problems) {
   std::set<std::string> names;
@@ -106,6 +120,7 @@ void ValidateData(const v1::Experiment& exp, std::vector<std::string>* problems)
     const std::string path = fmt::format("data[{}]", i);
     auto settings = workload::ValidateDataWorkload(path, exp.data(i));
     if (!settings.ok()) problems->push_back(std::string(settings.status().message()));
+    CheckFrom(path, exp.data(i).from(), exp, problems);
     if (!names.insert(exp.data(i).name()).second) {
       problems->push_back(fmt::format("{}.name: \"{}\" is used twice", path, Printable(exp.data(i).name())));
     }
@@ -248,10 +263,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     } else if (!probe_names.insert(p.name()).second) {
       problems.push_back(fmt::format("{}.name: \"{}\" is used twice", path, Printable(p.name())));
     }
-    if (!p.from().empty() && p.from() != kFromController && !known_target(p.from())) {
-      problems.push_back(fmt::format("{}.from: unknown target \"{}\" (targets: {}; or {})", path,
-                                     Printable(p.from()), known_list(), kFromController));
-    }
+    CheckFrom(path, p.from(), exp, &problems);
     int checks = (p.has_tcp() ? 1 : 0) + (p.has_http() ? 1 : 0) + (p.has_exec() ? 1 : 0) +
                  (p.has_grpc_health() ? 1 : 0) + (p.has_redis() ? 1 : 0);
     if (checks != 1) {

@@ -38,6 +38,12 @@ constexpr std::chrono::nanoseconds kCommitLeadMax = std::chrono::seconds(2);
 // only collect what the agents reverted by themselves).
 constexpr std::chrono::nanoseconds kAgentEndGrace = std::chrono::milliseconds(50);
 
+// Beyond a run's planned phases, how long an agent's data writer may go on
+// before it stops by itself (the run's own Finish stops it first).
+constexpr std::chrono::minutes kDataWriterSlack{2};
+// The most an agent lets a writer write (agent::DataWriters::kMaxWrite).
+constexpr std::chrono::hours kMaxDataWrite{6};
+
 std::string KindOf(const v1::FaultSpec& spec) { return spec::KindName(spec); }
 // An action (kill) is done once: nothing to revert, no duration.
 bool IsAction(const v1::FaultSpec& spec) {
@@ -291,7 +297,19 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
 std::optional<ExperimentRun::End> ExperimentRun::AwaitSteady() {
   if (std::optional<End> end = StartProbes()) return end;
   if (exp_.data_size() > 0) {
-    auto data = DataWorkloads::Make(exp_, run_id_);
+    DataSiteContext context;
+    context.run_id = run_id_;
+    context.targets = &targets_;
+    context.clients = clients_;
+    context.clocks = &clocks_;
+    // An agent's writer stops by itself once the run should long be over:
+    // the steady-state check, the duration, the recovery check, and slack.
+    context.max_write = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(max_interval_ns_) * RecoveredAfter(exp_) + max_timeout_ +
+        options_.steady_slack + ExperimentDuration(exp_) + options_.steady_after_timeout +
+        kDataWriterSlack);
+    context.max_write = std::min<std::chrono::milliseconds>(context.max_write, kMaxDataWrite);
+    auto data = DataWorkloads::Make(exp_, context);
     if (!data.ok()) return End{"error", std::string(data.status().message())};
     data_ = std::move(*data);
     data_->Start();  // the writers run from the steady state to the end

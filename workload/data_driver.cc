@@ -78,11 +78,6 @@ absl::StatusOr<DataSettings> ValidateDataWorkload(const std::string& field,
   if (spec.has_http()) {
     RETURN_IF_ERROR(ParseDataUrl(field + ".http.url", spec.http().url()).status());
   }
-  if (!spec.from().empty() && spec.from() != "controller") {
-    return absl::UnimplementedError(fmt::format(
-        "{}.from: \"{}\": this version's writers run on the controller only (from: controller)",
-        field, spec.from()));
-  }
   DataSettings s;
   if (!spec.rate().empty()) {
     ASSIGN_OR_RETURN(s.rate_per_s, ParseWriteRate(field + ".rate", spec.rate()));

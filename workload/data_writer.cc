@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "common/clock.h"
 
@@ -25,10 +26,15 @@ DataWriter::~DataWriter() {
 
 void DataWriter::Start() { thread_ = std::thread([this] { Loop(); }); }
 
+std::vector<v1::WriteRecord> DataWriter::TakeRecords() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(records_, {});
+}
+
 std::vector<v1::WriteRecord> DataWriter::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
-  return std::move(records_);
+  return TakeRecords();
 }
 
 void DataWriter::Loop() {
@@ -47,7 +53,10 @@ void DataWriter::Loop() {
     if (record.outcome() != v1::WriteRecord::ACKED) {
       spdlog::debug("data write {}: {}", seq, error);
     }
-    records_.push_back(std::move(record));
+    {
+      absl::MutexLock lock(&mu_);
+      records_.push_back(std::move(record));
+    }
     next += period;
     const Clock::time_point now = Clock::now();
     if (next < now) next += ((now - next) / period + 1) * period;  // skip missed slots

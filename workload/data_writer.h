@@ -12,14 +12,17 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "faultline/v1/data.pb.h"
 #include "workload/data_driver.h"
 
 namespace faultline::workload {
 
-// One workload's writer. Owned by the run; Start and Stop from one thread.
+// One workload's writer. Owned by the run (or an agent's RunDataWriter call);
+// Start and Stop from one thread, TakeRecords from any.
 // Writes go one after another, write k due at start + k × period: a write that
 // takes longer than the period (a timeout during an outage) makes the writer
 // skip the slots it missed rather than burst, so the records' times stay one
@@ -32,7 +35,11 @@ class DataWriter {
   DataWriter& operator=(const DataWriter&) = delete;
 
   void Start();
-  // Stops after the write in progress, and returns every write's record.
+  // The records of the writes done since the last TakeRecords (an agent
+  // streams them in batches while the writer runs).
+  std::vector<v1::WriteRecord> TakeRecords();
+  // Stops after the write in progress, and returns the records not taken yet
+  // (every write's, without TakeRecords).
   std::vector<v1::WriteRecord> Stop();
 
  private:
@@ -42,7 +49,8 @@ class DataWriter {
   const DataSettings settings_;
   absl::Notification stop_;
   std::thread thread_;
-  std::vector<v1::WriteRecord> records_;  // the thread's until it is joined
+  absl::Mutex mu_;
+  std::vector<v1::WriteRecord> records_ ABSL_GUARDED_BY(mu_);  // not taken yet
 };
 
 // What the reader found.

@@ -66,10 +66,11 @@ std::string MarkdownData(const v1::RunReport& r) {
       "## Data\n\n| workload | attempted | acked | lost | recovered | unexpected | RPO | first "
       "lost |\n|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const v1::DataResult& d : r.data()) {
-    out += fmt::format("| {} ({}, {:g}/s) | {} | {} | {} | {} | {} | {:.0f} ms ± {:.0f} ms | {} |\n",
-                       d.name(), d.driver(), d.rate_per_s(), d.writes_attempted(), d.writes_acked(),
-                       d.writes_lost(), d.writes_recovered(), Unexpected(d), d.rpo_ms(),
-                       d.rpo_error_ms(), FirstLost(d));
+    out += fmt::format("| {} ({}, from {}, {:g}/s) | {} | {} | {} | {} | {} | {:.0f} ms ± {:.0f} ms "
+                       "| {} |\n",
+                       d.name(), d.driver(), d.from(), d.rate_per_s(), d.writes_attempted(),
+                       d.writes_acked(), d.writes_lost(), d.writes_recovered(), Unexpected(d),
+                       d.rpo_ms(), d.rpo_error_ms(), FirstLost(d));
   }
   out += "\nLost = acknowledged, never read back; RPO = last lost ack - first lost ack, "
          "± the writer's period.";

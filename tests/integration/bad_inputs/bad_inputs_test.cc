@@ -921,6 +921,52 @@ void Campaign::AddRpcCases() {
   });
   AddGrpc(e, "control: RunProbe exec /bin/true (in the policy)", "", probe({"/bin/true"}, ""),
           true);
+
+  // Data writers (issue 10): the agent checks the workload again, never
+  // trusting its caller; the control half-closes at once and gets its last batch.
+  const std::string d = "data writer";
+  auto writer = [this](std::function<void(v1::DataWriterControl*)> edit) {
+    return [this, edit](grpc::ClientContext* ctx) {
+      v1::DataWriterControl start;
+      start.mutable_workload()->set_name("orders");
+      start.mutable_workload()->mutable_redis()->set_address("127.0.0.1:1");
+      start.set_run_id("bad-inputs");
+      start.set_max_write_ms(1000);
+      edit(&start);
+      auto stream = h1_->agent->stub().RunDataWriter(ctx);
+      stream->Write(start);
+      stream->WritesDone();
+      v1::DataWriterBatch batch;
+      bool done = false;
+      while (stream->Read(&batch)) done = batch.done();
+      grpc::Status st = stream->Finish();
+      if (st.ok() && !done) return grpc::Status(grpc::StatusCode::UNKNOWN, "no last batch");
+      return st;
+    };
+  };
+  AddGrpc(d, "RunDataWriter max_write_ms 0", "max_write_ms",
+          writer([](v1::DataWriterControl* s) { s->set_max_write_ms(0); }));
+  AddGrpc(d, "RunDataWriter max_write_ms a year", "max_write_ms",
+          writer([](v1::DataWriterControl* s) { s->set_max_write_ms(365LL * 86400 * 1000); }));
+  AddGrpc(d, "RunDataWriter rate 5000/s", "workload.rate",
+          writer([](v1::DataWriterControl* s) { s->mutable_workload()->set_rate("5000/s"); }));
+  AddGrpc(d, "RunDataWriter a key pattern in the name", "workload.name",
+          writer([](v1::DataWriterControl* s) { s->mutable_workload()->set_name("*"); }));
+  AddGrpc(d, "RunDataWriter a newline in the run id", "run_id",
+          writer([](v1::DataWriterControl* s) { s->set_run_id("r\nFLUSHALL"); }));
+  AddGrpc(d, "RunDataWriter no service", "exactly one of",
+          writer([](v1::DataWriterControl* s) { s->mutable_workload()->clear_redis(); }));
+  AddGrpc(d, "ReadData writes -1", "writes", [this](grpc::ClientContext* ctx) {
+    v1::ReadDataRequest req;
+    req.mutable_workload()->set_name("orders");
+    req.mutable_workload()->mutable_redis()->set_address("127.0.0.1:1");
+    req.set_run_id("bad-inputs");
+    req.set_writes(-1);
+    v1::ReadDataResponse resp;
+    return h1_->agent->stub().ReadData(ctx, req, &resp);
+  });
+  AddGrpc(d, "control: RunDataWriter stopped at once", "",
+          writer([](v1::DataWriterControl*) {}), true);
 }
 
 void Campaign::AddExperimentCases() {

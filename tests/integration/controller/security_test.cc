@@ -365,6 +365,29 @@ TEST_F(SecurityTest, AgentTakesFaultsOnlyFromControllersAndOperators) {
     v1::ProbeSample sample;
     EXPECT_FALSE(reader->Read(&sample));
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    // Data workloads (issue 10) take the same roles as probes.
+    v1::DataWriterControl start;
+    start.mutable_workload()->set_name("orders");
+    start.mutable_workload()->mutable_redis()->set_address("127.0.0.1:9");
+    start.set_run_id("r-1");
+    start.set_max_write_ms(1000);
+    auto ctx4 = ContextWithDeadline(5s);
+    auto writer = stub->RunDataWriter(ctx4.get());
+    writer->Write(start);
+    writer->WritesDone();
+    v1::DataWriterBatch batch;
+    EXPECT_FALSE(writer->Read(&batch));
+    grpc::Status writer_st = writer->Finish();
+    EXPECT_EQ(writer_st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(writer_st.error_message(), HasSubstr("RunDataWriter: spiffe://faultline/"));
+    v1::ReadDataRequest read;
+    *read.mutable_workload() = start.workload();
+    read.set_run_id("r-1");
+    read.set_cleanup(true);
+    v1::ReadDataResponse read_resp;
+    auto ctx5 = ContextWithDeadline(5s);
+    EXPECT_EQ(stub->ReadData(ctx5.get(), read, &read_resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
   }
   // A viewer may look; an agent may not even look.
   {

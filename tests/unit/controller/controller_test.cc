@@ -629,6 +629,35 @@ duration: 2s
   std::filesystem::remove_all(dir, ignored);
 }
 
+// A writer `from:` an agent that cannot run it (this fake agent has no
+// RunDataWriter: UNIMPLEMENTED): the workload names the agent and its refusal,
+// no write counts as lost, and with max_lost_writes the run fails.
+TEST(Controller, DataWriterRefusedByItsAgentFailsTheRun) {
+  TestController c;
+  Fleet f;
+  c.Register(f.victim);
+  c.Register(f.observer);
+  std::string yaml = Experiment("50ms", "5s", "1s");
+  const std::string objectives = "recovered_after: 3}";
+  yaml.replace(yaml.find(objectives), objectives.size(), "recovered_after: 3, max_lost_writes: 0}");
+  yaml += R"(data:
+  - name: orders
+    from: observer
+    redis: {address: "127.0.0.1:1"}
+    read_timeout: 1s
+)";
+  v1::RunReport r = c.Run(yaml);
+  ASSERT_EQ(r.data_size(), 1) << r.verdict() << ": " << r.reason();
+  const v1::DataResult& d = r.data(0);
+  EXPECT_EQ(d.from(), "obs-1");
+  EXPECT_EQ(d.reads(), 0);
+  EXPECT_EQ(d.writes_lost(), 0);
+  EXPECT_THAT(d.error(), HasSubstr("the writer failed: agent obs-1 ("));
+  EXPECT_THAT(d.error(), HasSubstr("RunDataWriter: UNIMPLEMENTED"));
+  EXPECT_EQ(r.verdict(), "fail") << r.reason();
+  EXPECT_THAT(r.reason(), HasSubstr("data orders: the writer failed"));
+}
+
 TEST(Controller, RunsInFlightAtStartupAreInterruptedAndReverted) {
   const std::string db = (std::filesystem::temp_directory_path() /
                           fmt::format("fltest-{}-ctl", getpid()) / "faultline.db")

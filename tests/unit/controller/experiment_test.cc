@@ -204,6 +204,31 @@ duration: 5s
   EXPECT_THAT(exp.status().message(), Not(HasSubstr("probes[0]")));
 }
 
+// A data workload's `from` is the controller or a target, as a probe's.
+TEST(Experiment, DataFromNamesATargetOrTheController) {
+  const std::string base = R"(
+name: x
+targets:
+  client: {names: [c-1]}
+probes:
+  - {name: p, from: client, tcp: {address: "127.0.0.1:1"}}
+faults:
+  - {on: client, pause: {process: {name: x}}}
+objectives: {rto: 1s}
+duration: 5s
+data:
+)";
+  for (const char* from : {"client", "controller"}) {
+    auto exp = LoadExperiment(base + fmt::format(
+        "  - {{name: orders, from: {}, redis: {{address: \"127.0.0.1:1\"}}}}\n", from));
+    EXPECT_TRUE(exp.ok()) << from << ": " << exp.status();
+  }
+  auto exp = LoadExperiment(base + "  - {name: orders, from: nowhere, redis: {address: \"127.0.0.1:1\"}}\n");
+  ASSERT_FALSE(exp.ok());
+  EXPECT_THAT(exp.status().message(),
+              HasSubstr("data[0].from: unknown target \"nowhere\" (targets: client; or controller)"));
+}
+
 // Every example in experiments/ must load and validate; the design's four named
 // experiments and one per fault kind must be there.
 TEST(ExperimentsFolder, EveryFileValidates) {
