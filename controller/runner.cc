@@ -253,6 +253,13 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
     if (p.from().empty() || p.from() == kFromController) continue;
     for (const AgentRef& a : targets_[p.from()]) involved.push_back(a);
   }
+  // A data writer's agent too, so its records map onto the controller's clock.
+  for (const auto& d : exp_.data()) {
+    if (d.from().empty() || d.from() == kFromController) continue;
+    if (auto it = targets_.find(d.from()); it != targets_.end() && !it->second.empty()) {
+      involved.push_back(it->second.front());
+    }
+  }
   std::vector<AgentRef> agents;  // each agent once, in order of first use
   std::set<std::string> seen;
   for (AgentRef& a : involved) {
