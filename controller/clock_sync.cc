@@ -14,9 +14,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A round trip this short is good whatever the fleet (error <= 0.5 ms).
-constexpr int64_t kGoodRttNs = 1'000'000;
-// ... and so is one within this factor of the best round trip seen.
+// A round trip within this factor of the best one seen is good too.
 constexpr double kGoodRatio = 1.5;
 // A round trip slower than good yet shorter than this is taken as stretched
 // by the calls in flight (on a LAN or one machine, the controller's and the
@@ -110,7 +108,8 @@ class Sync : public std::enable_shared_from_this<Sync> {
   }
 
   bool GoodLocked(int64_t rtt_ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return rtt_ns <= kGoodRttNs || static_cast<double>(rtt_ns) <= kGoodRatio * best_rtt_ns_;
+    return rtt_ns <= options_.good_rtt.count() ||
+           static_cast<double>(rtt_ns) <= kGoodRatio * best_rtt_ns_;
   }
 
   void FinishLocked(size_t i, absl::StatusOr<timeline::ClockOffset> offset)

@@ -27,6 +27,9 @@ struct ClockSyncOptions {
   int exchanges = 5;                        // at most this many per agent
   size_t max_in_flight = 0;                 // the window's ceiling (0 = the agents' count)
   std::chrono::milliseconds timeout{2000};  // one Info call
+  // A round trip this short is good whatever the fleet (the error is half of
+  // it). The runner sets it from the experiment's finest probe interval.
+  std::chrono::nanoseconds good_rtt{std::chrono::milliseconds(1)};
 };
 
 // One agent's result: its offset (or why there is none) and when it was known,
@@ -48,8 +51,8 @@ struct ClockSyncStats {
 
 // Measures the clock of each agent `clients[i]`, at most `options.exchanges`
 // measured Info calls each, stopping an agent's exchanges at the first round
-// trip that is good: at most 1 ms, or at most 1.5 times the best round trip of
-// the whole sync (a fleet far away cannot do better). A channel not connected
+// trip that is good: at most options.good_rtt, or at most 1.5 times the best
+// round trip of the whole sync (a fleet far away cannot do better). A channel not connected
 // yet first gets one call of its own, all of them at once (up to
 // max_in_flight), before any measured one: a round trip holding a connect says
 // nothing about the window (its sample still counts for the offset).

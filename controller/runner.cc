@@ -276,6 +276,14 @@ std::optional<ExperimentRun::End> ExperimentRun::SyncClocks() {
   sync_options.exchanges = options_.clock_exchanges;
   sync_options.max_in_flight = options_.max_in_flight;
   sync_options.timeout = options_.rpc_timeout;
+  // Clocks finer than 1 % of the finest probe interval change no figure (the
+  // error bounds are an interval plus the clock error): a round trip of 2 % of
+  // it (at least 1 ms) is good enough to stop at.
+  std::chrono::nanoseconds finest = std::chrono::nanoseconds::max();
+  for (const auto& p : exp_.probes()) finest = std::min(finest, ProbeInterval(p));
+  if (finest != std::chrono::nanoseconds::max()) {
+    sync_options.good_rtt = std::max<std::chrono::nanoseconds>(sync_options.good_rtt, finest / 50);
+  }
   ClockSyncStats stats;
   const Clock::time_point sync_start = Clock::now();
   const std::vector<ClockSyncResult> synced = controller::SyncClocks(clients, sync_options, &stats);
