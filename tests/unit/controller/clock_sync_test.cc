@@ -105,7 +105,7 @@ TEST(ClockSync, TheWindowNarrowsWhenAnswersSlowWithTheCallsInFlight) {
   // All 24 at once would take 12 ms a call (error 6 ms); it backs off before.
   EXPECT_LT(crowded.widest, 24u);
   EXPECT_LE(median, 2 * crowded.best_rtt_ns);  // all at once: ~6x the best round trip
-  EXPECT_LT(crowded.exchanges, 24u * 4);
+  EXPECT_LE(crowded.exchanges, 24u * 5);  // never more than 5 measured each (no connects now)
   for (auto& a : f.agents) a->crowd = nullptr;
 }
 
