@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
@@ -67,7 +69,9 @@ class RealtimeBoost {
     if (pthread_getschedparam(pthread_self(), &old_policy_, &old_param_) != 0) return;
     sched_param p{};
     p.sched_priority = sched_get_priority_min(SCHED_FIFO);
-    boosted_ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p) == 0;
+    // (SCHED_RESET_ON_FORK: a child forked meanwhile starts at the ordinary policy.)
+    boosted_ = sched_setscheduler(static_cast<pid_t>(syscall(SYS_gettid)),
+                                  SCHED_FIFO | SCHED_RESET_ON_FORK, &p) == 0;
     if (!boosted_) spdlog::debug("no real-time priority for the coordinated start");
   }
   ~RealtimeBoost() {
