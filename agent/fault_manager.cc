@@ -86,6 +86,12 @@ class RealtimeBoost {
   bool boosted_ = false;
 };
 
+// Puts a SCHED_FIFO caller behind the other real-time threads of its
+// priority; nothing for an ordinary thread.
+void YieldIfRealtime() {
+  if ((sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) == SCHED_FIFO) sched_yield();
+}
+
 // Sleeps until `unix_ns` on the realtime clock (an absolute time: a clock
 // step moves the wake-up with it).
 void SleepUntilRealtime(int64_t unix_ns) {
@@ -197,6 +203,10 @@ absl::Status FaultManager::RevertRecord(const FaultHandler& handler, const std::
   record->set_state(v1::FAULT_STATE_REVERTED);
   record->set_reverted_unix_ns(NowRealtimeNs());
   record->set_reverted_mono_ns(NowMonotonicNs());
+  // A boosted reverter (the reaper at a deadline, RevertAll) lets the other
+  // real-time threads of the host (200 agents ending together) do their kernel
+  // work before this one's bookkeeping.
+  YieldIfRealtime();
   record->set_revert_reason(reason);
   // The kernel change is undone; a failure to forget the record only means the
   // next start reverts it again, which is harmless.
@@ -387,7 +397,8 @@ absl::StatusOr<v1::InjectResponse> FaultManager::Prepare(v1::FaultRecord record,
 absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record,
                                                           const FaultHandler& handler,
                                                           std::chrono::nanoseconds duration,
-                                                          int64_t start_at_unix_ns) {
+                                                          int64_t start_at_unix_ns,
+                                                          const std::function<void()>& after_kernel) {
   const spec::FaultKind& kind = spec::KindFor(record.spec().kind_case());
   const bool reversible = kind.reversible;
   // The ledger record exists before the kernel is touched, so a crash at any
@@ -417,7 +428,9 @@ absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record
   const int64_t late_ns =
       start_at_unix_ns == 0 ? 0 : std::max<int64_t>(0, record.injected_unix_ns() - start_at_unix_ns);
   applied_at -= std::chrono::nanoseconds(late_ns);
-  RETURN_IF_ERROR(spec::QualifyField(kind, handler.Apply(&record, context_)));
+  absl::Status kernel = handler.Apply(&record, context_);
+  if (after_kernel) after_kernel();
+  RETURN_IF_ERROR(spec::QualifyField(kind, std::move(kernel)));
   if (!reversible) {
     std::move(rollback).Cancel();
     record.set_state(v1::FAULT_STATE_DONE);
@@ -437,8 +450,10 @@ absl::StatusOr<FaultManager::Applied> FaultManager::Apply(v1::FaultRecord record
 absl::StatusOr<v1::FaultRecord> FaultManager::ApplyAndAdopt(v1::FaultRecord record,
                                                             const FaultHandler& handler,
                                                             std::chrono::nanoseconds duration,
-                                                            int64_t start_at_unix_ns) {
-  absl::StatusOr<Applied> applied = Apply(std::move(record), handler, duration, start_at_unix_ns);
+                                                            int64_t start_at_unix_ns,
+                                                            const std::function<void()>& after_kernel) {
+  absl::StatusOr<Applied> applied =
+      Apply(std::move(record), handler, duration, start_at_unix_ns, after_kernel);
   absl::MutexLock lock(&mu_);
   --applying_;
   wake_.SignalAll();
@@ -491,9 +506,15 @@ absl::StatusOr<std::vector<v1::FaultRecord>> FaultManager::Commit(
     }
   }
   std::vector<v1::FaultRecord> applied;
-  for (Prepared& p : taken) {
+  // The boost ends with the last fault's kernel work: the bookkeeping after it
+  // (the ledger's fsync) runs at the ordinary priority, so on a crowded host
+  // every agent's faults reach the kernel before any agent's bookkeeping.
+  const std::function<void()> unboost = [&boost] { boost.reset(); };
+  for (size_t i = 0; i < taken.size(); ++i) {
+    Prepared& p = taken[i];
     const std::string id = p.record.id();
-    auto record = ApplyAndAdopt(std::move(p.record), *p.handler, p.duration, start_at_unix_ns);
+    auto record = ApplyAndAdopt(std::move(p.record), *p.handler, p.duration, start_at_unix_ns,
+                                i + 1 == taken.size() ? unboost : std::function<void()>());
     if (!record.ok()) {
       failures.push_back(fmt::format("{}: {}", id, std::string(record.status().message())));
       continue;

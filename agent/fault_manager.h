@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -180,15 +181,18 @@ class FaultManager {
   // `duration` after it was applied, or after `start_at_unix_ns` (a
   // coordinated start's instant T, on this host's realtime clock) when set:
   // every agent of a coordinated start ends at T + duration, however late
-  // its own apply came.
+  // its own apply came. `after_kernel`, when set, runs as soon as the
+  // handler's kernel work returns (before the ledger's bookkeeping).
   absl::StatusOr<Applied> Apply(v1::FaultRecord record, const FaultHandler& handler,
-                                std::chrono::nanoseconds duration, int64_t start_at_unix_ns);
+                                std::chrono::nanoseconds duration, int64_t start_at_unix_ns,
+                                const std::function<void()>& after_kernel = {});
   // Apply, then (under the lock) the active fault with its deadline and
   // lease, for reversible kinds. The caller reserved a slot (++applying_),
   // which this releases. Returns the record.
   absl::StatusOr<v1::FaultRecord> ApplyAndAdopt(v1::FaultRecord record, const FaultHandler& handler,
                                                 std::chrono::nanoseconds duration,
-                                                int64_t start_at_unix_ns = 0)
+                                                int64_t start_at_unix_ns = 0,
+                                                const std::function<void()>& after_kernel = {})
       ABSL_LOCKS_EXCLUDED(mu_);
   // Marks `fault` busy and copies what its revert needs.
   static Claim ClaimLocked(ActiveFault& fault, std::string reason);

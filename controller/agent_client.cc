@@ -132,6 +132,8 @@ bool AgentClient::Connected() const {
   return channel_->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
 }
 
+void AgentClient::Connect() const { channel_->GetState(/*try_to_connect=*/true); }
+
 absl::Status AgentClient::Error(const char* method, const grpc::Status& st) const {
   return CallError(name_, address_, method, st);
 }

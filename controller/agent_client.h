@@ -93,6 +93,8 @@ class AgentClient {
   const std::string& address() const { return address_; }
   // Whether the channel is connected now (a call on it pays no connect).
   bool Connected() const;
+  // Starts connecting in the background, if not connected; returns at once.
+  void Connect() const;
 
   absl::StatusOr<InfoSample> Info(std::chrono::milliseconds timeout) const;
   absl::StatusOr<v1::InjectResponse> Inject(const v1::InjectRequest& req,

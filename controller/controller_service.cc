@@ -266,6 +266,12 @@ grpc::Status ControllerService::RegisterOrHeartbeat(grpc::ServerContext* ctx, co
                    caller->Who(), std::string(st.message()));
     }
   }
+  // The controller dials a registered agent at once, so a run's first calls
+  // (clock sync of a whole fleet) find the connection made.
+  if (st.ok() && (std::string(method) == "Register" || !changed.empty())) {
+    auto client = clients_.Get(req->info().name(), req->address());
+    if (client.ok()) (*client)->Connect();
+  }
   // A heartbeat that changes nothing is not worth an fsync.
   if (std::string(method) == "Register" || !st.ok() || !changed.empty()) {
     auth::Audit(options_.audit, method, peer, caller,

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
+#include <thread>
 
 #include "agent/registration.h"
 #include "controller/controller_service.h"
@@ -199,6 +202,43 @@ TEST(Controller, RegisterRequiresNameAndAddress) {
   grpc::Status st = c.stub()->Register(&ctx, req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), HasSubstr("address"));
+}
+
+// Established TCP connections whose local port is `port`, from /proc/net/tcp
+// and tcp6 (gRPC's sockets are dual-stack): the connections an agent
+// listening there has accepted.
+int EstablishedTo(int port) {
+  int n = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    for (int lines = 0; lines < 100000 && std::getline(in, line); ++lines) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const size_t colon = local.rfind(':');
+      if (colon == std::string::npos || state != "01") continue;
+      if (std::stoi(local.substr(colon + 1), nullptr, 16) == port) ++n;
+    }
+  }
+  return n;
+}
+
+// A registered agent is dialed at once, so a run's first calls (clock sync of
+// a whole fleet) find the connection made.
+TEST(Controller, RegisteredAgentIsDialedBeforeAnyCall) {
+  TestController c;
+  ScriptedService service;
+  FakeAgent agent{"db-1", {{"role", "db"}}, 0, &service};
+  const int port = std::stoi(agent.address().substr(agent.address().rfind(':') + 1));
+  ASSERT_EQ(EstablishedTo(port), 0);
+  c.Register(agent);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (EstablishedTo(port) == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(EstablishedTo(port), 1);
 }
 
 // Registrations that would fake rows in `faultline agents` or make the
