@@ -16,6 +16,8 @@ using Clock = std::chrono::steady_clock;
 
 // A round trip within this factor of the best one seen is good too.
 constexpr double kGoodRatio = 1.5;
+// A good round trip within this factor of the best one lets the window grow.
+constexpr double kHeadroomRatio = 1.25;
 // A round trip slower than good yet shorter than this is taken as stretched
 // by the calls in flight (on a LAN or one machine, the controller's and the
 // agents' cores are what concurrency costs); a longer one is distance (a far
@@ -112,6 +114,16 @@ class Sync : public std::enable_shared_from_this<Sync> {
            static_cast<double>(rtt_ns) <= kGoodRatio * best_rtt_ns_;
   }
 
+  // Whether a good round trip leaves room for more calls at once: it took at
+  // most half the good bound, or about the best seen (a far fleet, where
+  // distance dominates). A window that only grows while answers come back
+  // well inside the bound settles below it, instead of oscillating around
+  // it at the price of extra exchanges.
+  bool HeadroomLocked(int64_t rtt_ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return rtt_ns <= options_.good_rtt.count() / 2 ||
+           static_cast<double>(rtt_ns) <= kHeadroomRatio * best_rtt_ns_;
+  }
+
   void FinishLocked(size_t i, absl::StatusOr<timeline::ClockOffset> offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     results_[i].offset = std::move(offset);
@@ -155,7 +167,7 @@ class Sync : public std::enable_shared_from_this<Sync> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     best_rtt_ns_ = std::min(best_rtt_ns_, rtt_ns);
     const bool good = GoodLocked(rtt_ns);
-    if (good) {
+    if (good && HeadroomLocked(rtt_ns)) {
       window_ = std::min(window_ + 1, static_cast<double>(ceiling_));
     } else if (rtt_ns < kLocalRttNs && sent >= last_cut_) {
       // Stretched by calls in flight: fewer at once (once per round of
