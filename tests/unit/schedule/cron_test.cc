@@ -1,6 +1,8 @@
 #include "schedule/cron.h"
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -247,6 +249,68 @@ TEST(CronNextTest, NeverFiresIsFoundFast) {
   ASSERT_TRUE(sparse.ok()) << sparse.status();
   EXPECT_EQ(Show(*sparse), "2128-02-28 23:00:00 UTC");
   EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(1));
+}
+
+// A slow, obviously right reference: walk absolute minutes after `after` and
+// apply the documented rules to each (a matching local minute fires, except a
+// fixed-time expression's second pass of a repeated time; a fixed-time match
+// inside a skipped stretch fires at the first minute after it).
+std::optional<absl::Time> ReferenceNext(const CronExpr& expr, absl::Time after,
+                                        absl::TimeZone zone, int max_minutes) {
+  absl::Time t = absl::FromUnixSeconds((absl::ToUnixSeconds(after) / 60 + 1) * 60);
+  if (t <= after) t += absl::Minutes(1);
+  for (int i = 0; i < max_minutes; ++i, t += absl::Minutes(1)) {
+    const absl::CivilMinute local(zone.At(t).cs);
+    const absl::CivilMinute before(zone.At(t - absl::Minutes(1)).cs);
+    const absl::TimeZone::TimeInfo info = zone.At(absl::CivilSecond(local));
+    const bool second_pass = info.kind == absl::TimeZone::TimeInfo::REPEATED && t != info.pre;
+    if (expr.Matches(local) && !(expr.fixed_time() && second_pass)) return t;
+    for (absl::CivilMinute m = before + 1; expr.fixed_time() && m < local; ++m) {
+      if (expr.Matches(m)) return t;
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(CronNextTest, AgreesWithAMinuteByMinuteReference) {
+  const std::vector<const char*> minutes = {"*", "*/7", "0", "30", "0,15,45", "10-20/5"};
+  const std::vector<const char*> hours = {"*", "2", "1-3", "*/5", "0,12", "2,3", "23"};
+  const std::vector<const char*> days = {"*", "*/3", "1-15", "29", "31"};
+  const std::vector<const char*> weekdays = {"*", "1-5", "SUN", "*/2", "6"};
+  // Lord Howe moves by 30 minutes; Kolkata never moves; Sao Paulo has not
+  // moved since 2019.
+  const std::vector<const char*> zones = {"Europe/Berlin", "America/New_York",
+                                          "Australia/Lord_Howe", "Asia/Kolkata", "UTC",
+                                          "America/Sao_Paulo"};
+  uint64_t state = 12345;
+  auto pick = [&state](size_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>(state >> 33) % n;
+  };
+  int compared = 0;
+  int across_a_change = 0;
+  for (int i = 0; i < 600; ++i) {
+    const std::string text = std::string(minutes[pick(minutes.size())]) + " " +
+                             hours[pick(hours.size())] + " " + days[pick(days.size())] +
+                             " * " + weekdays[pick(weekdays.size())];
+    auto expr = CronExpr::Parse(text);
+    ASSERT_TRUE(expr.ok()) << text << ": " << expr.status();
+    const absl::TimeZone zone = Zone(zones[pick(zones.size())]);
+    // Mostly up to six hours before the zone's next change after a day of 2026.
+    absl::Time after = Utc(2026, 1, 1) + absl::Hours(24 * static_cast<int64_t>(pick(365)));
+    absl::TimeZone::CivilTransition change;
+    if (zone.NextTransition(after, &change)) after = zone.At(change.to).trans;
+    after -= absl::Minutes(static_cast<int64_t>(pick(6 * 60)));
+    const auto want = ReferenceNext(*expr, after, zone, 4 * 24 * 60);
+    if (!want) continue;  // fires more than four days later: too slow for the reference
+    auto got = expr->Next(after, zone);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.status();
+    EXPECT_EQ(Show(*got), Show(*want)) << text << " in " << zone.name() << " after " << Show(after);
+    ++compared;
+    if (zone.At(after).offset != zone.At(*got).offset) ++across_a_change;
+  }
+  EXPECT_GT(compared, 300);
+  EXPECT_GT(across_a_change, 30) << "compared " << compared;
 }
 
 TEST(LoadZoneTest, NamesTheTimezoneField) {
