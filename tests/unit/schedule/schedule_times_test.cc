@@ -230,6 +230,43 @@ TEST(JitterTest, StaysInsideTheWindow) {
   }
 }
 
+// Berlin, 2026-10-25: 02:00-02:59 occurs twice (00:00-00:59 and 01:00-01:59
+// UTC). An hourly (wildcard) cron fires in both passes; in each the jitter is
+// cut to that pass's 02:30.
+TEST(JitterTest, WindowClosingInARepeatedHour) {
+  const ScheduleTimes times = MustCreate({.name = "fall",
+                                          .cron = "15 * * * *",
+                                          .timezone = "Europe/Berlin",
+                                          .window = "01:00-02:30",
+                                          .jitter = absl::Hours(1)});
+  absl::Time after = Utc(2026, 10, 24, 23, 30);
+  for (const char* want : {"2026-10-25 00:15:00 UTC", "2026-10-25 01:15:00 UTC"}) {
+    auto tick = times.Next(after);
+    ASSERT_TRUE(tick.ok()) << tick.status();
+    EXPECT_EQ(Show(tick->scheduled), want);
+    EXPECT_GE(tick->start, tick->scheduled);
+    EXPECT_LT(tick->start - tick->scheduled, absl::Minutes(15)) << want;
+    after = tick->scheduled;
+  }
+  // The next is 01:15 CET on the 26th (00:15 UTC).
+  EXPECT_EQ(Show(*times.NextTick(after)), "2026-10-26 00:15:00 UTC");
+}
+
+// Berlin, 2026-03-29: a window opening at 02:30 opens when the clock jumps to
+// 03:00 CEST (01:00 UTC).
+TEST(WindowTest, OpeningInsideASpringForwardGap) {
+  const Window w = *Window::Parse("02:30-04:00");
+  EXPECT_EQ(Show(w.NextOpen(Utc(2026, 3, 28, 23), Berlin())), "2026-03-29 01:00:00 UTC");
+  // Hourly on the UTC hour: 01:00 UTC is 03:00 CEST, the first tick inside.
+  const ScheduleTimes times = MustCreate({.name = "gap",
+                                          .every = absl::Hours(1),
+                                          .anchor = Utc(2026, 3, 28),
+                                          .timezone = "Europe/Berlin",
+                                          .window = "02:30-04:00"});
+  EXPECT_EQ(NextTicks(times, Utc(2026, 3, 28, 5), 2),
+            (std::vector<std::string>{"2026-03-29 01:00:00 UTC", "2026-03-30 01:00:00 UTC"}));
+}
+
 TEST(MissedTicksTest, ListsBoundedAndGivesTheNewest) {
   const absl::Time anchor = Utc(2026, 6, 1);
   const ScheduleTimes times =
