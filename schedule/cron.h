@@ -39,7 +39,8 @@ absl::StatusOr<absl::TimeZone> LoadZone(const std::string& name);
 // fire again in the repeated hour.
 //
 // Parse rejects expressions that can never fire (`0 0 30 2 *`). Immutable value
-// type; copies are independent and safe to share between threads.
+// type held by its user (e.g. ScheduleTimes); copies are independent; const
+// methods are safe to call from several threads.
 class CronExpr {
  public:
   // INVALID_ARGUMENT naming the field, e.g. `cron: hour: 25 is outside 0-23`.

@@ -54,7 +54,8 @@ uint64_t JitterSeed(const std::string& name, absl::Time scheduled);
 // range <= 0.
 absl::Duration JitterOffset(const std::string& name, absl::Time scheduled, absl::Duration range);
 
-// The times of one schedule: an immutable value built from ScheduleOptions.
+// The times of one schedule: an immutable value built from ScheduleOptions,
+// held by value by whoever runs the schedule (the controller's scheduler).
 // Ticks are the cron's fire times (see CronExpr for DST days) or anchor +
 // k·every for k >= 1 (the first tick is one period after creation); ticks
 // whose local time is outside the window are not ticks at all. Start = tick +
@@ -75,7 +76,8 @@ class ScheduleTimes {
   absl::Time StartOf(absl::Time scheduled) const;
   // The ticks in (last_handled, now], bounded: at most `limit` listed, the
   // newest always given. The caller skips them (recording why) or runs the
-  // newest.
+  // newest. `last_handled` is the last handled tick, or the creation time for
+  // a schedule that has not ticked yet (not InfinitePast).
   absl::StatusOr<MissedTicks> Missed(absl::Time last_handled, absl::Time now, int limit) const;
 
   absl::TimeZone zone() const { return zone_; }

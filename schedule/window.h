@@ -20,7 +20,8 @@ absl::Time FirstInstantAfter(absl::CivilSecond local, absl::TimeZone zone, absl:
 
 // A daily window `HH:MM-HH:MM` in local wall-clock time: start inclusive, end
 // exclusive; it crosses midnight when end < start ("22:00-06:00"); "24:00" is
-// accepted as an end. Immutable value type, safe to share between threads.
+// accepted as an end. Immutable value type held by its user (e.g.
+// ScheduleTimes); const methods are safe to call from several threads.
 class Window {
  public:
   // INVALID_ARGUMENT naming `window`, e.g. `window: "9-17" is not HH:MM-HH:MM`.
