@@ -24,6 +24,9 @@
 #include "auth/unix_listener.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "metrics/http_endpoint.h"
+#include "metrics/registry.h"
+#include "spec/fault_spec.h"
 
 #ifndef FAULTLINE_VERSION
 #define FAULTLINE_VERSION "dev"
@@ -31,6 +34,29 @@
 
 namespace faultline::agent {
 namespace {
+
+// The agent's Prometheus families (docs/metrics.md): faults active by kind and
+// reverts that failed, read off the manager at each scrape; leftovers swept
+// at start-up (ledger records reverted and tagged leftovers removed).
+void AddAgentMetrics(metrics::Registry* registry, const FaultManager* manager, size_t swept) {
+  metrics::Family* active = registry->AddGauge(
+      "faultline_faults_active", "Faults active on this agent, by kind.", {"kind"});
+  metrics::Family* failures = registry->AddCounter(
+      "faultline_revert_failures_total", "Reverts that failed (each is retried).");
+  registry
+      ->AddCounter("faultline_leftovers_swept_total",
+                   "Faults a previous run of the agent left behind, reverted or removed at start-up.")
+      ->Add({}, static_cast<double>(swept));
+  registry->OnScrape([=] {
+    std::map<std::string, int> by_kind;
+    for (const auto& f : manager->List()) {
+      if (f.state() == v1::FAULT_STATE_ACTIVE) ++by_kind[spec::KindName(f.spec())];
+    }
+    active->Clear();
+    for (const auto& [kind, n] : by_kind) active->Set({kind}, n);
+    failures->Set({}, static_cast<double>(manager->revert_failures()));
+  });
+}
 
 // Everything the agent runs on, in destruction order (the manager reverts its
 // faults when destroyed).
@@ -110,6 +136,7 @@ absl::StatusOr<std::vector<Endpoint>> CheckFlags(const AgentOptions& options,
         options.name.empty() ? "--name (default: the host name)" : "--name", name));
     RETURN_IF_ERROR(Registrar::CheckAddresses(RegistrationFrom(options)));
   }
+  if (!options.metrics.empty()) RETURN_IF_ERROR(metrics::CheckHttpAddress("--metrics", options.metrics));
   std::vector<Endpoint> endpoints;
   for (const auto& l : options.listen) {
     ASSIGN_OR_RETURN(Endpoint ep, ParseEndpoint("--listen", l));
@@ -185,6 +212,8 @@ int RunAgent(const AgentOptions& options) {
                  recovered->size(), swept.size());
   }
   manager.Start();
+  metrics::Registry registry;
+  AddAgentMetrics(&registry, &manager, swept.size() + (recovered.ok() ? recovered->size() : 0));
 
   AgentIdentity identity{name, options.labels, FAULTLINE_VERSION};
   auth::AuthorizerOptions auth_options;
@@ -211,6 +240,18 @@ int RunAgent(const AgentOptions& options) {
                fmt::join(options.listen, ", "), options.insecure ? " (--insecure)" : "",
                audit ? ", audit log " + options.audit_log : "");
 
+  std::unique_ptr<metrics::HttpEndpoint> metrics_endpoint;
+  if (!options.metrics.empty()) {
+    auto started = metrics::HttpEndpoint::Start("--metrics", options.metrics,
+                                                {metrics::MetricsRoute(&registry)});
+    if (!started.ok()) {
+      for (auto& listener : unix_listeners) listener->Stop();
+      server->Shutdown();
+      return Fail(started.status());
+    }
+    metrics_endpoint = *std::move(started);
+  }
+
   std::unique_ptr<Registrar> registrar;
   if (!options.controller.empty()) {
     RegistrationOptions reg = RegistrationFrom(options);
@@ -228,6 +269,7 @@ int RunAgent(const AgentOptions& options) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: reverting every active fault, then exiting", sig);
   registrar.reset();
+  metrics_endpoint.reset();  // its scrapes read the manager
   service.StopDataWriters();  // each sends its last batch within 200 ms
   for (auto& listener : unix_listeners) listener->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

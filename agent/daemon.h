@@ -27,6 +27,7 @@ struct AgentOptions {
   std::string controller;           // register and heartbeat when set
   std::string advertise;            // address the controller should dial
   std::string audit_log;            // --audit-log FILE: one JSON line per mutating call
+  std::string metrics;              // --metrics HOST:PORT: Prometheus /metrics (plain HTTP)
 };
 
 // Runs the agent until SIGTERM/SIGINT; returns the process exit code. Faults

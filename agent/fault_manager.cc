@@ -572,6 +572,7 @@ absl::Status FaultManager::FinishRevertLocked(const Claim& claim, absl::Status r
   fault.set_busy(false);
   wake_.SignalAll();
   if (!result.ok()) {
+    ++revert_failures_;
     fault.RetryAt(Clock::now() + kRevertRetry);
     spdlog::error("fault {}: revert ({}) failed, retrying: {}", claim.record.id(), claim.reason,
                   std::string(result.message()));

@@ -5,6 +5,7 @@
 #define FAULTLINE_AGENT_FAULT_MANAGER_H_
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -130,6 +131,8 @@ class FaultManager {
   // The prepared and active faults, once the reverts under way have ended
   // (a fault whose process was just resumed is no longer listed).
   std::vector<v1::FaultRecord> List() const;
+  // Reverts that failed since start (each is retried; counted per attempt).
+  uint64_t revert_failures() const { return revert_failures_.load(); }
   // Extends every fault held by lease_id; returns how many there are.
   absl::StatusOr<int> RenewLease(const std::string& lease_id, int64_t ttl_ms);
   // The kinds this host can inject (asked of the host at most every 10 s).
@@ -230,6 +233,7 @@ class FaultManager {
   const std::vector<std::unique_ptr<FaultHandler>> handlers_;
   const FaultContext context_;
 
+  std::atomic<uint64_t> revert_failures_{0};
   mutable absl::Mutex mu_;
   // Signalled when active_, prepared_, a lease, a busy flag or applying_
   // changes, or on stop (the reaper and callers waiting for a revert wait on it).

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
                "allow plain TCP without TLS: no authentication, every caller may do anything");
   app.add_option("--audit-log", opts.audit_log,
                  "append one JSON line per mutating call to FILE (fsync'ed)");
+  app.add_option("--metrics", opts.metrics,
+                 "HOST:PORT: serve Prometheus /metrics over plain HTTP; off by default");
   app.add_option("--controller", opts.controller, "controller to register with (HOST:PORT)");
   app.add_option("--advertise", opts.advertise, "address the controller dials to reach this agent");
   app.add_flag("--revert-all", revert_all,

@@ -120,7 +120,27 @@ ControllerService::ControllerService(Store* store, ControllerOptions options)
       certificates_only_(auth::AuthorizerOptions{}),
       authorizer_(options_.authorizer != nullptr ? options_.authorizer : &certificates_only_),
       clients_(options_.runner.dial),
-      fleet_(options_.fleet) {}
+      fleet_(options_.fleet) {
+  if (options_.metrics != nullptr) options_.metrics->registry()->OnScrape([this] { RefreshMetrics(); });
+}
+
+void ControllerService::RefreshMetrics() {
+  std::map<std::pair<std::string, std::string>, int> agents;
+  std::map<std::string, int> faults;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, a] : agents_) {
+      const auto& labels = a.stored.info.labels();
+      auto zone = labels.find("zone");
+      ++agents[{zone == labels.end() ? "" : zone->second, Healthy(a) ? "healthy" : "unhealthy"}];
+    }
+    for (const auto& [id, run] : runs_) {
+      for (const auto& [kind, n] : run->ActiveFaultKinds()) faults[kind] += n;
+    }
+  }
+  options_.metrics->SetAgents(agents);
+  options_.metrics->SetFaultsActive(faults);
+}
 
 ControllerService::~ControllerService() {
   for (auto& t : background_) {
@@ -404,6 +424,7 @@ grpc::Status ControllerService::RunExperiment(grpc::ServerContext* ctx,
     std::lock_guard<std::mutex> lock(mu_);
     runs_.erase(run_id);
   }
+  if (options_.metrics != nullptr) options_.metrics->RunEnded(report);
   v1::RunUpdate u;
   *u.mutable_report() = report;
   writer->Write(u);

@@ -14,6 +14,7 @@
 #include "auth/audit_log.h"
 #include "auth/caller.h"
 #include "controller/agent_client.h"
+#include "controller/controller_metrics.h"
 #include "controller/runner.h"
 #include "controller/store.h"
 #include "faultline/v1/controller.grpc.pb.h"
@@ -33,6 +34,9 @@ struct ControllerOptions {
   // must carry a certificate (no --insecure, no unix socket peers).
   const auth::Authorizer* authorizer = nullptr;
   auth::AuditLog* audit = nullptr;  // --audit-log (borrowed); null: none
+  // --http's /metrics (borrowed); null: none. Its registry's scrapes call
+  // into the service, so scraping must stop before the service goes.
+  ControllerMetrics* metrics = nullptr;
 };
 
 // Checks a registration's fields before anything is stored: info.name is
@@ -87,6 +91,8 @@ class ControllerService final : public v1::Controller::Service {
   std::vector<AgentRef> Snapshot();
   // The registered name of the agent at `address` (the address if none).
   std::string NameAt(const std::string& address);
+  // The gauges read off live state, at each scrape.
+  void RefreshMetrics();
 
   Store* const store_;
   const ControllerOptions options_;

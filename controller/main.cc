@@ -17,6 +17,7 @@
 #include "common/yaml_proto.h"
 #include "controller/controller_service.h"
 #include "controller/store.h"
+#include "metrics/http_endpoint.h"
 #include "probes/exec_policy.h"
 
 namespace {
@@ -79,6 +80,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-concurrent-runs", fleet.max_concurrent_runs,
                  "runs holding agents at once (0 = no cap); two runs never hold the same agent")
       ->capture_default_str();
+  std::string http;
+  app.add_option("--http", http,
+                 "HOST:PORT: serve Prometheus /metrics (and the read-only dashboard) over plain "
+                 "HTTP; off by default");
   std::string exec_policy_file;
   app.add_option("--exec-policy", exec_policy_file,
                  "YAML {allow: [{argv}|{argv_prefix}], user}: the exec probes `from: controller` "
@@ -88,6 +93,9 @@ int main(int argc, char** argv) {
   if (auto st = InitLogging(log_level); !st.ok()) return Fail(st);
   if (lease_ttl_ms < 100 || lease_ttl_ms > 3600000) {
     return Fail(absl::InvalidArgumentError("--lease-ttl-ms: between 100 and 3600000 (1 h)"));
+  }
+  if (!http.empty()) {
+    if (auto st = metrics::CheckHttpAddress("--http", http); !st.ok()) return Fail(st);
   }
   if (max_agents < 1) return Fail(absl::InvalidArgumentError("--max-agents: at least 1"));
   if (heartbeat_ms < 10) return Fail(absl::InvalidArgumentError("--heartbeat-ms: at least 10"));
@@ -178,8 +186,18 @@ int main(int argc, char** argv) {
   options.runner.dial = [tls, insecure](const std::string& address) {
     return Dial("agent address", address, tls, insecure);
   };
+  metrics::Registry registry;
+  controller::ControllerMetrics controller_metrics(&registry);
+  options.metrics = &controller_metrics;
   controller::ControllerService service(store->get(), options);
   if (auto st = service.Recover(); !st.ok()) return Fail(st);
+  // After the service: stopped (and its scrapes over) before the service goes.
+  std::unique_ptr<metrics::HttpEndpoint> http_endpoint;
+  if (!http.empty()) {
+    auto started = metrics::HttpEndpoint::Start("--http", http, {metrics::MetricsRoute(&registry)});
+    if (!started.ok()) return Fail(started.status());
+    http_endpoint = *std::move(started);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;

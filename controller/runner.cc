@@ -402,6 +402,10 @@ bool ExperimentRun::Revert() {
   RevertAll(stopped_       ? fmt::format("stop_when[{}]", stopped_->index)
             : was_aborted ? "abort"
                           : "duration");
+  {
+    absl::MutexLock lock(&mu_);
+    active_kinds_.clear();
+  }
   int64_t first = 0, last = 0;
   for (auto& inj : injected_) {
     if (inj.is_action) continue;
@@ -731,6 +735,10 @@ void ExperimentRun::Record(const Part& part, const InjectResult& result) {
   }
   inj.end_ns = inj.injected_ns + result.duration.count();
   injected_.push_back(inj);
+  if (!inj.is_action) {
+    absl::MutexLock lock(&mu_);
+    ++active_kinds_[KindOf(spec)];
+  }
   v1::PlannedFault* planned = AddPlanned(part);
   planned->set_fault_id(resp.fault().id());
   for (const auto& c : resp.changes()) planned->add_changes(c);
@@ -738,6 +746,11 @@ void ExperimentRun::Record(const Part& part, const InjectResult& result) {
         fmt::format("faults[{}] {} {}: {}", part.index, KindOf(spec), resp.fault().id(),
                     resp.fault().target()),
         Ms(clock.error_ns));
+}
+
+std::map<std::string, int> ExperimentRun::ActiveFaultKinds() {
+  absl::MutexLock lock(&mu_);
+  return active_kinds_;
 }
 
 bool ExperimentRun::Lease(const std::vector<AgentRef>& agents) {

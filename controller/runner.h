@@ -86,6 +86,8 @@ class ExperimentRun {
   // Stops the run: faults are reverted at once and the verdict is `aborted`.
   void Abort();
   const std::string& id() const { return run_id_; }
+  // Faults injected and not yet reverted, by kind (for metrics; any thread).
+  std::map<std::string, int> ActiveFaultKinds();
 
  private:
   // How a run ends early: its verdict and the reason.
@@ -235,6 +237,7 @@ class ExperimentRun {
   std::vector<ProbeState> probe_states_ ABSL_GUARDED_BY(mu_);  // index as in probes_
   bool probes_stop_ ABSL_GUARDED_BY(mu_) = false;
   bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, int> active_kinds_ ABSL_GUARDED_BY(mu_);  // from inject to the revert
   bool lease_stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<AgentRef> leased_ ABSL_GUARDED_BY(mu_);  // agents holding the run's lease
   // Fed by AddSample and the lease loop; armed from the steady state to Revert.

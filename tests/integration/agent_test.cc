@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -21,6 +22,7 @@
 #include "harness/status_matchers.h"
 #include "harness/subprocess.h"
 #include "harness/test_dir.h"
+#include "tests/unit/metrics/exposition.h"
 
 namespace faultline::itest {
 namespace {
@@ -914,6 +916,52 @@ TEST_F(AgentTest, UnixSocketIsRootOnly) {
   ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600u) << std::oct << (st.st_mode & 0777);
+}
+
+// GET /metrics from an agent's --metrics listener, parsed strictly.
+absl::StatusOr<testing::Exposition> ScrapeAgent(const std::string& address) {
+  httplib::Client cli("http://" + address);
+  cli.set_connection_timeout(2, 0);
+  cli.set_read_timeout(5, 0);
+  auto res = cli.Get("/metrics");
+  if (!res) return absl::UnavailableError("GET /metrics: " + httplib::to_string(res.error()));
+  if (res->status != 200) return absl::InternalError(fmt::format("GET /metrics: {}", res->status));
+  return testing::ParseExposition(res->body);
+}
+
+// --metrics: the active fault by kind while it lasts; after a SIGKILL and a
+// restart, the leftover the restart reverted; a bad address refused by name.
+TEST_F(AgentTest, MetricsShowActiveFaultsAndWhatARestartSwept) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> policy, UseLoopbackHost());
+  ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  const std::string metrics = "127.0.0.1:" + std::to_string(port);
+  AgentOptions o;
+  o.args = policy;
+  o.args.insert(o.args.end(), {"--metrics", metrics});
+  ASSERT_OK(StartAgent(o));
+  ASSERT_OK_AND_ASSIGN(HostProcess victim, StartVictim("flmetrics"));
+  InjectResponse resp;
+  grpc::Status s = Inject(PauseSpec("flmetrics", "10m"), &resp);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_OK_AND_ASSIGN(testing::Exposition during, ScrapeAgent(metrics));
+  EXPECT_EQ(during.Value("faultline_faults_active", {{"kind", "pause"}}), 1);
+  EXPECT_EQ(during.Value("faultline_leftovers_swept_total"), 0);
+  EXPECT_EQ(during.Value("faultline_revert_failures_total"), 0);
+
+  ASSERT_OK(agent_->Kill());
+  ASSERT_OK(agent_->Restart());
+  ASSERT_TRUE(WaitFor([&] { return Running(victim); }, 2s));
+  ASSERT_OK_AND_ASSIGN(testing::Exposition after, ScrapeAgent(metrics));
+  EXPECT_EQ(after.Value("faultline_leftovers_swept_total"), 1);
+  EXPECT_TRUE(std::isnan(after.Value("faultline_faults_active", {{"kind", "pause"}})));
+
+  ASSERT_OK_AND_ASSIGN(std::string agent_bin, AgentBinary());
+  ASSERT_OK_AND_ASSIGN(std::string state, dir_->MakeSubdir("state2"));
+  CommandResult r = host_->Run({agent_bin, "--listen", "unix:" + dir_->Path("a2.sock"), "--state-dir",
+                                state, "--metrics", "localhost:9"},
+                               20s);
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.err.find("--metrics"), std::string::npos) << r.Describe();
 }
 
 }  // namespace

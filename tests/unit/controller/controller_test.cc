@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/server_builder.h>
+#include <httplib.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +17,8 @@
 #include "agent/registration.h"
 #include "controller/controller_service.h"
 #include "controller/experiment.h"
+#include "metrics/http_endpoint.h"
+#include "tests/unit/metrics/exposition.h"
 #include "tests/unit/controller/fake_agent.h"
 #include "tests/unit/probes/redis_process.h"
 
@@ -57,7 +60,9 @@ class TestController {
         -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
       return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     };
+    o.metrics = &metrics_;
     service_ = std::make_unique<ControllerService>(store_.get(), o);
+    http_ = *metrics::HttpEndpoint::Start("--http", "127.0.0.1:0", {metrics::MetricsRoute(&registry_)});
     EXPECT_TRUE(service_->Recover().ok());
     grpc::ServerBuilder b;
     int port = 0;
@@ -68,7 +73,21 @@ class TestController {
     stub_ = v1::Controller::NewStub(
         grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
-  ~TestController() { server_->Shutdown(std::chrono::system_clock::now()); }
+  ~TestController() {
+    server_->Shutdown(std::chrono::system_clock::now());
+    http_.reset();  // scrapes read the service
+  }
+
+  // GET /metrics over HTTP, parsed strictly.
+  testing::Exposition Scrape() {
+    httplib::Client cli("http://" + http_->address());
+    cli.set_read_timeout(5, 0);
+    auto res = cli.Get("/metrics");
+    EXPECT_TRUE(res && res->status == 200);
+    auto parsed = testing::ParseExposition(res ? res->body : "");
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    return parsed.ok() ? *parsed : testing::Exposition();
+  }
 
   void Register(FakeAgent& agent) {
     grpc::ClientContext ctx;
@@ -107,11 +126,14 @@ class TestController {
 
  private:
   std::unique_ptr<Store> store_;
+  metrics::Registry registry_;
+  ControllerMetrics metrics_{&registry_};
   std::unique_ptr<auth::Authorizer> authorizer_;
   std::unique_ptr<ControllerService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::unique_ptr<v1::Controller::Stub> stub_;
+  std::unique_ptr<metrics::HttpEndpoint> http_;
 };
 
 std::string Experiment(const std::string& interval, const std::string& rto,
@@ -392,6 +414,21 @@ void CheckAccuracy(const std::string& interval) {
   EXPECT_EQ(stored->verdict(), "pass");
   EXPECT_EQ(stored->state(), "done");
   EXPECT_DOUBLE_EQ(stored->outage_ms(), r.outage_ms());
+  // Metrics: the run, its recovery time, the agents by zone; nothing active now.
+  const testing::Exposition m = c.Scrape();
+  EXPECT_EQ(m.Value("faultline_runs_total", {{"experiment", "scripted-outage"}, {"verdict", "pass"}}), 1);
+  EXPECT_EQ(m.Value("faultline_time_to_recover_seconds_count", {{"experiment", "scripted-outage"}}), 1);
+  EXPECT_NEAR(m.Value("faultline_time_to_recover_seconds_sum", {{"experiment", "scripted-outage"}}),
+              r.time_to_recover_ms() / 1000, 1e-9);
+  // (Fake agents send no heartbeats: unhealthy by now, still one per zone.)
+  for (const char* zone : {"a", "b"}) {
+    EXPECT_EQ(m.Value("faultline_agents", {{"zone", zone}, {"health", "unhealthy"}}), 1) << zone;
+    EXPECT_TRUE(std::isnan(m.Value("faultline_agents", {{"zone", zone}, {"health", "healthy"}})));
+  }
+  for (const auto& [key, v] : m.samples) {
+    EXPECT_EQ(key.rfind("faultline_faults_active{", 0), std::string::npos) << key;
+    EXPECT_EQ(key.find("run"), key.find("runs_total")) << "a run id as a label: " << key;
+  }
 }
 
 TEST(Controller, AccuracyAt10msInterval) { CheckAccuracy("10ms"); }
@@ -403,10 +440,23 @@ TEST(Controller, RtoBelowTheOutageFails) {
   f.service.outage_length_ns = 700'000'000;
   c.Register(f.victim);
   c.Register(f.observer);
-  v1::RunReport r = c.Run(Experiment("20ms", "300ms", "2s"));
+  auto run = std::async(std::launch::async, [&] { return c.Run(Experiment("20ms", "300ms", "2s")); });
+  // While it observes, the pause is an active fault in the metrics.
+  double active = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (active == 0 && std::chrono::steady_clock::now() < until &&
+         run.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    const double v = c.Scrape().Value("faultline_faults_active", {{"kind", "pause"}});
+    if (v == v) active = v;  // NaN: no series yet
+  }
+  EXPECT_EQ(active, 1);
+  v1::RunReport r = run.get();
   EXPECT_EQ(r.verdict(), "fail");
   EXPECT_TRUE(r.recovered_during_fault());
   EXPECT_THAT(r.reason(), HasSubstr("exceeds the RTO"));
+  const testing::Exposition m = c.Scrape();
+  EXPECT_EQ(m.Value("faultline_runs_total", {{"experiment", "scripted-outage"}, {"verdict", "fail"}}), 1);
+  EXPECT_TRUE(std::isnan(m.Value("faultline_faults_active", {{"kind", "pause"}})));
 }
 
 TEST(Controller, RecoveryOnlyAtRevertIsNoFailover) {
