@@ -147,6 +147,25 @@ std::string StepFailure(const v1::DrillStepResult& r) {
   return fmt::format("{} {} on {}: {}", r.step(), r.state(), r.agent(), what);
 }
 
+// A step's state and figures from the agent's answer.
+void FillFromAnswer(const v1::RunStepResponse& resp, std::chrono::milliseconds timeout,
+                    v1::DrillStepResult* r) {
+  r->set_exit_code(resp.exit_code());
+  r->set_signal(resp.signal());
+  r->set_duration_ms(Ms(resp.duration_ns()));
+  r->set_output_tail(resp.output_tail());
+  if (resp.timed_out()) {
+    r->set_state("timed_out");
+    r->set_error(fmt::format("timed out after {}; killed", FormatDuration(timeout)));
+  } else if (resp.exit_code() != 0 || resp.signal() != 0) {
+    r->set_state("failed");
+    r->set_error(resp.signal() != 0 ? fmt::format("killed by signal {}", resp.signal())
+                                    : fmt::format("exit status {}", resp.exit_code()));
+  } else {
+    r->set_state("ok");
+  }
+}
+
 }  // namespace
 
 void ValidateDrillExperiment(const v1::Experiment& exp, std::vector<std::string>* problems) {
@@ -297,9 +316,8 @@ DrillRun::DrillRun(const v1::Experiment& exp, DrillContext context)
 
 DrillOutcome DrillRun::Run() {
   DrillOutcome out;
-  const v1::Drill& drill = exp_.drill();
-  if (drill.has_marker()) {
-    marker_ = std::make_unique<MarkerWriter>(drill.marker(), ctx_.run_id);
+  if (exp_.drill().has_marker()) {
+    marker_ = std::make_unique<MarkerWriter>(exp_.drill().marker(), ctx_.run_id);
     ctx_.progress("marker: first row");
     if (absl::Status st = marker_->Start(); !st.ok()) {
       out.verdict = "error";
@@ -308,11 +326,21 @@ DrillOutcome DrillRun::Run() {
       return out;
     }
   }
-  bool failed = false;
-  const std::pair<const char*, const v1::DrillStep*> steps[] = {
+  RunSteps();
+  FinishMarker();
+  out.result = result_;
+  SetRto(&out.result);
+  Score(&out);
+  return out;
+}
+
+void DrillRun::RunSteps() {
+  const v1::Drill& drill = exp_.drill();
+  const std::pair<std::string, const v1::DrillStep*> steps[] = {
       {"backup", drill.has_backup() ? &drill.backup() : nullptr},
       {"restore", &drill.restore()},
       {"verify", &drill.verify()}};
+  bool failed = false;
   for (const auto& [name, step] : steps) {
     if (step == nullptr) continue;
     v1::DrillStepResult* r = result_.add_steps();
@@ -324,22 +352,21 @@ DrillOutcome DrillRun::Run() {
     }
     *r = RunOne(name, *step);
     failed = r->state() != "ok";
-    if (std::string(name) == "backup" && marker_) marker_->Stop();
-    if (std::string(name) == "restore" && !failed) MeasureRpo(*r);
+    if (name == "backup" && marker_) marker_->Stop();
+    if (name == "restore" && !failed) MeasureRpo(*r);
   }
-  if (marker_) {
-    marker_->Stop();
-    result_.set_markers_written(marker_->written());
-    if (!drill.marker().keep()) {
-      if (absl::Status st = marker_->Cleanup(); !st.ok()) {
-        result_.set_marker_error(result_.marker_error().empty()
-                                     ? std::string(st.message())
-                                     : result_.marker_error() + "; " + std::string(st.message()));
-      }
-    }
+}
+
+void DrillRun::FinishMarker() {
+  if (!marker_) return;
+  marker_->Stop();
+  result_.set_markers_written(marker_->written());
+  if (exp_.drill().marker().keep()) return;
+  if (absl::Status st = marker_->Cleanup(); !st.ok()) {
+    result_.set_marker_error(result_.marker_error().empty()
+                                 ? std::string(st.message())
+                                 : result_.marker_error() + "; " + std::string(st.message()));
   }
-  Score(&out);
-  return out;
 }
 
 v1::DrillStepResult DrillRun::RunOne(const std::string& name, const v1::DrillStep& step) {
@@ -386,20 +413,7 @@ void DrillRun::Call(const std::string& name, const v1::DrillStep& step, v1::Dril
     r->set_error(AgentMessage(resp.status()));
     return;
   }
-  r->set_exit_code(resp->exit_code());
-  r->set_signal(resp->signal());
-  r->set_duration_ms(Ms(resp->duration_ns()));
-  r->set_output_tail(resp->output_tail());
-  if (resp->timed_out()) {
-    r->set_state("timed_out");
-    r->set_error(fmt::format("timed out after {}; killed", FormatDuration(StepTimeout(step))));
-  } else if (resp->exit_code() != 0 || resp->signal() != 0) {
-    r->set_state("failed");
-    r->set_error(resp->signal() != 0 ? fmt::format("killed by signal {}", resp->signal())
-                                     : fmt::format("exit status {}", resp->exit_code()));
-  } else {
-    r->set_state("ok");
-  }
+  FillFromAnswer(*resp, StepTimeout(step), r);
 }
 
 void DrillRun::MeasureRpo(const v1::DrillStepResult& restore) {
@@ -419,56 +433,55 @@ void DrillRun::MeasureRpo(const v1::DrillStepResult& restore) {
   ctx_.event("marker_recovered", *newest, "", "the newest marker in the restored copy");
 }
 
-void DrillRun::Score(DrillOutcome* out) const {
-  out->result = result_;
+void DrillRun::SetRto(v1::DrillResult* result) const {
+  double rto = 0;
   double overhead = 0;
   int timed = 0;
-  for (const v1::DrillStepResult& r : result_.steps()) {
+  for (const v1::DrillStepResult& r : result->steps()) {
     if ((r.step() == "restore" || r.step() == "verify") && r.duration_ms() > 0) {
-      out->result.set_restore_rto_ms(out->result.restore_rto_ms() + r.duration_ms());
+      rto += r.duration_ms();
       overhead += std::max(0.0, Ms(r.ended_unix_ns() - r.started_unix_ns()) - r.duration_ms());
       ++timed;
     }
   }
-  if (timed < 2) out->result.set_restore_rto_ms(0);
-  out->result.set_restore_rto_error_ms(timed < 2 ? 0 : overhead);
+  // Both steps ran: otherwise there is no restore time to speak of.
+  result->set_restore_rto_ms(timed == 2 ? rto : 0);
+  result->set_restore_rto_error_ms(timed == 2 ? overhead : 0);
+}
+
+void DrillRun::Score(DrillOutcome* out) const {
+  const v1::DrillResult& d = out->result;
+  auto fail = [out](std::string reason) {
+    out->verdict = "fail";
+    out->reason = std::move(reason);
+  };
   if (ctx_.cancel != nullptr && ctx_.cancel->cancelled()) {
     out->verdict = "aborted";
     out->reason = "aborted during the drill";
     return;
   }
-  for (const v1::DrillStepResult& r : result_.steps()) {
-    if (r.state() != "ok" && r.state() != "skipped") {
-      out->verdict = "fail";
-      out->reason = StepFailure(r);
-      return;
-    }
+  for (const v1::DrillStepResult& r : d.steps()) {
+    if (r.state() != "ok" && r.state() != "skipped") return fail(StepFailure(r));
   }
   const double rto_ms = Ms(DurationOr(exp_.objectives().rto(), {}).count());
-  if (out->result.restore_rto_ms() > rto_ms) {
-    out->verdict = "fail";
-    out->reason = fmt::format("restore_rto_ms {:.0f} (± {:.0f}) is over objectives.rto {:.0f} ms",
-                              out->result.restore_rto_ms(), out->result.restore_rto_error_ms(), rto_ms);
-    return;
+  if (d.restore_rto_ms() > rto_ms) {
+    return fail(fmt::format("restore_rto_ms {:.0f} (± {:.0f}) is over objectives.rto {:.0f} ms",
+                            d.restore_rto_ms(), d.restore_rto_error_ms(), rto_ms));
   }
   const double rpo_ms = Ms(DurationOr(exp_.objectives().rpo(), {}).count());
-  if (rpo_ms > 0 && !result_.rpo_measured()) {
-    out->verdict = "fail";
-    out->reason = fmt::format("restore_rpo_ms could not be measured: {}", result_.marker_error());
-    return;
+  if (rpo_ms > 0 && !d.rpo_measured()) {
+    return fail(fmt::format("restore_rpo_ms could not be measured: {}", d.marker_error()));
   }
-  if (rpo_ms > 0 && result_.restore_rpo_ms() > rpo_ms) {
-    out->verdict = "fail";
-    out->reason = fmt::format("restore_rpo_ms {:.0f} (± {:.0f}) is over objectives.rpo {:.0f} ms",
-                              result_.restore_rpo_ms(), result_.restore_rpo_error_ms(), rpo_ms);
-    return;
+  if (rpo_ms > 0 && d.restore_rpo_ms() > rpo_ms) {
+    return fail(fmt::format("restore_rpo_ms {:.0f} (± {:.0f}) is over objectives.rpo {:.0f} ms",
+                            d.restore_rpo_ms(), d.restore_rpo_error_ms(), rpo_ms));
   }
   out->verdict = "pass";
   out->reason = fmt::format("restore_rto_ms {:.0f} within objectives.rto {:.0f} ms",
-                            out->result.restore_rto_ms(), rto_ms);
-  if (result_.rpo_measured()) {
-    out->reason += fmt::format("; restore_rpo_ms {:.0f} (± {:.0f})", result_.restore_rpo_ms(),
-                               result_.restore_rpo_error_ms());
+                            d.restore_rto_ms(), rto_ms);
+  if (d.rpo_measured()) {
+    out->reason += fmt::format("; restore_rpo_ms {:.0f} (± {:.0f})", d.restore_rpo_ms(),
+                               d.restore_rpo_error_ms());
   }
 }
 

@@ -112,11 +112,18 @@ class DrillRun {
   DrillOutcome Run();
 
  private:
+  // backup -> restore -> verify; after a failed one, the rest are skipped.
+  void RunSteps();
+  // Stops the marker writer and removes its rows (unless keep).
+  void FinishMarker();
   // Runs `step` ("backup", ...) on its target's first agent.
   v1::DrillStepResult RunOne(const std::string& name, const v1::DrillStep& step);
   void Call(const std::string& name, const v1::DrillStep& step, v1::DrillStepResult* out);
   // The restored data's age from the marker (after a successful restore).
   void MeasureRpo(const v1::DrillStepResult& restore);
+  // restore_rto_ms and its error, when both restore and verify ran.
+  void SetRto(v1::DrillResult* result) const;
+  // The verdict and its reason from out->result.
   void Score(DrillOutcome* out) const;
 
   const v1::Experiment& exp_;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "probes/probe_net.h"
 
@@ -117,6 +118,52 @@ class OutputKeeper {
   size_t total_ = 0;
 };
 
+// The child's stdin (/dev/null), its output pipe and its exec-error pipe.
+struct Pipes {
+  UniqueFd dev_null, out_r, out_w, err_r, err_w;
+
+  absl::Status Open() {
+    dev_null.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null.is_valid()) {
+      return absl::InternalError(fmt::format("open /dev/null: {}", std::strerror(errno)));
+    }
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      return absl::InternalError(fmt::format("pipe: {}", std::strerror(errno)));
+    }
+    out_r.reset(fds[0]);
+    out_w.reset(fds[1]);
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      return absl::InternalError(fmt::format("pipe: {}", std::strerror(errno)));
+    }
+    err_r.reset(fds[0]);
+    err_w.reset(fds[1]);
+    return absl::OkStatus();
+  }
+};
+
+// Everything the child needs; `argv` must outlive the plan.
+ChildPlan PlanFor(std::vector<std::string>& argv, const ExecOptions& options, const Pipes& pipes) {
+  // Nothing of ours leaks into the command's environment.
+  static char kPath[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+  static char kHome[] = "HOME=/";
+  static char* kEnv[] = {kPath, kHome, nullptr};
+  ChildPlan plan;
+  for (std::string& arg : argv) plan.argv.push_back(arg.data());
+  plan.argv.push_back(nullptr);
+  plan.env = kEnv;
+  plan.switch_user = options.run_as.has_value();
+  if (plan.switch_user) {
+    plan.uid = options.run_as->uid;
+    plan.gid = options.run_as->gid;
+  }
+  plan.dev_null = pipes.dev_null.get();
+  plan.out_w = pipes.out_w.get();
+  plan.err_w = pipes.err_w.get();
+  plan.parent = ::getpid();
+  return plan;
+}
+
 // Whether exec failed in the child (its errno in *exec_errno).
 bool ExecFailed(int err_r, int* exec_errno) {
   ssize_t n;
@@ -214,56 +261,26 @@ std::string ExecOutcome::Describe() const {
 
 absl::StatusOr<ExecOutcome> RunCommand(std::vector<std::string> argv, const ExecOptions& options) {
   const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(options.timeout);
-  // Nothing of ours leaks into the command's environment.
-  static char kPath[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-  static char kHome[] = "HOME=/";
-  static char* kEnv[] = {kPath, kHome, nullptr};
-  ChildPlan plan;
-  for (std::string& arg : argv) plan.argv.push_back(arg.data());
-  plan.argv.push_back(nullptr);
-  plan.env = kEnv;
-  plan.switch_user = options.run_as.has_value();
-  if (plan.switch_user) {
-    plan.uid = options.run_as->uid;
-    plan.gid = options.run_as->gid;
-  }
-  UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!dev_null.is_valid()) {
-    return absl::InternalError(fmt::format("open /dev/null: {}", std::strerror(errno)));
-  }
-  int out_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(fmt::format("pipe: {}", std::strerror(errno)));
-  }
-  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(fmt::format("pipe: {}", std::strerror(errno)));
-  }
-  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  plan.dev_null = dev_null.get();
-  plan.out_w = out_w.get();
-  plan.err_w = err_w.get();
-  plan.parent = ::getpid();
-
+  Pipes pipes;
+  RETURN_IF_ERROR(pipes.Open());
+  ChildPlan plan = PlanFor(argv, options, pipes);
   const pid_t pid = ::fork();
   if (pid < 0) return absl::InternalError(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) ExecChild(plan);
   ::setpgid(pid, pid);  // also from here, so kill(-pid) works at once
-  out_w.reset();
-  err_w.reset();
+  pipes.out_w.reset();
+  pipes.err_w.reset();
   // The error pipe closes on a successful exec, or carries exec's errno.
   int exec_errno = 0;
-  if (ExecFailed(err_r.get(), &exec_errno)) {
+  if (ExecFailed(pipes.err_r.get(), &exec_errno)) {
     Reap(pid);
     return absl::FailedPreconditionError(
         fmt::format("exec {}: {}", argv[0], std::strerror(exec_errno)));
   }
   ExecOutcome out;
   out.timeout = options.timeout;
-  Supervise(pid, std::move(out_r), deadline, options, &out);
+  Supervise(pid, std::move(pipes.out_r),
+            start + std::chrono::duration_cast<Clock::duration>(options.timeout), options, &out);
   out.duration = Clock::now() - start;
   return out;
 }

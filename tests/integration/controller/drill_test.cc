@@ -146,6 +146,23 @@ class RestoreDrill : public ::testing::Test {
                          fmt::format("SELECT 1/(count(*) = {})::int FROM pgbench_accounts", kRows)});
   }
 
+  // pg_dump of app -> pg_restore `restore_args` -> the row count in
+  // `verify_db`, all on db1; `tail` ends the file (marker, objectives).
+  std::string PgDrill(const std::string& name, const std::vector<std::string>& restore_args,
+                      const std::string& verify_db, const std::string& tail) const {
+    return fmt::format(R"(name: {}
+targets:
+  db: {{names: [db1]}}
+drill:
+  backup:  {{on: db, exec: {{argv: {}}}, timeout: 5m}}
+  restore: {{on: db, exec: {{argv: {}}}, timeout: 10m}}
+  verify:  {{on: db, exec: {{argv: {}}}, timeout: 2m}}
+)",
+                       name, Argv("pg_dump", {"-Fc", "-f", Dump(), "app"}),
+                       Argv("pg_restore", restore_args), VerifyArgv(verify_db)) +
+           tail;
+  }
+
   // Runs `yaml` through `faultline run -o json` and parses the report.
   void Run(const std::string& yaml, v1::RunReport* report) {
     ASSERT_OK(dc_->dir().WriteFile("drill.yaml", yaml));
@@ -199,20 +216,11 @@ TEST_F(RestoreDrill, DumpRestoreVerifyWithMarkers) {
                          workload::Clock::now() + 5s)
                   .status());
   }
-  const std::string yaml = fmt::format(R"(name: pg-restore-drill
-targets:
-  db: {{names: [db1]}}
-drill:
-  backup:  {{on: db, exec: {{argv: {0}}}, timeout: 5m}}
-  restore: {{on: db, exec: {{argv: {1}}}, timeout: 10m}}
-  verify:  {{on: db, exec: {{argv: {2}}}, timeout: 2m}}
-  marker:  {{postgres: {{dsn: "{3}"}}, every: {4}ms, restored: {{dsn: "{5}"}}}}
-objectives: {{rto: 10m, rpo: 1h}}
-)",
-                                       Argv("pg_dump", {"-Fc", "-f", Dump(), "app"}),
-                                       Argv("pg_restore", {"-j", "2", "-d", "app_restore", Dump()}),
-                                       VerifyArgv("app_restore"), Dsn("app"), kMarkerEveryMs,
-                                       Dsn("app_restore"));
+  const std::string yaml = PgDrill(
+      "pg-restore-drill", {"-j", "2", "-d", "app_restore", Dump()}, "app_restore",
+      fmt::format("  marker:  {{postgres: {{dsn: \"{}\"}}, every: {}ms, restored: {{dsn: \"{}\"}}}}\n"
+                  "objectives: {{rto: 10m, rpo: 1h}}\n",
+                  Dsn("app"), kMarkerEveryMs, Dsn("app_restore")));
   v1::RunReport report;
   {
     TruthStamper truth(Dsn("app"));
@@ -259,18 +267,9 @@ objectives: {{rto: 10m, rpo: 1h}}
 TEST_F(RestoreDrill, BrokenRestoreFailsVerify) {
   CreateDb("app_broken");
   // The "restore" brings the schema only: verify counts 0 rows and exits 1.
-  const std::string yaml = fmt::format(R"(name: pg-restore-drill-broken
-targets:
-  db: {{names: [db1]}}
-drill:
-  backup:  {{on: db, exec: {{argv: {0}}}, timeout: 5m}}
-  restore: {{on: db, exec: {{argv: {1}}}, timeout: 10m}}
-  verify:  {{on: db, exec: {{argv: {2}}}, timeout: 2m}}
-objectives: {{rto: 10m}}
-)",
-                                       Argv("pg_dump", {"-Fc", "-f", Dump(), "app"}),
-                                       Argv("pg_restore", {"--schema-only", "-d", "app_broken", Dump()}),
-                                       VerifyArgv("app_broken"));
+  const std::string yaml = PgDrill("pg-restore-drill-broken",
+                                   {"--schema-only", "-d", "app_broken", Dump()}, "app_broken",
+                                   "objectives: {rto: 10m}\n");
   v1::RunReport report;
   ASSERT_NO_FATAL_FAILURE(Run(yaml, &report));
   EXPECT_EQ(report.verdict(), "fail");
