@@ -251,10 +251,10 @@ absl::Status ValidateArgv(const std::string& field, const std::vector<std::strin
 std::string ExecOutcome::Describe() const {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
   if (timed_out) {
-    return fmt::format("timed out after {} ms; killed",
-                       std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    return fmt::format("timed out after {} ms; killed pid {}",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(), pid);
   }
-  if (cancelled) return fmt::format("cancelled after {} ms; killed", ms);
+  if (cancelled) return fmt::format("cancelled after {} ms; killed pid {}", ms, pid);
   if (signal != 0) return fmt::format("killed by signal {}", signal);
   return fmt::format("exit status {}", exit_code);
 }
@@ -278,6 +278,7 @@ absl::StatusOr<ExecOutcome> RunCommand(std::vector<std::string> argv, const Exec
         fmt::format("exec {}: {}", argv[0], std::strerror(exec_errno)));
   }
   ExecOutcome out;
+  out.pid = pid;
   out.timeout = options.timeout;
   Supervise(pid, std::move(pipes.out_r),
             start + std::chrono::duration_cast<Clock::duration>(options.timeout), options, &out);

@@ -38,6 +38,7 @@ struct ExecOptions {
 
 // How one command ended.
 struct ExecOutcome {
+  int pid = 0;           // the command's pid (reaped: for messages only)
   int exit_code = -1;    // when it exited
   int signal = 0;        // when a signal ended it (SIGKILL after a timeout)
   bool timed_out = false;
@@ -47,7 +48,7 @@ struct ExecOutcome {
   std::string output;    // the kept part of stdout+stderr
   size_t output_bytes = 0;  // everything it wrote
   bool ok() const { return exit_code == 0 && !timed_out && !cancelled; }
-  // "exit status 3", "killed by signal 9", "timed out after 200 ms; killed".
+  // "exit status 3", "killed by signal 9", "timed out after 200 ms; killed pid 42".
   std::string Describe() const;
 };
 

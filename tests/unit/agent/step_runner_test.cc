@@ -61,7 +61,7 @@ TEST(StepRunner, RefusesWhatThePolicyDoesNotAllowNamingArgv0) {
 
 TEST(StepRunner, ChecksTimeoutAndArgv) {
   StepRunner runner;
-  for (int64_t t : {0LL, -1LL, 6LL * 3600 * 1000 + 1, INT64_MAX}) {
+  for (int64_t t : std::vector<int64_t>{0, -1, 6LL * 3600 * 1000 + 1, INT64_MAX}) {
     auto resp = runner.Run(Req({"/bin/true"}, t), Policy(), Never);
     EXPECT_EQ(resp.status().code(), absl::StatusCode::kInvalidArgument) << t;
     EXPECT_THAT(resp.status().message(), HasSubstr("timeout_ms")) << t;
