@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -283,7 +284,11 @@ absl::StatusOr<int64_t> MarkerWriter::NewestRestored() {
   if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
     return absl::NotFoundError("no marker of this run in the restored copy");
   }
-  return std::stoll(PQgetvalue(r, 0, 0));
+  int64_t newest = 0;
+  if (!absl::SimpleAtoi(PQgetvalue(r, 0, 0), &newest)) {
+    return absl::DataLossError("the newest marker's stamp is not a number");
+  }
+  return newest;
 }
 
 absl::Status MarkerWriter::Cleanup() {
@@ -361,12 +366,13 @@ void DrillRun::FinishMarker() {
   if (!marker_) return;
   marker_->Stop();
   result_.set_markers_written(marker_->written());
+  auto note = [this](const std::string& what) {
+    result_.set_marker_error(result_.marker_error().empty() ? what
+                                                            : result_.marker_error() + "; " + what);
+  };
+  if (!marker_->error().empty()) note("a marker write failed: " + marker_->error());
   if (exp_.drill().marker().keep()) return;
-  if (absl::Status st = marker_->Cleanup(); !st.ok()) {
-    result_.set_marker_error(result_.marker_error().empty()
-                                 ? std::string(st.message())
-                                 : result_.marker_error() + "; " + std::string(st.message()));
-  }
+  if (absl::Status st = marker_->Cleanup(); !st.ok()) note(std::string(st.message()));
 }
 
 v1::DrillStepResult DrillRun::RunOne(const std::string& name, const v1::DrillStep& step) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/files.h"
 #include "faultline/v1/controller.pb.h"
 #include "harness/datacenter.h"
 #include "harness/status_matchers.h"
@@ -163,6 +164,21 @@ drill:
            tail;
   }
 
+  // A drill of restore and verify only (argv as YAML lists) on db1.
+  static std::string TwoSteps(const std::string& name, const std::string& restore,
+                              const std::string& verify, const std::string& verify_extra,
+                              const std::string& rto) {
+    return fmt::format(R"(name: {}
+targets:
+  db: {{names: [db1]}}
+drill:
+  restore: {{on: db, exec: {{argv: {}}}}}
+  verify:  {{on: db, exec: {{argv: {}}}{}}}
+objectives: {{rto: {}}}
+)",
+                       name, restore, verify, verify_extra, rto);
+  }
+
   // Runs `yaml` through `faultline run -o json` and parses the report.
   void Run(const std::string& yaml, v1::RunReport* report) {
     ASSERT_OK(dc_->dir().WriteFile("drill.yaml", yaml));
@@ -259,9 +275,23 @@ TEST_F(RestoreDrill, DumpRestoreVerifyWithMarkers) {
               report.drill().restore_rpo_error_ms() + kTruthEveryMs);
   EXPECT_EQ(report.drill().restore_rpo_error_ms() >= kMarkerEveryMs, true);
   // The markers were removed from both databases (keep: false).
-  auto left = rows->Exec("SELECT count(*) FROM faultline_markers", {}, workload::Clock::now() + 5s);
-  ASSERT_OK(left.status());
-  EXPECT_EQ(std::string(PQgetvalue(left->get(), 0, 0)), "0");
+  // Stored, and shown in the text and Markdown reports.
+  const std::string md = dc_->dir().Path("drill.md");
+  CommandResult show = RunCommand(dc_->Cli({"runs", "show", report.run_id(), "--report", md}));
+  ASSERT_TRUE(show.ok()) << show.Describe();
+  EXPECT_THAT(show.out, HasSubstr("restore RTO"));
+  EXPECT_THAT(show.out, HasSubstr("restore RPO"));
+  auto markdown = ReadFileToString(md);
+  ASSERT_OK(markdown.status());
+  EXPECT_THAT(*markdown, HasSubstr("## Restore drill"));
+  EXPECT_THAT(*markdown, HasSubstr("| restore_rpo_ms (age of the restored data) |"));
+  for (const char* db : {"app", "app_restore"}) {
+    auto conn = workload::PgConnection::Connect(Dsn(db), workload::Clock::now() + 5s);
+    ASSERT_OK(conn.status());
+    auto left = conn->Exec("SELECT count(*) FROM faultline_markers", {}, workload::Clock::now() + 5s);
+    ASSERT_OK(left.status());
+    EXPECT_EQ(std::string(PQgetvalue(left->get(), 0, 0)), "0") << db;
+  }
 }
 
 TEST_F(RestoreDrill, BrokenRestoreFailsVerify) {
@@ -283,14 +313,9 @@ TEST_F(RestoreDrill, BrokenRestoreFailsVerify) {
 }
 
 TEST_F(RestoreDrill, StepOutsideThePolicyIsRefused) {
-  const std::string yaml = R"(name: pg-restore-drill-refused
-targets:
-  db: {names: [db1]}
-drill:
-  restore: {on: db, exec: {argv: [/bin/sh, -c, "pg_restore -d app /tmp/x"]}}
-  verify:  {on: db, exec: {argv: [/bin/true]}}
-objectives: {rto: 1m}
-)";
+  const std::string yaml =
+      TwoSteps("pg-restore-drill-refused", "[/bin/sh, -c, \"pg_restore -d app /tmp/x\"]",
+               "[/bin/true]", "", "1m");
   v1::RunReport report;
   ASSERT_NO_FATAL_FAILURE(Run(yaml, &report));
   EXPECT_EQ(report.verdict(), "fail");
@@ -301,6 +326,31 @@ objectives: {rto: 1m}
   EXPECT_THAT(restore->error(), HasSubstr("not allowed by the exec policy"));
   ASSERT_NE(Step(report, "verify"), nullptr);
   EXPECT_EQ(Step(report, "verify")->state(), "skipped");
+}
+
+// A restore slower than objectives.rto fails the drill; a step past its
+// timeout is killed (with its process group) and fails it too.
+TEST_F(RestoreDrill, RtoOverTheObjectiveAndATimeoutFail) {
+  const std::string sleep_restore = TwoSteps(
+      "pg-restore-drill-slow", Argv("psql", {"-d", "app", "-Atc", "SELECT pg_sleep(0.4)"}),
+      Argv("psql", {"-d", "app", "-Atc", "SELECT 1"}), "", "200ms");
+  v1::RunReport slow;
+  ASSERT_NO_FATAL_FAILURE(Run(sleep_restore, &slow));
+  EXPECT_EQ(slow.verdict(), "fail");
+  EXPECT_THAT(slow.reason(), HasSubstr("over objectives.rto 200 ms"));
+  EXPECT_GE(slow.drill().restore_rto_ms(), 400);
+
+  const std::string timeout = TwoSteps(
+      "pg-restore-drill-timeout", Argv("psql", {"-d", "app", "-Atc", "SELECT 1"}),
+      Argv("psql", {"-d", "app", "-Atc", "SELECT pg_sleep(30)"}), ", timeout: 500ms", "1m");
+  v1::RunReport killed;
+  ASSERT_NO_FATAL_FAILURE(Run(timeout, &killed));
+  EXPECT_EQ(killed.verdict(), "fail");
+  const v1::DrillStepResult* verify = Step(killed, "verify");
+  ASSERT_NE(verify, nullptr);
+  EXPECT_EQ(verify->state(), "timed_out");
+  EXPECT_EQ(verify->signal(), SIGKILL);
+  EXPECT_LT(verify->duration_ms(), 5000);
 }
 
 }  // namespace
