@@ -42,8 +42,6 @@ struct ChildPlan {
 // with the agent, default signal state, output into our pipe, then exec.
 [[noreturn]] void ExecChild(const ChildPlan& plan) {
   ::setpgid(0, 0);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != plan.parent) ::_exit(127);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -60,6 +58,9 @@ struct ChildPlan {
                            ::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0)) {
     err = errno;
   }
+  // After the uid change, which clears it: the command dies with the agent.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != plan.parent) ::_exit(127);
   if (err == 0 && ::chdir("/") != 0) err = errno;
   if (err == 0) {
     ::execve(plan.argv[0], plan.argv.data(), plan.env);
