@@ -6,9 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -116,6 +119,40 @@ TEST(StepRunner, TimeoutKillsTheProcessGroup) {
     if (!gone) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(gone) << "the background sleep " << bg << " outlived the step";
+}
+
+// The step dies with the agent (PR_SET_PDEATHSIG, set after the uid change).
+TEST(StepRunner, TheStepDiesWithTheAgent) {
+  const std::string pidfile = "/tmp/fltest-" + std::to_string(::getpid()) + "-step-orphan";
+  const ExecPolicy policy = testing_util::Allowing({{"/bin/sh", "-c"}});
+  const pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {  // the "agent": runs the step until it is killed
+    StepRunner runner;
+    (void)runner.Run(Req({"/bin/sh", "-c", "echo $$ > " + pidfile + "; exec sleep 30"}, 60000),
+                     policy, Never);
+    ::_exit(0);
+  }
+  pid_t step = 0;
+  for (int i = 0; i < 250 && step == 0; ++i) {
+    if (FILE* f = std::fopen(pidfile.c_str(), "r")) {
+      long value = 0;
+      if (std::fscanf(f, "%ld", &value) == 1) step = static_cast<pid_t>(value);
+      std::fclose(f);
+    }
+    if (step == 0) std::this_thread::sleep_for(20ms);
+  }
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  std::filesystem::remove(pidfile);
+  ASSERT_GT(step, 1) << "the step never wrote its pid";
+  bool gone = false;
+  for (int i = 0; i < 250 && !gone; ++i) {
+    gone = ::kill(step, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone) << "step " << step << " outlived its agent";
+  if (!gone) ::kill(step, SIGKILL);
 }
 
 TEST(StepRunner, CancelKillsTheStep) {
