@@ -83,6 +83,9 @@ class TruthStamper {
   std::thread thread_;
 };
 
+// The suite's PostgreSQL (one server and one pgbench load, shared; removed in
+// TearDownTestSuite) and each test's datacenter (removed with the test, as are
+// the databases it created and the dump). Not thread-safe.
 class RestoreDrill : public ::testing::Test {
  protected:
   // One server and one pgbench load for the suite (the load takes a while).
