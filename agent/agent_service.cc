@@ -317,4 +317,26 @@ grpc::Status AgentService::ReadData(grpc::ServerContext* ctx, const v1::ReadData
       });
 }
 
+grpc::Status AgentService::RunStep(grpc::ServerContext* ctx, const v1::RunStepRequest* req,
+                                   v1::RunStepResponse* resp) {
+  // Audited when it ends (with how it ended), allowed or refused.
+  return Mutate(
+      ctx, "RunStep",
+      [&]() -> absl::Status {
+        // Steps run only as the policy's exec rules allow: none without them.
+        ASSIGN_OR_RETURN(const ExecPolicy exec,
+                         ExecPolicy::FromProto(manager_->context().policy->exec()));
+        ASSIGN_OR_RETURN(*resp, steps_.Run(*req, exec, [ctx] { return ctx->IsCancelled(); }));
+        return absl::OkStatus();
+      },
+      [&] {
+        return fmt::format(
+            "{{\"step\":{},\"program\":{},\"args\":{},\"timeout_ms\":{},\"exit_code\":{},"
+            "\"signal\":{},\"timed_out\":{}}}",
+            JsonQuote(req->step()), JsonQuote(req->argv().empty() ? "" : req->argv(0)),
+            req->argv_size(), req->timeout_ms(), resp->exit_code(), resp->signal(),
+            resp->timed_out());
+      });
+}
+
 }  // namespace faultline::agent

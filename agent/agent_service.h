@@ -8,6 +8,7 @@
 
 #include "agent/data_writers.h"
 #include "agent/fault_manager.h"
+#include "agent/step_runner.h"
 #include "auth/audit_log.h"
 #include "auth/caller.h"
 #include "faultline/v1/agent.grpc.pb.h"
@@ -27,7 +28,7 @@ struct AgentIdentity {
 // (everything that changes the host or runs something) only for `controller`
 // and `operator` callers; reads (Info, Preflight, ListFaults) for `viewer` too. Mutating
 // calls, allowed or refused, go to the audit log. Thread-safe (the manager,
-// the authorizer, the log and its DataWriters are).
+// the authorizer, the log, its DataWriters and its StepRunner are).
 class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager* manager, AgentIdentity identity, const auth::Authorizer* authorizer,
@@ -57,6 +58,8 @@ class AgentService final : public v1::Agent::Service {
       grpc::ServerReaderWriter<v1::DataWriterBatch, v1::DataWriterControl>*) override;
   grpc::Status ReadData(grpc::ServerContext*, const v1::ReadDataRequest*,
                         v1::ReadDataResponse*) override;
+  grpc::Status RunStep(grpc::ServerContext*, const v1::RunStepRequest*,
+                       v1::RunStepResponse*) override;
 
   // Stops every data writer (the daemon, before the server shuts down).
   void StopDataWriters() { data_writers_.Shutdown(); }
@@ -75,6 +78,7 @@ class AgentService final : public v1::Agent::Service {
   const auth::Authorizer* authorizer_;
   auth::AuditLog* audit_;
   DataWriters data_writers_;
+  StepRunner steps_;
 };
 
 // What the audit log says about a probe: its name, kind and target, never its

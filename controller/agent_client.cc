@@ -307,6 +307,21 @@ absl::StatusOr<v1::ReadDataResponse> AgentClient::ReadData(
   return Unary("ReadData", &v1::Agent::Stub::ReadData, req, timeout);
 }
 
+absl::StatusOr<v1::RunStepResponse> AgentClient::RunStep(const v1::RunStepRequest& req,
+                                                         std::chrono::milliseconds slack,
+                                                         CallCanceller* cancel) const {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, std::chrono::milliseconds(req.timeout_ms()) + slack);
+  if (cancel != nullptr && !cancel->Attach(&ctx)) {
+    return absl::CancelledError(fmt::format("agent {} ({}): RunStep: cancelled", name_, address_));
+  }
+  v1::RunStepResponse resp;
+  grpc::Status st = stub_->RunStep(&ctx, req, &resp);
+  if (cancel != nullptr) cancel->Detach();
+  if (!st.ok()) return Error("RunStep", st);
+  return resp;
+}
+
 std::string AgentMessage(const absl::Status& st) {
   auto message = st.GetPayload(kAgentMessageUrl);
   if (message.has_value()) return std::string(*message);

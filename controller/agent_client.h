@@ -139,6 +139,12 @@ class AgentClient {
                              WriterStop* stop, std::chrono::milliseconds timeout) const;
   absl::StatusOr<v1::ReadDataResponse> ReadData(const v1::ReadDataRequest& req,
                                                 std::chrono::milliseconds timeout) const;
+  // Runs one drill step on the agent and waits for its end (the call's
+  // deadline: the step's timeout plus `slack`). `cancel` (optional) ends the
+  // call, and the agent then kills the step.
+  absl::StatusOr<v1::RunStepResponse> RunStep(const v1::RunStepRequest& req,
+                                              std::chrono::milliseconds slack,
+                                              CallCanceller* cancel) const;
 
  private:
   template <typename Req, typename Resp>

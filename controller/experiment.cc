@@ -14,6 +14,7 @@
 #include "common/text.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
+#include "controller/drill.h"
 #include "controller/targets.h"
 #include "controller/zone_outage.h"
 #include "probes/probe.h"
@@ -83,22 +84,6 @@ bool ValidName(const std::string& s) {
   });
 }
 
-// Parses `text` as a duration into `out`; records the problem under `path`.
-bool CheckDuration(const std::string& path, const std::string& text, bool required,
-                   std::vector<std::string>* problems, std::chrono::nanoseconds* out = nullptr) {
-  if (text.empty()) {
-    if (required) problems->push_back(fmt::format("{}: required (e.g. \"30s\")", path));
-    return false;
-  }
-  auto d = ParseDuration(path, text);
-  if (!d.ok()) {
-    problems->push_back(std::string(d.status().message()));
-    return false;
-  }
-  if (out != nullptr) *out = *d;
-  return true;
-}
-
 // A probe's or a data workload's `from` (at `path`): the controller, or a
 // target of the experiment.
 void CheckFrom(const std::string& path, const std::string& from, const v1::Experiment& exp,
@@ -160,6 +145,21 @@ void ValidateZoneOutageEntry(const std::string& path, const v1::ExperimentFault&
 }
 
 }  // namespace
+
+bool CheckDuration(const std::string& path, const std::string& text, bool required,
+                   std::vector<std::string>* problems, std::chrono::nanoseconds* out) {
+  if (text.empty()) {
+    if (required) problems->push_back(fmt::format("{}: required (e.g. \"30s\")", path));
+    return false;
+  }
+  auto d = ParseDuration(path, text);
+  if (!d.ok()) {
+    problems->push_back(std::string(d.status().message()));
+    return false;
+  }
+  if (out != nullptr) *out = *d;
+  return true;
+}
 
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml) {
   absl::StatusOr<YAML::Node> loaded = LoadBoundedYaml(yaml);
@@ -241,6 +241,11 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
     if (t.count() > 0 && t.has_percent()) {
       problems.push_back(fmt::format("{}: count and percent are exclusive", path));
     }
+  }
+  // A restore drill takes its own fields only (controller/drill.h).
+  if (exp.has_drill()) {
+    ValidateDrillExperiment(exp, &problems);
+    return problems;
   }
   auto known_target = [&](const std::string& n) { return exp.targets().contains(n); };
   auto known_list = [&] {

@@ -17,6 +17,11 @@ namespace faultline::controller {
 inline constexpr char kFromController[] = "controller";
 inline constexpr int kDefaultRecoveredAfter = 3;
 
+// Parses `text` as a duration into `out` (optional); records the problem
+// under `path` ("path: required (e.g. \"30s\")" when empty and `required`).
+bool CheckDuration(const std::string& path, const std::string& text, bool required,
+                   std::vector<std::string>* problems, std::chrono::nanoseconds* out = nullptr);
+
 // Parses the YAML text of an experiment. Unknown fields and wrong types are
 // INVALID_ARGUMENT, one "path: reason" per line. Does not validate semantics.
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml);

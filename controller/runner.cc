@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "common/units.h"
 #include "controller/clock_sync.h"
+#include "controller/drill.h"
 #include "controller/experiment.h"
 #include "controller/fan_out.h"
 #include "controller/zone_outage.h"
@@ -131,8 +132,29 @@ ExperimentRun::~ExperimentRun() {
 }
 
 void ExperimentRun::Abort() {
-  absl::MutexLock lock(&mu_);
-  aborted_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    aborted_ = true;
+  }
+  drill_cancel_.Cancel();
+}
+
+v1::RunReport ExperimentRun::ExecuteDrill() {
+  Begin();
+  if (std::optional<End> end = Resolve()) return Finish(*end);
+  if (dry_run_) return Finish(End{"dry_run", "a drill's steps do not run in a dry run"});
+  Progress("drill");
+  DrillContext ctx;
+  ctx.run_id = run_id_;
+  ctx.targets = &targets_;
+  ctx.clients = clients_;
+  ctx.cancel = &drill_cancel_;
+  ctx.event = [this](const std::string& kind, int64_t unix_ns, const std::string& agent,
+                     const std::string& detail) { Event(kind, unix_ns, agent, detail); };
+  ctx.progress = [this](const std::string& message) { Progress("drill", message); };
+  DrillOutcome out = DrillRun(exp_, std::move(ctx)).Run();
+  *report_.mutable_drill() = std::move(out.result);
+  return Finish(End{out.verdict, out.reason});
 }
 
 bool ExperimentRun::aborted() {
@@ -141,6 +163,7 @@ bool ExperimentRun::aborted() {
 }
 
 v1::RunReport ExperimentRun::Execute() {
+  if (exp_.has_drill()) return ExecuteDrill();
   Begin();
   std::optional<End> end = Resolve();
   if (!end) end = SyncClocks();

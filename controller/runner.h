@@ -137,6 +137,8 @@ class ExperimentRun {
     absl::StatusOr<v1::RevertAllResponse> resp;
   };
 
+  // A restore drill (controller/drill.h): Begin -> Resolve -> its steps.
+  v1::RunReport ExecuteDrill();
   // The phases, in order. Each returns how the run ends, or nothing to go on.
   void Begin();
   std::optional<End> Resolve();
@@ -232,6 +234,9 @@ class ExperimentRun {
   std::optional<StopTrigger> stopped_;  // the stop condition that ended Observe
   std::unique_ptr<DataWorkloads> data_;  // writers from the steady state; null: none
   bool data_read_ = false;               // report_.data is filled
+
+  // Abort() cancels a drill's running step (thread-safe on its own).
+  CallCanceller drill_cancel_;
 
   absl::Mutex mu_;
   std::vector<ProbeState> probe_states_ ABSL_GUARDED_BY(mu_);  // index as in probes_

@@ -91,7 +91,7 @@ absl::StatusOr<ExecPolicy> ExecPolicy::FromProto(const v1::ExecPolicy& proto,
   return policy;
 }
 
-absl::Status ExecPolicy::Check(const std::vector<std::string>& argv) const {
+absl::Status ExecPolicy::Check(const std::vector<std::string>& argv, const char* what) const {
   for (const Rule& rule : rules_) {
     if (rule.prefix ? argv.size() >= rule.argv.size() &&
                           std::equal(rule.argv.begin(), rule.argv.end(), argv.begin())
@@ -101,14 +101,14 @@ absl::Status ExecPolicy::Check(const std::vector<std::string>& argv) const {
   }
   if (rules_.empty()) {
     return absl::PermissionDeniedError(fmt::format(
-        "exec probe `{}` refused: no exec policy here allows any command ({}allow is empty; "
+        "{} `{}` refused: no exec policy here allows any command ({}allow is empty; "
         "exec is opt-in, per command)",
-        Show(argv, false), field_.empty() ? "" : field_ + "."));
+        what, Show(argv, false), field_.empty() ? "" : field_ + "."));
   }
   std::vector<std::string> allowed;
   for (const Rule& rule : rules_) allowed.push_back(Show(rule.argv, rule.prefix));
   return absl::PermissionDeniedError(
-      fmt::format("exec probe `{}` refused: not allowed by the exec policy ({}allow: {})",
+      fmt::format("{} `{}` refused: not allowed by the exec policy ({}allow: {})", what,
                   Show(argv, false), field_.empty() ? "" : field_ + ".", fmt::join(allowed, "; ")));
 }
 

@@ -37,8 +37,10 @@ class ExecPolicy {
                                               const std::string& field = "exec");
 
   // OK when a rule allows exactly this argument vector; else PERMISSION_DENIED
-  // naming the policy ("... is not allowed by the exec policy (exec.allow: ...)").
-  absl::Status Check(const std::vector<std::string>& argv) const;
+  // naming the policy ("`what` `ARGV` refused: not allowed by the exec policy
+  // (exec.allow: ...)").
+  absl::Status Check(const std::vector<std::string>& argv,
+                     const char* what = "exec probe") const;
 
   bool empty() const { return rules_.empty(); }
   const ExecCredentials& credentials() const { return credentials_; }

@@ -104,6 +104,14 @@ void CmdValidate(CliContext& ctx, const std::string& file) {
     ctx.exit_code = 1;
     return;
   }
+  if (exp->has_drill()) {
+    std::printf("%s: ok (%s: restore drill, %d target(s), %s steps, rto %s%s%s)\n", file.c_str(),
+                exp->name().c_str(), exp->targets_size(),
+                exp->drill().has_backup() ? "backup, restore and verify" : "restore and verify",
+                exp->objectives().rto().c_str(), exp->drill().has_marker() ? ", marker" : "",
+                exp->objectives().rpo().empty() ? "" : (", rpo " + exp->objectives().rpo()).c_str());
+    return;
+  }
   std::printf("%s: ok (%s: %d target(s), %d probe(s), %d fault(s), duration %s, rto %s)\n",
               file.c_str(), exp->name().c_str(), exp->targets_size(), exp->probes_size(),
               exp->faults_size(), exp->duration().c_str(), exp->objectives().rto().c_str());

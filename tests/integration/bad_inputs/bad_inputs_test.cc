@@ -173,6 +173,7 @@ class Campaign {
   void AddCliMiscCases();
   void AddRpcCases();
   void AddExperimentCases();
+  void AddDrillCases();  // `drill:` experiment files
   void AddDaemonCases();
   void AddRegistrationCases();
 
@@ -967,12 +968,83 @@ void Campaign::AddRpcCases() {
   });
   AddGrpc(d, "control: RunDataWriter stopped at once", "",
           writer([](v1::DataWriterControl*) {}), true);
+
+  // Drill steps (issue 10, restore drills): argv through the exec policy, a
+  // bounded timeout; the control runs /bin/true, which the policy allows.
+  const std::string r = "drill step";
+  auto step = [this](std::vector<std::string> argv, int64_t timeout_ms) {
+    return [this, argv, timeout_ms](grpc::ClientContext* ctx) {
+      v1::RunStepRequest req;
+      for (const auto& a : argv) req.add_argv(a);
+      req.set_timeout_ms(timeout_ms);
+      req.set_step("verify");
+      v1::RunStepResponse resp;
+      return h1_->agent->stub().RunStep(ctx, req, &resp);
+    };
+  };
+  AddGrpc(r, "RunStep /bin/sh -c id (not in the policy)", "argv[0] \"/bin/sh\"",
+          step({"/bin/sh", "-c", "id"}, 1000));
+  AddGrpc(r, "RunStep relative sh", "argv[0]", step({"sh", "-c", "id"}, 1000));
+  AddGrpc(r, "RunStep with no argv", "argv", step({}, 1000));
+  AddGrpc(r, "RunStep with a NUL byte", "argv", step({std::string("/bin/true\0x", 11)}, 1000));
+  AddGrpc(r, "RunStep timeout_ms 0", "timeout_ms", step({"/bin/true"}, 0));
+  AddGrpc(r, "RunStep timeout_ms -1", "timeout_ms", step({"/bin/true"}, -1));
+  AddGrpc(r, "RunStep timeout_ms 7 h", "timeout_ms", step({"/bin/true"}, 7LL * 3600 * 1000));
+  AddGrpc(r, "RunStep timeout_ms INT64_MAX", "timeout_ms", step({"/bin/true"}, INT64_MAX));
+  AddGrpc(r, "control: RunStep /bin/true (in the policy)", "", step({"/bin/true"}, 5000), true);
+}
+
+void Campaign::AddDrillCases() {
+  const std::string head =
+      "name: bad-drill\ntargets:\n  db: {names: [h1]}\nobjectives: {rto: 1m}\n";
+  const std::string verify = "  verify: {on: db, exec: {argv: [/bin/true]}}\n";
+  const std::string restore = "  restore: {on: db, exec: {argv: [/bin/true]}}\n";
+  AddValidate("control: a drill", head + "drill:\n" + restore + verify, "");
+  cases_.back().good = true;
+  AddValidate("drill without restore", head + "drill:\n" + verify, "drill.restore");
+  AddValidate("drill without verify", head + "drill:\n" + restore, "drill.verify");
+  AddValidate("drill step on an unknown target",
+              head + "drill:\n" + restore + "  verify: {on: nowhere, exec: {argv: [/bin/true]}}\n",
+              "drill.verify.on");
+  AddValidate("drill step argv through a shell name",
+              head + "drill:\n" + restore + "  verify: {on: db, exec: {argv: [sh, -c, id]}}\n",
+              "drill.verify.exec.argv[0]");
+  AddValidate("drill step timeout 1y",
+              head + "drill:\n" + restore +
+                  "  verify: {on: db, exec: {argv: [/bin/true]}, timeout: 8760h}\n",
+              "drill.verify.timeout");
+  AddValidate("drill with faults beside it",
+              head + "faults:\n  - {on: db, kill: {process: {name: x}}}\ndrill:\n" + restore + verify,
+              "faults: not with drill");
+  AddValidate("drill with probes beside it",
+              head + "probes:\n  - {name: p, tcp: {address: \"10.0.0.1:1\"}}\ndrill:\n" + restore +
+                  verify,
+              "probes: not with drill");
+  AddValidate("drill with data beside it",
+              head + "data:\n  - {name: d, redis: {address: \"10.0.0.1:6379\"}}\ndrill:\n" +
+                  restore + verify,
+              "data: not with drill");
+  AddValidate("drill marker without restored",
+              head + "drill:\n  backup: {on: db, exec: {argv: [/bin/true]}}\n" + restore + verify +
+                  "  marker: {postgres: {dsn: \"host=127.0.0.1 dbname=app\"}}\n",
+              "drill.marker.restored");
+  AddValidate("drill marker dsn with a host name",
+              head + "drill:\n  backup: {on: db, exec: {argv: [/bin/true]}}\n" + restore + verify +
+                  "  marker: {postgres: {dsn: \"host=db.example dbname=app\"}, restored: {dsn: "
+                  "\"host=127.0.0.1 dbname=r\"}}\n",
+              "drill.marker.postgres.dsn");
+  AddValidate("drill marker every 0s",
+              head + "drill:\n  backup: {on: db, exec: {argv: [/bin/true]}}\n" + restore + verify +
+                  "  marker: {postgres: {dsn: \"host=127.0.0.1 dbname=app\"}, every: 0s, restored: "
+                  "{dsn: \"host=127.0.0.1 dbname=r\"}}\n",
+              "drill.marker.every");
 }
 
 void Campaign::AddExperimentCases() {
   // ---- faultline validate ----
   AddValidate("control: the base experiment", Exp().Render(), "");
   cases_.back().good = true;
+  AddDrillCases();
   {
     Exp x;
     x.objectives = "objectives: {rto: 5s, recovered_after: 0}\n";  // 0 = the default, 3

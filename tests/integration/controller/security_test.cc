@@ -388,6 +388,15 @@ TEST_F(SecurityTest, AgentTakesFaultsOnlyFromControllersAndOperators) {
     auto ctx5 = ContextWithDeadline(5s);
     EXPECT_EQ(stub->ReadData(ctx5.get(), read, &read_resp).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
+    // Drill steps (issue 10) too: running a command is a mutation.
+    v1::RunStepRequest step;
+    step.add_argv("/bin/true");
+    step.set_timeout_ms(1000);
+    v1::RunStepResponse step_resp;
+    auto ctx6 = ContextWithDeadline(5s);
+    grpc::Status step_st = stub->RunStep(ctx6.get(), step, &step_resp);
+    EXPECT_EQ(step_st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(step_st.error_message(), HasSubstr("RunStep: spiffe://faultline/"));
   }
   // A viewer may look; an agent may not even look.
   {
