@@ -120,7 +120,8 @@ ControllerService::ControllerService(Store* store, ControllerOptions options)
       certificates_only_(auth::AuthorizerOptions{}),
       authorizer_(options_.authorizer != nullptr ? options_.authorizer : &certificates_only_),
       clients_(options_.runner.dial),
-      fleet_(options_.fleet) {
+      fleet_(options_.fleet),
+      scheduler_(std::make_unique<Scheduler>(store, this, options_.metrics)) {
   if (options_.metrics != nullptr) options_.metrics->registry()->OnScrape([this] { RefreshMetrics(); });
 }
 
@@ -143,9 +144,80 @@ void ControllerService::RefreshMetrics() {
 }
 
 ControllerService::~ControllerService() {
+  Shutdown();
+  std::vector<RunThread> scheduled;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduled.swap(scheduled_);
+  }
+  for (auto& r : scheduled) r.thread.join();
   for (auto& t : background_) {
     if (t.joinable()) t.join();
   }
+}
+
+int ControllerService::Shutdown() {
+  scheduler_->Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutting_down_ = true;
+  }
+  return AbortRuns();
+}
+
+void ControllerService::ReapLocked() {
+  for (auto it = scheduled_.begin(); it != scheduled_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = scheduled_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+absl::Status ControllerService::StartScheduledRun(const std::string& run_id,
+                                                  const v1::Experiment& exp,
+                                                  const std::string& schedule,
+                                                  int64_t scheduled_unix_ns) {
+  RunnerOptions runner = options_.runner;
+  runner.fleet = &fleet_;
+  auto run = std::make_shared<ExperimentRun>(run_id, exp, false, Snapshot(), runner, &clients_,
+                                             store_, [](const v1::RunProgress&) {});
+  run->SetSchedule(schedule, scheduled_unix_ns);
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return absl::UnavailableError("the controller is shutting down");
+  ReapLocked();
+  runs_[run_id] = run.get();
+  spdlog::info("run {}: {} (schedule {})", run_id, exp.name(), schedule);
+  scheduled_.push_back(RunThread{std::thread([this, run, done] {
+                                   v1::RunReport report = run->Execute();
+                                   {
+                                     std::lock_guard<std::mutex> lock(mu_);
+                                     runs_.erase(run->id());
+                                   }
+                                   if (options_.metrics != nullptr) {
+                                     options_.metrics->RunEnded(report);
+                                   }
+                                   scheduler_->RunEnded(report);
+                                   done->store(true);
+                                 }),
+                                 done});
+  return absl::OkStatus();
+}
+
+bool ControllerService::RunActive(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return runs_.contains(run_id);
+}
+
+void ControllerService::AbortRun(const std::string& run_id, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return;
+  spdlog::info("run {}: aborted {}", run_id, why);
+  it->second->Abort(why);
 }
 
 absl::Status ControllerService::Recover() {
@@ -191,6 +263,9 @@ absl::Status ControllerService::Recover() {
       });
     }
   }
+  // After the interrupted runs are marked: a tick decided in an earlier life
+  // is in the store, and is never decided again.
+  scheduler_->Start();
   return absl::OkStatus();
 }
 
@@ -503,6 +578,132 @@ grpc::Status ControllerService::Abort(grpc::ServerContext* ctx, const v1::AbortR
                           resp->runs_aborted(), resp->faults_reverted(), resp->errors_size()),
               absl::OkStatus());
   return grpc::Status::OK;
+}
+
+}  // namespace faultline::controller
+
+// ---- Schedules and blackouts ----
+
+namespace faultline::controller {
+
+grpc::Status ControllerService::Change(
+    grpc::ServerContext* ctx, const char* method, const std::string& what_json,
+    const std::function<absl::Status(const std::string& who)>& change) {
+  const auth::PeerInfo peer = ctx != nullptr ? auth::PeerInfoOf(*ctx) : auth::PeerInfo{"local", ""};
+  auto caller = authorizer_->Authorize(peer, method, kOperators);
+  absl::Status st = caller.ok() ? change(caller->Principal()) : caller.status();
+  auth::Audit(options_.audit, method, peer, caller, what_json, st);
+  return ToGrpcStatus(st);
+}
+
+grpc::Status ControllerService::Read(grpc::ServerContext* ctx, const char* method,
+                                     const std::function<absl::Status()>& read) {
+  if (auto caller = authorizer_->Authorize(ctx, method, kReaders); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
+  return ToGrpcStatus(read());
+}
+
+namespace {
+
+std::string ScheduleJson(const v1::AddScheduleRequest& req) {
+  const v1::ScheduleSpec& s = req.spec();
+  return fmt::format(
+      "{{\"name\":{},\"file\":{},\"yaml_sha256\":{},\"cron\":{},\"every\":{},"
+      "\"dry_run\":{}}}",
+      JsonQuote(s.name()), JsonQuote(s.experiment_file()),
+      JsonQuote(auth::Sha256Hex(s.experiment_yaml())), JsonQuote(s.cron()), JsonQuote(s.every()),
+      req.dry_run());
+}
+
+std::string NameJson(const std::string& name) {
+  return fmt::format("{{\"name\":{}}}", JsonQuote(name));
+}
+
+}  // namespace
+
+grpc::Status ControllerService::AddSchedule(grpc::ServerContext* ctx,
+                                            const v1::AddScheduleRequest* req,
+                                            v1::ScheduleStatus* resp) {
+  return Change(ctx, "AddSchedule", ScheduleJson(*req), [&](const std::string& who) -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, scheduler_->Add(*req, who));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::UpdateSchedule(grpc::ServerContext* ctx,
+                                               const v1::AddScheduleRequest* req,
+                                               v1::ScheduleStatus* resp) {
+  return Change(ctx, "UpdateSchedule", ScheduleJson(*req), [&](const std::string&) -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, scheduler_->Update(*req));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::ListSchedules(grpc::ServerContext* ctx,
+                                              const v1::ListSchedulesRequest*,
+                                              v1::ListSchedulesResponse* resp) {
+  return Read(ctx, "ListSchedules", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto all, scheduler_->List());
+    for (auto& s : all) *resp->add_schedules() = std::move(s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::GetSchedule(grpc::ServerContext* ctx,
+                                            const v1::GetScheduleRequest* req,
+                                            v1::ScheduleStatus* resp) {
+  return Read(ctx, "GetSchedule", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, scheduler_->Get(req->name()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::SetScheduleState(grpc::ServerContext* ctx,
+                                                 const v1::SetScheduleStateRequest* req,
+                                                 v1::ScheduleStatus* resp) {
+  return Change(ctx, "SetScheduleState",
+                fmt::format("{{\"name\":{},\"state\":{}}}", JsonQuote(req->name()),
+                            JsonQuote(req->state())),
+                [&](const std::string&) -> absl::Status {
+                  ASSIGN_OR_RETURN(*resp, scheduler_->SetState(req->name(), req->state()));
+                  return absl::OkStatus();
+                });
+}
+
+grpc::Status ControllerService::DeleteSchedule(grpc::ServerContext* ctx,
+                                               const v1::DeleteScheduleRequest* req,
+                                               v1::DeleteScheduleResponse*) {
+  return Change(ctx, "DeleteSchedule", NameJson(req->name()),
+                [&](const std::string&) -> absl::Status { return scheduler_->Delete(req->name()); });
+}
+
+grpc::Status ControllerService::AddBlackout(grpc::ServerContext* ctx, const v1::Blackout* req,
+                                            v1::AddBlackoutResponse* resp) {
+  return Change(ctx, "AddBlackout",
+                fmt::format("{{\"name\":{},\"from_unix_ns\":{},\"to_unix_ns\":{}}}",
+                            JsonQuote(req->name()), req->from_unix_ns(), req->to_unix_ns()),
+                [&](const std::string& who) -> absl::Status {
+                  ASSIGN_OR_RETURN(*resp, scheduler_->AddBlackout(*req, who));
+                  return absl::OkStatus();
+                });
+}
+
+grpc::Status ControllerService::ListBlackouts(grpc::ServerContext* ctx,
+                                              const v1::ListBlackoutsRequest*,
+                                              v1::ListBlackoutsResponse* resp) {
+  return Read(ctx, "ListBlackouts", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto all, scheduler_->ListBlackouts());
+    for (auto& b : all) *resp->add_blackouts() = std::move(b);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::DeleteBlackout(grpc::ServerContext* ctx,
+                                               const v1::DeleteBlackoutRequest* req,
+                                               v1::DeleteBlackoutResponse*) {
+  return Change(ctx, "DeleteBlackout", NameJson(req->name()),
+                [&](const std::string&) -> absl::Status { return scheduler_->DeleteBlackout(req->name()); });
 }
 
 }  // namespace faultline::controller

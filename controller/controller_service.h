@@ -3,7 +3,9 @@
 #ifndef FAULTLINE_CONTROLLER_CONTROLLER_SERVICE_H_
 #define FAULTLINE_CONTROLLER_CONTROLLER_SERVICE_H_
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +18,7 @@
 #include "controller/agent_client.h"
 #include "controller/controller_metrics.h"
 #include "controller/runner.h"
+#include "controller/scheduler.h"
 #include "controller/store.h"
 #include "faultline/v1/controller.grpc.pb.h"
 
@@ -51,7 +54,7 @@ absl::Status ValidateRegistration(const v1::RegisterRequest& request);
 // names the agent (and only the principal that registered a name may use it
 // again), runs and aborts for `operator`, reads for `viewer` and `operator`.
 // Only accepted registrations reach the store.
-class ControllerService final : public v1::Controller::Service {
+class ControllerService final : public v1::Controller::Service, public ScheduledRuns {
  public:
   ControllerService(Store* store, ControllerOptions options);
   ~ControllerService() override;
@@ -59,8 +62,17 @@ class ControllerService final : public v1::Controller::Service {
   // Start-up: loads the agents, marks runs that were in flight `interrupted`
   // and tells their agents (in the background) to revert the runs' leases.
   absl::Status Recover();
-  // Aborts every running experiment (shutdown); returns how many.
+  // Aborts every running experiment; returns how many.
   int AbortRuns();
+  // Shutdown: the scheduler stops (no new run starts), then AbortRuns.
+  int Shutdown();
+  Scheduler& scheduler() { return *scheduler_; }
+
+  // ScheduledRuns (the scheduler's runs: each on a thread of the service's).
+  absl::Status StartScheduledRun(const std::string& run_id, const v1::Experiment& exp,
+                                 const std::string& schedule, int64_t scheduled_unix_ns) override;
+  bool RunActive(const std::string& run_id) override;
+  void AbortRun(const std::string& run_id, const std::string& why) override;
 
   grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*,
                         v1::RegisterResponse*) override;
@@ -74,6 +86,24 @@ class ControllerService final : public v1::Controller::Service {
                         v1::ListRunsResponse*) override;
   grpc::Status GetRun(grpc::ServerContext*, const v1::GetRunRequest*, v1::RunReport*) override;
   grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest*, v1::AbortResponse*) override;
+  grpc::Status AddSchedule(grpc::ServerContext*, const v1::AddScheduleRequest*,
+                           v1::ScheduleStatus*) override;
+  grpc::Status UpdateSchedule(grpc::ServerContext*, const v1::AddScheduleRequest*,
+                              v1::ScheduleStatus*) override;
+  grpc::Status ListSchedules(grpc::ServerContext*, const v1::ListSchedulesRequest*,
+                             v1::ListSchedulesResponse*) override;
+  grpc::Status GetSchedule(grpc::ServerContext*, const v1::GetScheduleRequest*,
+                           v1::ScheduleStatus*) override;
+  grpc::Status SetScheduleState(grpc::ServerContext*, const v1::SetScheduleStateRequest*,
+                                v1::ScheduleStatus*) override;
+  grpc::Status DeleteSchedule(grpc::ServerContext*, const v1::DeleteScheduleRequest*,
+                              v1::DeleteScheduleResponse*) override;
+  grpc::Status AddBlackout(grpc::ServerContext*, const v1::Blackout*,
+                           v1::AddBlackoutResponse*) override;
+  grpc::Status ListBlackouts(grpc::ServerContext*, const v1::ListBlackoutsRequest*,
+                             v1::ListBlackoutsResponse*) override;
+  grpc::Status DeleteBlackout(grpc::ServerContext*, const v1::DeleteBlackoutRequest*,
+                              v1::DeleteBlackoutResponse*) override;
 
  private:
   struct Agent {
@@ -93,6 +123,15 @@ class ControllerService final : public v1::Controller::Service {
   std::string NameAt(const std::string& address);
   // The gauges read off live state, at each scrape.
   void RefreshMetrics();
+  // An operator's schedule or blackout change: authorizes, runs `change`,
+  // audits `what_json` with its outcome.
+  grpc::Status Change(grpc::ServerContext* ctx, const char* method, const std::string& what_json,
+                      const std::function<absl::Status(const std::string& who)>& change);
+  // A reader's query.
+  grpc::Status Read(grpc::ServerContext* ctx, const char* method,
+                    const std::function<absl::Status()>& read);
+  // Joins the threads of scheduled runs that have ended; mu_ held.
+  void ReapLocked();
 
   Store* const store_;
   const ControllerOptions options_;
@@ -105,6 +144,13 @@ class ControllerService final : public v1::Controller::Service {
   std::map<std::string, Agent> agents_;                 // by name
   std::map<std::string, ExperimentRun*> runs_;          // running, by id
   std::vector<std::thread> background_;                 // interrupted-run reverts
+  struct RunThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<RunThread> scheduled_;  // scheduled runs' threads
+  bool shutting_down_ = false;        // no scheduled run starts
+  std::unique_ptr<Scheduler> scheduler_;
 };
 
 }  // namespace faultline::controller

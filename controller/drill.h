@@ -21,23 +21,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_client.h"
+#include "controller/drill_spec.h"
 #include "controller/targets.h"
 #include "faultline/v1/controller.pb.h"
 #include "faultline/v1/experiment.pb.h"
 
 namespace faultline::controller {
-
-inline constexpr std::chrono::minutes kDefaultStepTimeout{30};
-inline constexpr std::chrono::seconds kDefaultMarkerEvery{1};
-
-// The problems of an experiment with a `drill:` (each "path: reason"):
-// its steps and marker, the objectives it measures, and the fields a drill
-// does not take (faults, probes, data, stop_when, duration).
-void ValidateDrillExperiment(const v1::Experiment& exp, std::vector<std::string>* problems);
-
-// A validated step's timeout (default 30m) and marker period (default 1s).
-std::chrono::milliseconds StepTimeout(const v1::DrillStep& step);
-std::chrono::nanoseconds MarkerEvery(const v1::DrillMarker& marker);
 
 // The marker writer: stamps a row (run, seq, its wall-clock time on the
 // controller) into `faultline_markers` (created when missing) every period,

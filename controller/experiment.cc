@@ -14,7 +14,7 @@
 #include "common/text.h"
 #include "common/units.h"
 #include "common/yaml_proto.h"
-#include "controller/drill.h"
+#include "controller/drill_spec.h"
 #include "controller/targets.h"
 #include "controller/zone_outage.h"
 #include "probes/probe.h"
@@ -242,7 +242,7 @@ std::vector<std::string> ValidateExperiment(const v1::Experiment& exp) {
       problems.push_back(fmt::format("{}: count and percent are exclusive", path));
     }
   }
-  // A restore drill takes its own fields only (controller/drill.h).
+  // A restore drill takes its own fields only (controller/drill_spec.h).
   if (exp.has_drill()) {
     ValidateDrillExperiment(exp, &problems);
     return problems;
@@ -483,13 +483,11 @@ v1::ProbeSpec ToProbeSpec(const v1::ExperimentProbe& probe) {
   return spec;
 }
 
-namespace {
 std::chrono::nanoseconds DurationOr(const std::string& text, std::chrono::nanoseconds dflt) {
   if (text.empty()) return dflt;
   auto d = ParseDuration("", text);
   return d.ok() ? *d : dflt;
 }
-}  // namespace
 
 std::chrono::nanoseconds ExperimentDuration(const v1::Experiment& exp) {
   return DurationOr(exp.duration(), std::chrono::nanoseconds(0));

@@ -41,6 +41,8 @@ v1::FaultSpec FaultSpecFor(const v1::Experiment& exp, int i);
 // The agent-side probe spec of an experiment probe.
 v1::ProbeSpec ToProbeSpec(const v1::ExperimentProbe& probe);
 
+// A validated duration field's value; `dflt` when it is empty.
+std::chrono::nanoseconds DurationOr(const std::string& text, std::chrono::nanoseconds dflt);
 // Parsed durations of a validated experiment (call ValidateExperiment first;
 // unparsable values come back as zero).
 std::chrono::nanoseconds ExperimentDuration(const v1::Experiment& exp);

@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {}: aborting running experiments and stopping", sig);
-    service.AbortRuns();
+    service.Shutdown();
     for (auto& listener : unix_listeners) listener->Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
   });

@@ -131,9 +131,10 @@ ExperimentRun::~ExperimentRun() {
   if (lease_thread_.joinable()) lease_thread_.join();
 }
 
-void ExperimentRun::Abort() {
+void ExperimentRun::Abort(const std::string& why) {
   {
     absl::MutexLock lock(&mu_);
+    if (!aborted_) abort_why_ = why;
     aborted_ = true;
   }
   drill_cancel_.Cancel();
@@ -183,6 +184,16 @@ v1::RunReport ExperimentRun::Execute() {
 
 // ---- Phases ----
 
+ExperimentRun::End ExperimentRun::AbortedEnd() {
+  absl::MutexLock lock(&mu_);
+  return End{"aborted", fmt::format("aborted {}; faults reverted", abort_why_)};
+}
+
+void ExperimentRun::SetSchedule(const std::string& schedule, int64_t scheduled_unix_ns) {
+  report_.set_schedule(schedule);
+  report_.set_scheduled_unix_ns(scheduled_unix_ns);
+}
+
 void ExperimentRun::Begin() {
   report_.set_run_id(run_id_);
   report_.set_experiment(exp_.name());
@@ -230,7 +241,10 @@ std::optional<ExperimentRun::End> ExperimentRun::Resolve() {
     if (!parts.ok()) return End{"error", std::string(parts.status().message())};
     parts_.insert(parts_.end(), parts->begin(), parts->end());
   }
-  if (absl::Status st = Admit(); !st.ok()) return End{"error", std::string(st.message())};
+  if (absl::Status st = Admit(); !st.ok()) {
+    report_.set_refused_by_limits(true);
+    return End{"error", std::string(st.message())};
+  }
   return std::nullopt;
 }
 
@@ -514,12 +528,12 @@ v1::RunReport ExperimentRun::Score(bool was_aborted) {
                : std::nullopt;
   if (!result.ok()) {
     if (stop) return Finish(*stop);
-    if (was_aborted) return Finish({"aborted", "aborted by request; faults reverted"});
+    if (was_aborted) return Finish(AbortedEnd());
     return Finish({"error", "computing the result: " + std::string(result.status().message())});
   }
   SetFigures(*result, need);
   if (stop) return Finish(*stop);
-  if (was_aborted) return Finish({"aborted", "aborted by request; faults reverted"});
+  if (was_aborted) return Finish(AbortedEnd());
   End end{timeline::VerdictName(result->verdict), result->reason};
   if (auto failure = DataFailure(exp_, report_); failure && (end.verdict == "pass" ||
                                                              end.verdict == "fail")) {
@@ -875,6 +889,7 @@ void ExperimentRun::RevertOn(const AgentRef& agent, RevertResult* result, AsyncD
   }
   (*client)->RevertAllAsync(req, options_.rpc_timeout,
                             [result, done](absl::StatusOr<v1::RevertAllResponse> resp) {
+                              result->answered_ns = NowRealtimeNs();
                               result->resp = std::move(resp);
                               done();
                             });
@@ -896,9 +911,13 @@ void ExperimentRun::RecordRevert(const AgentRef& agent, const RevertResult& resu
     Event("reverted", asked, agent.name, fmt::format("{}: nothing left to revert", why));
   }
   for (const auto& f : resp->faults()) {
-    const int64_t t = f.reverted_unix_ns() != 0
-                          ? timeline::ToControllerClock(f.reverted_unix_ns(), clock).ns
-                          : asked;
+    int64_t t = f.reverted_unix_ns() != 0
+                    ? timeline::ToControllerClock(f.reverted_unix_ns(), clock).ns
+                    : asked;
+    // A fault this call reverted ("request") was reverted between the ask and
+    // the answer: causality bounds it tighter than the clock mapping, whose
+    // error could otherwise place it before the stop or abort that caused it.
+    if (f.revert_reason() == "request") t = std::clamp(t, asked, result.answered_ns);
     for (auto& inj : injected_) {
       if (inj.fault_id == f.id()) inj.reverted_ns = t;
     }

@@ -83,8 +83,11 @@ class ExperimentRun {
 
   // Runs the experiment to its end and returns (and stores) the report.
   v1::RunReport Execute();
-  // Stops the run: faults are reverted at once and the verdict is `aborted`.
-  void Abort();
+  // Stops the run: faults are reverted at once and the verdict is `aborted`;
+  // `why` completes the reason ("aborted by request; faults reverted").
+  void Abort(const std::string& why = "by request");
+  // A scheduled run: its schedule and tick, into the report (before Execute).
+  void SetSchedule(const std::string& schedule, int64_t scheduled_unix_ns);
   const std::string& id() const { return run_id_; }
   // Faults injected and not yet reverted, by kind (for metrics; any thread).
   std::map<std::string, int> ActiveFaultKinds();
@@ -95,6 +98,8 @@ class ExperimentRun {
     std::string verdict;
     std::string reason;
   };
+  // The end of an aborted run, with Abort's `why`.
+  End AbortedEnd();
   struct ProbeRun;
   // The samples of one probe so far (index as in probes_).
   struct ProbeState {
@@ -133,7 +138,8 @@ class ExperimentRun {
   };
   // What one agent's RevertAll call came back with (filled by a fan-out worker).
   struct RevertResult {
-    int64_t asked_ns = 0;  // controller clock
+    int64_t asked_ns = 0;     // controller clock
+    int64_t answered_ns = 0;  // controller clock
     absl::StatusOr<v1::RevertAllResponse> resp;
   };
 
@@ -242,6 +248,7 @@ class ExperimentRun {
   std::vector<ProbeState> probe_states_ ABSL_GUARDED_BY(mu_);  // index as in probes_
   bool probes_stop_ ABSL_GUARDED_BY(mu_) = false;
   bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  std::string abort_why_ ABSL_GUARDED_BY(mu_) = "by request";
   std::map<std::string, int> active_kinds_ ABSL_GUARDED_BY(mu_);  // from inject to the revert
   bool lease_stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<AgentRef> leased_ ABSL_GUARDED_BY(mu_);  // agents holding the run's lease

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/files.h"
@@ -45,6 +46,27 @@ CREATE TABLE IF NOT EXISTS events (
   detail TEXT NOT NULL,
   error_ms REAL NOT NULL,
   PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS schedules (
+  name TEXT PRIMARY KEY,
+  spec BLOB NOT NULL,
+  experiment TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_unix_ns INTEGER NOT NULL,
+  anchor_unix_ns INTEGER NOT NULL,
+  last_tick_unix_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedule_ticks (
+  schedule TEXT NOT NULL,
+  scheduled_unix_ns INTEGER NOT NULL,
+  tick BLOB NOT NULL,
+  run_id TEXT NOT NULL,
+  PRIMARY KEY (schedule, scheduled_unix_ns)
+);
+CREATE TABLE IF NOT EXISTS blackouts (
+  name TEXT PRIMARY KEY,
+  blackout BLOB NOT NULL
 );
 )sql";
 
@@ -125,6 +147,16 @@ absl::Status Store::Exec(const std::string& sql) {
   return absl::OkStatus();
 }
 
+absl::Status Store::Transaction(const std::function<absl::Status()>& body) {
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status st = body();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
 absl::Status Store::UpsertAgent(const StoredAgent& agent) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
@@ -174,8 +206,7 @@ absl::StatusOr<std::vector<StoredAgent>> Store::ListAgents() {
 
 absl::Status Store::SaveRun(const v1::RunReport& run) {
   std::lock_guard<std::mutex> lock(mu_);
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto body = [&]() -> absl::Status {
+  return Transaction([&]() -> absl::Status {
     ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
                                      "INSERT OR REPLACE INTO runs(id, experiment, state, verdict, "
                                      "started_unix_ns, ended_unix_ns, report) "
@@ -223,13 +254,7 @@ absl::Status Store::SaveRun(const v1::RunReport& run) {
       RETURN_IF_ERROR(StepDone(db_.get(), e.get(), "save event"));
     }
     return absl::OkStatus();
-  };
-  absl::Status st = body();
-  if (!st.ok()) {
-    (void)Exec("ROLLBACK");
-    return st;
-  }
-  return Exec("COMMIT");
+  });
 }
 
 absl::StatusOr<v1::RunReport> Store::GetRun(const std::string& run_id) {
@@ -285,6 +310,297 @@ absl::StatusOr<std::vector<v1::RunReport>> Store::MarkInterrupted() {
     RETURN_IF_ERROR(SaveRun(run));
   }
   return running;
+}
+
+// ---- Schedules ----
+
+namespace {
+
+absl::StatusOr<StoredSchedule> ScheduleRow(sqlite3_stmt* s) {
+  StoredSchedule out;
+  if (!out.spec.ParseFromString(ColumnBytes(s, 0))) {
+    return absl::DataLossError("sqlite: schedules.spec does not parse");
+  }
+  out.experiment = ColumnBytes(s, 1);
+  out.state = ColumnBytes(s, 2);
+  out.created_by = ColumnBytes(s, 3);
+  out.created_unix_ns = sqlite3_column_int64(s, 4);
+  out.anchor_unix_ns = sqlite3_column_int64(s, 5);
+  out.last_tick_unix_ns = sqlite3_column_int64(s, 6);
+  return out;
+}
+
+constexpr char kScheduleColumns[] =
+    "spec, experiment, state, created_by, created_unix_ns, anchor_unix_ns, last_tick_unix_ns";
+
+absl::Status NoSchedule(const std::string& name) {
+  return absl::NotFoundError(fmt::format("name: no schedule \"{}\"", name));
+}
+
+}  // namespace
+
+absl::Status Store::AddSchedule(const StoredSchedule& sc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "INSERT OR IGNORE INTO schedules(name, spec, experiment, state, "
+                                   "created_by, created_unix_ns, anchor_unix_ns, "
+                                   "last_tick_unix_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  BindText(s.get(), 1, sc.spec.name());
+  BindBlob(s.get(), 2, sc.spec.SerializeAsString());
+  BindText(s.get(), 3, sc.experiment);
+  BindText(s.get(), 4, sc.state);
+  BindText(s.get(), 5, sc.created_by);
+  sqlite3_bind_int64(s.get(), 6, sc.created_unix_ns);
+  sqlite3_bind_int64(s.get(), 7, sc.anchor_unix_ns);
+  sqlite3_bind_int64(s.get(), 8, sc.last_tick_unix_ns);
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "add schedule"));
+  if (sqlite3_changes(db_.get()) == 0) {
+    return absl::AlreadyExistsError(fmt::format(
+        "name: a schedule \"{}\" exists (change it with `faultline schedule update`)",
+        sc.spec.name()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::UpdateSchedule(const StoredSchedule& sc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "UPDATE schedules SET spec = ?2, experiment = ?3, "
+                                   "anchor_unix_ns = ?4, last_tick_unix_ns = ?5 WHERE name = ?1"));
+  BindText(s.get(), 1, sc.spec.name());
+  BindBlob(s.get(), 2, sc.spec.SerializeAsString());
+  BindText(s.get(), 3, sc.experiment);
+  sqlite3_bind_int64(s.get(), 4, sc.anchor_unix_ns);
+  sqlite3_bind_int64(s.get(), 5, sc.last_tick_unix_ns);
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "update schedule"));
+  if (sqlite3_changes(db_.get()) == 0) return NoSchedule(sc.spec.name());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredSchedule> Store::GetSchedule(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), fmt::format("SELECT {} FROM schedules WHERE name = ?1",
+                                                          kScheduleColumns)
+                                                  .c_str()));
+  BindText(s.get(), 1, name);
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return NoSchedule(name);
+  if (rc != SQLITE_ROW) return SqlError(db_.get(), "get schedule");
+  return ScheduleRow(s.get());
+}
+
+absl::StatusOr<std::vector<StoredSchedule>> Store::ListSchedules() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   fmt::format("SELECT {} FROM schedules ORDER BY name",
+                                               kScheduleColumns)
+                                       .c_str()));
+  std::vector<StoredSchedule> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    ASSIGN_OR_RETURN(StoredSchedule sc, ScheduleRow(s.get()));
+    out.push_back(std::move(sc));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list schedules");
+  return out;
+}
+
+absl::Status Store::SetScheduleState(const std::string& name, const std::string& state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "UPDATE schedules SET state = ?2 WHERE name = ?1"));
+  BindText(s.get(), 1, name);
+  BindText(s.get(), 2, state);
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "set schedule state"));
+  if (sqlite3_changes(db_.get()) == 0) return NoSchedule(name);
+  return absl::OkStatus();
+}
+
+absl::Status Store::DeleteSchedule(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Transaction([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "DELETE FROM schedules WHERE name = ?1"));
+    BindText(s.get(), 1, name);
+    RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "delete schedule"));
+    if (sqlite3_changes(db_.get()) == 0) return NoSchedule(name);
+    ASSIGN_OR_RETURN(Stmt t, Prepare(db_.get(), "DELETE FROM schedule_ticks WHERE schedule = ?1"));
+    BindText(t.get(), 1, name);
+    return StepDone(db_.get(), t.get(), "delete ticks");
+  });
+}
+
+absl::StatusOr<bool> Store::RecordTick(const std::string& schedule, const v1::ScheduleTick& tick) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool recorded = false;
+  RETURN_IF_ERROR(Transaction([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                     "INSERT OR IGNORE INTO schedule_ticks(schedule, "
+                                     "scheduled_unix_ns, tick, run_id) VALUES(?1, ?2, ?3, ?4)"));
+    BindText(s.get(), 1, schedule);
+    sqlite3_bind_int64(s.get(), 2, tick.scheduled_unix_ns());
+    BindBlob(s.get(), 3, tick.SerializeAsString());
+    BindText(s.get(), 4, tick.run_id());
+    RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "record tick"));
+    recorded = sqlite3_changes(db_.get()) == 1;
+    ASSIGN_OR_RETURN(Stmt u, Prepare(db_.get(),
+                                     "UPDATE schedules SET last_tick_unix_ns = "
+                                     "max(last_tick_unix_ns, ?2) WHERE name = ?1"));
+    BindText(u.get(), 1, schedule);
+    sqlite3_bind_int64(u.get(), 2, tick.scheduled_unix_ns());
+    return StepDone(db_.get(), u.get(), "advance schedule");
+  }));
+  return recorded;
+}
+
+absl::Status Store::MarkTickSkipped(const std::string& schedule, int64_t scheduled_unix_ns,
+                                    const std::string& reason, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Transaction([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt g, Prepare(db_.get(),
+                                     "SELECT tick FROM schedule_ticks WHERE schedule = ?1 AND "
+                                     "scheduled_unix_ns = ?2"));
+    BindText(g.get(), 1, schedule);
+    sqlite3_bind_int64(g.get(), 2, scheduled_unix_ns);
+    if (sqlite3_step(g.get()) != SQLITE_ROW) return absl::OkStatus();  // pruned or deleted
+    v1::ScheduleTick tick;
+    if (!tick.ParseFromString(ColumnBytes(g.get(), 0))) {
+      return absl::DataLossError("sqlite: schedule_ticks.tick does not parse");
+    }
+    tick.set_outcome("skipped");
+    tick.set_reason(reason);
+    tick.set_detail(detail);
+    ASSIGN_OR_RETURN(Stmt u, Prepare(db_.get(),
+                                     "UPDATE schedule_ticks SET tick = ?3 WHERE schedule = ?1 "
+                                     "AND scheduled_unix_ns = ?2"));
+    BindText(u.get(), 1, schedule);
+    sqlite3_bind_int64(u.get(), 2, scheduled_unix_ns);
+    BindBlob(u.get(), 3, tick.SerializeAsString());
+    return StepDone(db_.get(), u.get(), "skip tick");
+  });
+}
+
+absl::StatusOr<std::vector<v1::ScheduleTick>> Store::ListTicks(const std::string& schedule,
+                                                               int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "SELECT t.tick, r.report FROM schedule_ticks t LEFT JOIN runs r "
+                                   "ON r.id = t.run_id AND t.run_id != '' WHERE t.schedule = ?1 "
+                                   "ORDER BY t.scheduled_unix_ns DESC LIMIT ?2"));
+  BindText(s.get(), 1, schedule);
+  sqlite3_bind_int(s.get(), 2, limit > 0 ? limit : -1);
+  std::vector<v1::ScheduleTick> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    v1::ScheduleTick tick;
+    if (!tick.ParseFromString(ColumnBytes(s.get(), 0))) {
+      return absl::DataLossError("sqlite: schedule_ticks.tick does not parse");
+    }
+    v1::RunReport run;
+    if (sqlite3_column_type(s.get(), 1) != SQLITE_NULL &&
+        run.ParseFromString(ColumnBytes(s.get(), 1))) {
+      tick.set_verdict(run.verdict().empty() ? run.state() : run.verdict());
+      tick.set_outage_observed(run.outage_observed());
+      tick.set_time_to_recover_ms(run.time_to_recover_ms());
+      tick.set_error_ms(run.error_ms());
+      for (const auto& d : run.data()) {
+        tick.set_rpo_measured(true);
+        tick.set_rpo_ms(std::max(tick.rpo_ms(), d.rpo_ms()));
+      }
+      if (run.drill().rpo_measured()) {
+        tick.set_rpo_measured(true);
+        tick.set_rpo_ms(run.drill().restore_rpo_ms());
+      }
+    }
+    out.push_back(std::move(tick));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list ticks");
+  return out;
+}
+
+absl::Status Store::DeleteRunsLocked(const std::vector<std::string>& run_ids) {
+  for (const char* sql : {"DELETE FROM events WHERE run_id = ?1",
+                          "DELETE FROM results WHERE run_id = ?1", "DELETE FROM runs WHERE id = ?1"}) {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), sql));
+    for (const std::string& id : run_ids) {
+      sqlite3_reset(s.get());
+      BindText(s.get(), 1, id);
+      RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "delete run"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::PruneTicks(const std::string& schedule, int keep) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Transaction([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                     "SELECT scheduled_unix_ns, run_id FROM schedule_ticks WHERE "
+                                     "schedule = ?1 ORDER BY scheduled_unix_ns DESC LIMIT -1 "
+                                     "OFFSET ?2"));
+    BindText(s.get(), 1, schedule);
+    sqlite3_bind_int(s.get(), 2, keep);
+    std::vector<int64_t> ticks;
+    std::vector<std::string> runs;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      ticks.push_back(sqlite3_column_int64(s.get(), 0));
+      std::string run = ColumnBytes(s.get(), 1);
+      if (!run.empty()) runs.push_back(std::move(run));
+    }
+    if (rc != SQLITE_DONE) return SqlError(db_.get(), "old ticks");
+    ASSIGN_OR_RETURN(Stmt d, Prepare(db_.get(),
+                                     "DELETE FROM schedule_ticks WHERE schedule = ?1 AND "
+                                     "scheduled_unix_ns = ?2"));
+    for (int64_t t : ticks) {
+      sqlite3_reset(d.get());
+      BindText(d.get(), 1, schedule);
+      sqlite3_bind_int64(d.get(), 2, t);
+      RETURN_IF_ERROR(StepDone(db_.get(), d.get(), "prune tick"));
+    }
+    return DeleteRunsLocked(runs);
+  });
+}
+
+// ---- Blackouts ----
+
+absl::Status Store::AddBlackout(const v1::Blackout& blackout) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "INSERT OR IGNORE INTO blackouts(name, blackout) VALUES(?1, ?2)"));
+  BindText(s.get(), 1, blackout.name());
+  BindBlob(s.get(), 2, blackout.SerializeAsString());
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "add blackout"));
+  if (sqlite3_changes(db_.get()) == 0) {
+    return absl::AlreadyExistsError(
+        fmt::format("name: a blackout \"{}\" exists", blackout.name()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Blackout>> Store::ListBlackouts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "SELECT blackout FROM blackouts ORDER BY name"));
+  std::vector<v1::Blackout> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    v1::Blackout b;
+    if (!b.ParseFromString(ColumnBytes(s.get(), 0))) {
+      return absl::DataLossError("sqlite: blackouts.blackout does not parse");
+    }
+    out.push_back(std::move(b));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list blackouts");
+  return out;
+}
+
+absl::Status Store::DeleteBlackout(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "DELETE FROM blackouts WHERE name = ?1"));
+  BindText(s.get(), 1, name);
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "delete blackout"));
+  if (sqlite3_changes(db_.get()) == 0) {
+    return absl::NotFoundError(fmt::format("name: no blackout \"{}\"", name));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace faultline::controller

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,20 @@ struct StoredAgent {
   v1::InfoResponse info;  // the last registration or heartbeat
   int64_t registered_unix_ns = 0;
   int64_t last_heartbeat_unix_ns = 0;
+};
+
+// A schedule as the store keeps it (the scheduler's own fields beside the
+// spec the user gave).
+struct StoredSchedule {
+  v1::ScheduleSpec spec;
+  std::string experiment;  // the experiment's name
+  std::string state = "active";  // active | suspended
+  std::string created_by;
+  int64_t created_unix_ns = 0;
+  // `every` ticks count from here (the add or the last update).
+  int64_t anchor_unix_ns = 0;
+  // The newest tick handled (run or skipped), or the anchor before any.
+  int64_t last_tick_unix_ns = 0;
 };
 
 // One open database. Owned by the controller; thread-safe (one connection
@@ -61,12 +76,44 @@ class Store {
   // start-up, before any new run starts).
   absl::StatusOr<std::vector<v1::RunReport>> MarkInterrupted();
 
+  // Schedules. AddSchedule: ALREADY_EXISTS for a taken name; the others
+  // NOT_FOUND for an unknown one. UpdateSchedule replaces the spec, the
+  // experiment, the anchor and the last tick (the state and creation stay).
+  absl::Status AddSchedule(const StoredSchedule& schedule);
+  absl::Status UpdateSchedule(const StoredSchedule& schedule);
+  absl::StatusOr<StoredSchedule> GetSchedule(const std::string& name);
+  absl::StatusOr<std::vector<StoredSchedule>> ListSchedules();
+  absl::Status SetScheduleState(const std::string& name, const std::string& state);
+  // Removes the schedule and its ticks (its runs stay in the run history).
+  absl::Status DeleteSchedule(const std::string& name);
+  // Records what became of one tick, once: false when (schedule, scheduled
+  // time) is already recorded, which a unique key guarantees, so no tick runs
+  // twice whatever restarts. Advances the schedule's last tick with it.
+  absl::StatusOr<bool> RecordTick(const std::string& schedule, const v1::ScheduleTick& tick);
+  // Turns a recorded `started` tick into a `skipped` one (a run the blast
+  // radius refused: reason `limit`).
+  absl::Status MarkTickSkipped(const std::string& schedule, int64_t scheduled_unix_ns,
+                               const std::string& reason, const std::string& detail);
+  // The newest `limit` ticks, newest first, each with its run's figures.
+  absl::StatusOr<std::vector<v1::ScheduleTick>> ListTicks(const std::string& schedule, int limit);
+  // Keeps the newest `keep` ticks of a schedule; older ones go, with their runs.
+  absl::Status PruneTicks(const std::string& schedule, int keep);
+
+  // Blackouts. AddBlackout: ALREADY_EXISTS; DeleteBlackout: NOT_FOUND.
+  absl::Status AddBlackout(const v1::Blackout& blackout);
+  absl::StatusOr<std::vector<v1::Blackout>> ListBlackouts();
+  absl::Status DeleteBlackout(const std::string& name);
+
  private:
   struct DbCloser {
     void operator()(sqlite3* db) const { sqlite3_close(db); }
   };
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const std::string& sql);
+  // Runs `body` inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK on an error); mu_ held.
+  absl::Status Transaction(const std::function<absl::Status()>& body);
+  // Deletes runs (row, result, events); mu_ held, inside a transaction.
+  absl::Status DeleteRunsLocked(const std::vector<std::string>& run_ids);
   // Adds columns that databases made by older versions lack.
   absl::Status Migrate();
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "common/grpc_status.h"
@@ -58,6 +59,16 @@ std::string ToJson(const google::protobuf::Message& message) {
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerStub(const CliContext& ctx) {
+  auto channel = ctx.ControllerChannel();
+  if (!channel.ok()) return channel.status();
+  return v1::Controller::NewStub(*channel);
+}
+
+void Deadline(grpc::ClientContext* c) {
+  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(kRpcTimeoutSeconds));
 }
 
 }  // namespace faultline::cli

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/endpoint.h"
+#include "faultline/v1/controller.grpc.pb.h"
 #include "faultline/v1/faults.pb.h"
 
 namespace faultline::cli {
@@ -43,6 +44,10 @@ std::string ToJson(const google::protobuf::Message& message);
 // Deadline for unary RPCs issued by the CLI.
 constexpr int kRpcTimeoutSeconds = 30;
 
+// A stub on --controller's channel; the deadline of a unary call.
+absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerStub(const CliContext& ctx);
+void Deadline(grpc::ClientContext* c);
+
 // `info`, `inject`, `preflight`, `faults`, `revert` (straight to one agent).
 void AddAgentCommands(CLI::App& app, CliContext& ctx);
 // The FaultSpec that `faultline inject KIND ARGS...` sends, built (and with
@@ -64,6 +69,15 @@ absl::Status CheckArgsUtf8(int argc, const char* const* argv);
 
 // `agents`, `run`, `runs`, `validate`, `abort` (through the controller).
 void AddControllerCommands(CLI::App& app, CliContext& ctx);
+
+// `schedule ...`, `schedules`, `blackout ...`, `blackouts` (through the
+// controller; docs/schedules.md).
+void AddScheduleCommands(CLI::App& app, CliContext& ctx);
+// A blackout's --from/--to: RFC 3339 ("2026-12-24T00:00:00Z",
+// "2026-12-24T09:00:00+01:00"), `now`, or `now+DURATION` ("now+2h").
+// INVALID_ARGUMENT naming `field`.
+absl::StatusOr<int64_t> ParseTimeArg(const std::string& field, const std::string& text,
+                                     int64_t now_unix_ns);
 
 // `certs init DIR`, `certs issue ROLE NAME` (local; no daemon needed).
 void AddCertsCommands(CLI::App& app, CliContext& ctx);

@@ -38,16 +38,6 @@ std::string Ago(int64_t unix_ns) {
   return fmt::format("{:.1f}h ago", s / 3600);
 }
 
-absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerStub(const CliContext& ctx) {
-  auto channel = ctx.ControllerChannel();
-  if (!channel.ok()) return channel.status();
-  return v1::Controller::NewStub(*channel);
-}
-
-void Deadline(grpc::ClientContext* c) {
-  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(kRpcTimeoutSeconds));
-}
-
 void CmdAgents(CliContext& ctx) {
   auto stub = ControllerStub(ctx);
   if (!stub.ok()) return ctx.Fail(stub.status());

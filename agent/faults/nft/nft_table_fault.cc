@@ -257,7 +257,11 @@ absl::StatusOr<std::vector<std::string>> NftTableFault::Sweep(const FaultContext
   absl::Status status = RunInNetns("", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto session, NftSession::Create());
     ASSIGN_OR_RETURN(std::string tables, session->Run("list tables"));
-    for (const auto& [family, name] : ParseTableList(tables)) {
+    for (const auto& table : ParseTableList(tables)) {
+      // Named copies, not a structured binding: clang 14 (the sanitizer
+      // build) cannot capture those in the lambda below.
+      const std::string family = table.first;
+      const std::string name = table.second;
       if (name.rfind(kTablePrefix, 0) != 0) continue;
       const bool known_family = std::find_if(std::begin(kFamilies), std::end(kFamilies),
                                              [&](const char* f) { return family == f; }) !=

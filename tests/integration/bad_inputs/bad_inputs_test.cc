@@ -174,6 +174,7 @@ class Campaign {
   void AddRpcCases();
   void AddExperimentCases();
   void AddDrillCases();  // `drill:` experiment files
+  void AddScheduleCases();  // `schedule ...`, `blackout ...` through the controller
   void AddDaemonCases();
   void AddRegistrationCases();
 
@@ -737,6 +738,85 @@ void Campaign::AddInjectCases() {
   AddGoodCli(b, "control: bandwidth eth0 1mbit 3s", bw({"--rate", "1mbit"}), revert_all);
   AddGoodCli(k, "control: kill --signal TERM --dry-run",
              Inject("kill", {"--process-name", v, "--signal", "TERM", "--dry-run"}));
+}
+
+void Campaign::AddScheduleCases() {
+  const std::string m = "schedule";
+  const std::string exp = WriteFile("schedule-exp.yaml", R"(name: sched
+targets:
+  t: {labels: {role: none}}
+faults:
+  - on: t
+    pause: {process: {name: nothing}}
+objectives: {rto: 5s}
+duration: 1s
+)");
+  const std::string broken = WriteFile("schedule-broken.yaml", "name: broken\nduration: soon\n");
+  auto add = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = {"schedule", "add"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return CtlCli(args);
+  };
+  AddCli(m, "add 'Bad Name'", add({"Bad Name", "--experiment", exp, "--every", "5m"}),
+         "name: must match");
+  AddCli(m, "add without --experiment", add({"x", "--every", "5m"}), "--experiment: required");
+  AddCli(m, "add --cron and --every", add({"x", "--experiment", exp, "--cron", "* * * * *",
+                                           "--every", "5m"}),
+         "--cron, --every");
+  AddCli(m, "add neither --cron nor --every", add({"x", "--experiment", exp}),
+         "cron, every: exactly one");
+  AddCli(m, "add --cron hour 25", add({"x", "--experiment", exp, "--cron", "0 25 * * *"}),
+         "cron: hour: 25");
+  AddCli(m, "add --cron 30 February", add({"x", "--experiment", exp, "--cron", "0 0 30 2 *"}),
+         "never");
+  AddCli(m, "add --every 0s", add({"x", "--experiment", exp, "--every", "0s"}), "every");
+  AddCli(m, "add --every soon", add({"x", "--experiment", exp, "--every", "soon"}), "every");
+  AddCli(m, "add --timezone Mars/Olympus",
+         add({"x", "--experiment", exp, "--every", "5m", "--timezone", "Mars/Olympus"}), "timezone");
+  AddCli(m, "add --timezone ../../etc/passwd",
+         add({"x", "--experiment", exp, "--every", "5m", "--timezone", "../../etc/passwd"}),
+         "timezone");
+  AddCli(m, "add --window 9-17", add({"x", "--experiment", exp, "--every", "5m", "--window", "9-17"}),
+         "window");
+  AddCli(m, "add --jitter -1s", add({"x", "--experiment", exp, "--every", "5m", "--jitter", "-1s"}),
+         "jitter");
+  AddCli(m, "add --concurrency sometimes",
+         add({"x", "--experiment", exp, "--every", "5m", "--concurrency", "sometimes"}),
+         "concurrency");
+  AddCli(m, "add --starting-deadline 2d",
+         add({"x", "--experiment", exp, "--every", "5m", "--starting-deadline", "48h"}),
+         "starting_deadline");
+  AddCli(m, "add --history 5000",
+         add({"x", "--experiment", exp, "--every", "5m", "--history", "5000"}), "history");
+  AddCli(m, "add --catch-up all",
+         add({"x", "--experiment", exp, "--every", "5m", "--catch-up", "all"}), "catch_up");
+  AddCli(m, "add --experiment a FIFO", add({"x", "--experiment", fifo_, "--every", "5m"}),
+         "not a regular file");
+  AddCli(m, "add --experiment a broken file", add({"x", "--experiment", broken, "--every", "5m"}),
+         "schedule-broken.yaml");
+  AddCli(m, "show an unknown schedule", CtlCli({"schedule", "show", "nosuch"}), "no schedule");
+  AddCli(m, "suspend an unknown schedule", CtlCli({"schedule", "suspend", "nosuch"}),
+         "no schedule");
+  AddCli(m, "update an unknown schedule", CtlCli({"schedule", "update", "nosuch", "--every", "5m"}),
+         "no schedule");
+  AddCli(m, "delete an unknown schedule", CtlCli({"schedule", "delete", "nosuch"}), "no schedule");
+  AddCli(m, "blackout --from garbage",
+         CtlCli({"blackout", "add", "b", "--from", "garbage", "--to", "now+1h"}), "--from");
+  AddCli(m, "blackout --to before --from",
+         CtlCli({"blackout", "add", "b", "--from", "now+2h", "--to", "now+1h"}),
+         "to: must be after from");
+  AddCli(m, "blackout in the past",
+         CtlCli({"blackout", "add", "b", "--from", "2020-01-01T00:00:00Z", "--to",
+                 "2020-01-02T00:00:00Z"}),
+         "to: already past");
+  AddCli(m, "blackout of two years",
+         CtlCli({"blackout", "add", "b", "--from", "now", "--to", "now+17520h"}), "366 days");
+  AddCli(m, "blackout 'Bad Name'",
+         CtlCli({"blackout", "add", "Bad Name", "--from", "now", "--to", "now+1h"}),
+         "name: must match");
+  AddCli(m, "delete an unknown blackout", CtlCli({"blackout", "delete", "nosuch"}), "no blackout");
+  // Nothing of the above was stored.
+  AddGoodCli(m, "no schedule was stored", CtlCli({"schedules"}));
 }
 
 void Campaign::AddCliMiscCases() {
@@ -1719,6 +1799,7 @@ Result Campaign::RunOne(const Case& c) {
 void Campaign::AddCases() {
   AddInjectCases();
   AddCliMiscCases();
+  AddScheduleCases();
   AddRpcCases();
   AddExperimentCases();
   AddDaemonCases();

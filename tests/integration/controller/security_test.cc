@@ -234,6 +234,40 @@ duration: 1s
   EXPECT_EQ(Field(aborts[0], "result"), "error");
 }
 
+TEST_F(SecurityTest, ViewerSeesSchedulesButCannotChangeThem) {
+  ASSERT_OK(dir_->WriteFile("sched.yaml", R"(
+name: pause-db
+targets:
+  db: {labels: {role: db}, count: 1}
+faults:
+  - on: db
+    pause: {process: {name: fltest-nothing}}
+objectives: {rto: 5s}
+duration: 1s
+)"));
+  CommandResult r = Cli(certs_.Viewer(), {"schedule", "add", "nightly", "--experiment",
+                                          dir_->Path("sched.yaml"), "--cron", "0 3 * * *"});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("AddSchedule: spiffe://faultline/viewer/fltest-viewer may not "
+                               "call it (role viewer); it needs operator"));
+  r = Cli(certs_.Viewer(), {"blackout", "add", "freeze", "--from", "now", "--to", "now+1h"});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_TRUE(Cli(certs_.Viewer(), {"schedules"}).ok());
+  EXPECT_TRUE(Cli(certs_.Viewer(), {"blackouts"}).ok());
+  // An operator may; the change is audited with its identity.
+  r = Cli(certs_.Client(), {"schedule", "add", "nightly", "--experiment",
+                              dir_->Path("sched.yaml"), "--cron", "0 3 * * *"});
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  r = Cli(certs_.Viewer(), {"schedule", "show", "nightly"});
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("spiffe://faultline/operator/"));
+  auto adds = AuditLines(dir_->Path("controller-audit.log"), "AddSchedule");
+  ASSERT_EQ(adds.size(), 2u) << ReadAll(dir_->Path("controller-audit.log"));
+  EXPECT_EQ(Field(adds[0], "code"), "PERMISSION_DENIED");
+  EXPECT_EQ(Field(adds[1], "result"), "ok");
+}
+
 TEST_F(SecurityTest, OperatorCannotRegisterAndNamesMustMatchCertificates) {
   auto as_operator = ControllerStub(controller_tcp_, certs_.Client());
   grpc::Status st = Register(*as_operator, "fltest-operator", "127.0.0.1:9");
