@@ -121,7 +121,8 @@ ControllerService::ControllerService(Store* store, ControllerOptions options)
       authorizer_(options_.authorizer != nullptr ? options_.authorizer : &certificates_only_),
       clients_(options_.runner.dial),
       fleet_(options_.fleet),
-      scheduler_(std::make_unique<Scheduler>(store, this, options_.metrics)) {
+      scheduler_(std::make_unique<Scheduler>(store, this, options_.metrics)),
+      gamedays_(std::make_unique<GameDays>(store, this, &options_.runner.exec_policy)) {
   if (options_.metrics != nullptr) options_.metrics->registry()->OnScrape([this] { RefreshMetrics(); });
 }
 
@@ -158,6 +159,7 @@ ControllerService::~ControllerService() {
 
 int ControllerService::Shutdown() {
   scheduler_->Stop();
+  gamedays_->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);
     shutting_down_ = true;
@@ -266,7 +268,41 @@ absl::Status ControllerService::Recover() {
   // After the interrupted runs are marked: a tick decided in an earlier life
   // is in the store, and is never decided again.
   scheduler_->Start();
-  return absl::OkStatus();
+  // Likewise: a game day's run that was in flight is marked interrupted.
+  return gamedays_->Start();
+}
+
+v1::RunReport ControllerService::RunForGameDay(const std::string& run_id,
+                                               const v1::Experiment& exp,
+                                               const std::string& gameday,
+                                               const std::function<bool()>& cancelled) {
+  RunnerOptions runner = options_.runner;
+  runner.fleet = &fleet_;
+  ExperimentRun run(run_id, exp, false, Snapshot(), runner, &clients_, store_,
+                    [](const v1::RunProgress&) {});
+  run.SetGameDay(gameday);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutting_down_) {
+      v1::RunReport report;
+      report.set_run_id(run_id);
+      report.set_experiment(exp.name());
+      report.set_verdict("error");
+      report.set_reason("the controller is shutting down");
+      report.set_gameday(gameday);
+      return report;
+    }
+    runs_[run_id] = &run;
+  }
+  spdlog::info("run {}: {} (game day {})", run_id, exp.name(), gameday);
+  if (cancelled()) run.Abort("by the game day's abort");
+  v1::RunReport report = run.Execute();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    runs_.erase(run_id);
+  }
+  if (options_.metrics != nullptr) options_.metrics->RunEnded(report);
+  return report;
 }
 
 int ControllerService::AbortRuns() {
@@ -704,6 +740,77 @@ grpc::Status ControllerService::DeleteBlackout(grpc::ServerContext* ctx,
                                                v1::DeleteBlackoutResponse*) {
   return Change(ctx, "DeleteBlackout", NameJson(req->name()),
                 [&](const std::string&) -> absl::Status { return scheduler_->DeleteBlackout(req->name()); });
+}
+
+}  // namespace faultline::controller
+
+// ---- Game days ----
+
+namespace faultline::controller {
+
+namespace {
+std::string ActionJson(const v1::GameDayActionRequest& req) {
+  return fmt::format("{{\"id\":{},\"text\":{}}}", JsonQuote(req.id()), JsonQuote(req.text()));
+}
+}  // namespace
+
+grpc::Status ControllerService::StartGameDay(grpc::ServerContext* ctx,
+                                             const v1::StartGameDayRequest* req,
+                                             v1::GameDayStatus* resp) {
+  return Change(ctx, "StartGameDay",
+                fmt::format("{{\"file\":{},\"yaml_sha256\":{},\"files\":{}}}",
+                            JsonQuote(req->file()), JsonQuote(auth::Sha256Hex(req->yaml())),
+                            req->files_size()),
+                [&](const std::string& who) -> absl::Status {
+                  ASSIGN_OR_RETURN(*resp, gamedays_->Begin(*req, who));
+                  return absl::OkStatus();
+                });
+}
+
+grpc::Status ControllerService::GetGameDay(grpc::ServerContext* ctx,
+                                           const v1::GetGameDayRequest* req,
+                                           v1::GameDayStatus* resp) {
+  return Read(ctx, "GetGameDay", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, gamedays_->Get(req->id()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::ListGameDays(grpc::ServerContext* ctx,
+                                             const v1::ListGameDaysRequest* req,
+                                             v1::ListGameDaysResponse* resp) {
+  return Read(ctx, "ListGameDays", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto all, gamedays_->List(std::min(req->limit(), kMaxListRuns)));
+    for (auto& g : all) *resp->add_gamedays() = std::move(g);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::ApproveGameDay(grpc::ServerContext* ctx,
+                                               const v1::GameDayActionRequest* req,
+                                               v1::GameDayStatus* resp) {
+  return Change(ctx, "ApproveGameDay", ActionJson(*req), [&](const std::string& who) -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, gamedays_->Approve(req->id(), who, req->text()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::NoteGameDay(grpc::ServerContext* ctx,
+                                            const v1::GameDayActionRequest* req,
+                                            v1::GameDayStatus* resp) {
+  return Change(ctx, "NoteGameDay", ActionJson(*req), [&](const std::string& who) -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, gamedays_->Note(req->id(), who, req->text()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::AbortGameDay(grpc::ServerContext* ctx,
+                                             const v1::GameDayActionRequest* req,
+                                             v1::GameDayStatus* resp) {
+  return Change(ctx, "AbortGameDay", ActionJson(*req), [&](const std::string& who) -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, gamedays_->Abort(req->id(), who, req->text()));
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace faultline::controller

@@ -17,6 +17,7 @@
 #include "auth/caller.h"
 #include "controller/agent_client.h"
 #include "controller/controller_metrics.h"
+#include "controller/gameday.h"
 #include "controller/runner.h"
 #include "controller/scheduler.h"
 #include "controller/store.h"
@@ -54,7 +55,9 @@ absl::Status ValidateRegistration(const v1::RegisterRequest& request);
 // names the agent (and only the principal that registered a name may use it
 // again), runs and aborts for `operator`, reads for `viewer` and `operator`.
 // Only accepted registrations reach the store.
-class ControllerService final : public v1::Controller::Service, public ScheduledRuns {
+class ControllerService final : public v1::Controller::Service,
+                                public ScheduledRuns,
+                                public GameDayRuns {
  public:
   ControllerService(Store* store, ControllerOptions options);
   ~ControllerService() override;
@@ -64,15 +67,21 @@ class ControllerService final : public v1::Controller::Service, public Scheduled
   absl::Status Recover();
   // Aborts every running experiment; returns how many.
   int AbortRuns();
-  // Shutdown: the scheduler stops (no new run starts), then AbortRuns.
+  // Shutdown: the scheduler and the game days stop (no new run starts; a
+  // running game day resumes at the next start), then AbortRuns.
   int Shutdown();
   Scheduler& scheduler() { return *scheduler_; }
+  GameDays& gamedays() { return *gamedays_; }
 
   // ScheduledRuns (the scheduler's runs: each on a thread of the service's).
   absl::Status StartScheduledRun(const std::string& run_id, const v1::Experiment& exp,
                                  const std::string& schedule, int64_t scheduled_unix_ns) override;
   bool RunActive(const std::string& run_id) override;
   void AbortRun(const std::string& run_id, const std::string& why) override;
+  // GameDayRuns (a game day's runs: on the game day's thread).
+  v1::RunReport RunForGameDay(const std::string& run_id, const v1::Experiment& exp,
+                              const std::string& gameday,
+                              const std::function<bool()>& cancelled) override;
 
   grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*,
                         v1::RegisterResponse*) override;
@@ -104,6 +113,18 @@ class ControllerService final : public v1::Controller::Service, public Scheduled
                              v1::ListBlackoutsResponse*) override;
   grpc::Status DeleteBlackout(grpc::ServerContext*, const v1::DeleteBlackoutRequest*,
                               v1::DeleteBlackoutResponse*) override;
+  grpc::Status StartGameDay(grpc::ServerContext*, const v1::StartGameDayRequest*,
+                            v1::GameDayStatus*) override;
+  grpc::Status GetGameDay(grpc::ServerContext*, const v1::GetGameDayRequest*,
+                          v1::GameDayStatus*) override;
+  grpc::Status ListGameDays(grpc::ServerContext*, const v1::ListGameDaysRequest*,
+                            v1::ListGameDaysResponse*) override;
+  grpc::Status ApproveGameDay(grpc::ServerContext*, const v1::GameDayActionRequest*,
+                              v1::GameDayStatus*) override;
+  grpc::Status NoteGameDay(grpc::ServerContext*, const v1::GameDayActionRequest*,
+                           v1::GameDayStatus*) override;
+  grpc::Status AbortGameDay(grpc::ServerContext*, const v1::GameDayActionRequest*,
+                            v1::GameDayStatus*) override;
 
  private:
   struct Agent {
@@ -151,6 +172,7 @@ class ControllerService final : public v1::Controller::Service, public Scheduled
   std::vector<RunThread> scheduled_;  // scheduled runs' threads
   bool shutting_down_ = false;        // no scheduled run starts
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<GameDays> gamedays_;
 };
 
 }  // namespace faultline::controller

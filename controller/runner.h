@@ -88,6 +88,8 @@ class ExperimentRun {
   void Abort(const std::string& why = "by request");
   // A scheduled run: its schedule and tick, into the report (before Execute).
   void SetSchedule(const std::string& schedule, int64_t scheduled_unix_ns);
+  // A game day's run: the game day's id, into the report (before Execute).
+  void SetGameDay(const std::string& gameday) { report_.set_gameday(gameday); }
   const std::string& id() const { return run_id_; }
   // Faults injected and not yet reverted, by kind (for metrics; any thread).
   std::map<std::string, int> ActiveFaultKinds();

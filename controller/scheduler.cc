@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <optional>
-#include <regex>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/text.h"
@@ -27,16 +27,7 @@ constexpr std::chrono::hours kMaxBlackoutSpan{24 * 366};
 // Starts a dry run shows.
 constexpr int kUpcoming = 5;
 
-bool ValidName(const std::string& name) {
-  static const std::regex kName("[a-z0-9][a-z0-9-]{0,62}");
-  return std::regex_match(name, kName);
-}
-
-std::string NameProblem(const std::string& name) {
-  if (ValidName(name)) return "";
-  return fmt::format("name: must match [a-z0-9][a-z0-9-]{{0,62}} (it starts each run id), got \"{}\"",
-                     Printable(name));
-}
+std::string NameProblem(const std::string& name) { return IdNameProblem("name", name); }
 
 std::chrono::nanoseconds StartingDeadline(const v1::ScheduleSpec& spec) {
   if (spec.starting_deadline().empty()) return kDefaultStartingDeadline;
@@ -118,6 +109,17 @@ absl::StatusOr<v1::Experiment> ValidateSchedule(const v1::ScheduleSpec& spec) {
   }
   if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
   return exp;
+}
+
+std::string IdNameProblem(const std::string& field, const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 63 &&
+                  (absl::ascii_islower(name[0]) || absl::ascii_isdigit(name[0])) &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
+                  });
+  if (ok) return "";
+  return fmt::format("{}: must match [a-z0-9][a-z0-9-]{{0,62}} (it starts each run id), got \"{}\"",
+                     field, Printable(name));
 }
 
 std::string ScheduledRunId(const std::string& schedule, int64_t scheduled_unix_ns) {

@@ -68,6 +68,21 @@ CREATE TABLE IF NOT EXISTS blackouts (
   name TEXT PRIMARY KEY,
   blackout BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS gamedays (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  plan BLOB NOT NULL,
+  state TEXT NOT NULL,
+  started_by TEXT NOT NULL,
+  started_unix_ns INTEGER NOT NULL,
+  ended_unix_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gameday_events (
+  gameday TEXT NOT NULL REFERENCES gamedays(id),
+  seq INTEGER NOT NULL,
+  event BLOB NOT NULL,
+  PRIMARY KEY (gameday, seq)
+);
 )sql";
 
 struct StmtFinalizer {
@@ -601,6 +616,129 @@ absl::Status Store::DeleteBlackout(const std::string& name) {
     return absl::NotFoundError(fmt::format("name: no blackout \"{}\"", name));
   }
   return absl::OkStatus();
+}
+
+// ---- Game days ----
+
+namespace {
+
+absl::StatusOr<StoredGameDay> GameDayRow(sqlite3_stmt* s) {
+  StoredGameDay gd;
+  gd.id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  if (!gd.plan.ParseFromString(ColumnBytes(s, 1))) {
+    return absl::DataLossError(fmt::format("sqlite: gamedays.plan of {} does not parse", gd.id));
+  }
+  gd.state = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
+  gd.started_by = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+  gd.started_unix_ns = sqlite3_column_int64(s, 4);
+  gd.ended_unix_ns = sqlite3_column_int64(s, 5);
+  return gd;
+}
+
+absl::Status NoGameDay(const std::string& id) {
+  return absl::NotFoundError(fmt::format("id: no game day \"{}\"", id));
+}
+
+constexpr char kGameDayColumns[] =
+    "id, plan, state, started_by, started_unix_ns, ended_unix_ns FROM gamedays";
+
+}  // namespace
+
+absl::Status Store::AddGameDay(const StoredGameDay& gd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "INSERT OR IGNORE INTO gamedays(id, name, plan, state, "
+                                   "started_by, started_unix_ns, ended_unix_ns) "
+                                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  BindText(s.get(), 1, gd.id);
+  BindText(s.get(), 2, gd.plan.spec().gameday());
+  BindBlob(s.get(), 3, gd.plan.SerializeAsString());
+  BindText(s.get(), 4, gd.state);
+  BindText(s.get(), 5, gd.started_by);
+  sqlite3_bind_int64(s.get(), 6, gd.started_unix_ns);
+  sqlite3_bind_int64(s.get(), 7, gd.ended_unix_ns);
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "add game day"));
+  if (sqlite3_changes(db_.get()) == 0) {
+    return absl::AlreadyExistsError(fmt::format("id: a game day \"{}\" exists", gd.id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::EndGameDay(const std::string& id, const std::string& state,
+                               int64_t ended_unix_ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "UPDATE gamedays SET state = ?2, "
+                                              "ended_unix_ns = ?3 WHERE id = ?1"));
+  BindText(s.get(), 1, id);
+  BindText(s.get(), 2, state);
+  sqlite3_bind_int64(s.get(), 3, ended_unix_ns);
+  RETURN_IF_ERROR(StepDone(db_.get(), s.get(), "end game day"));
+  if (sqlite3_changes(db_.get()) == 0) return NoGameDay(id);
+  return absl::OkStatus();
+}
+
+absl::Status Store::AppendGameDayEvent(const std::string& id, const v1::GameDayEvent& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "INSERT INTO gameday_events(gameday, seq, event) "
+                                   "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM gameday_events "
+                                   "WHERE gameday = ?1"));
+  BindText(s.get(), 1, id);
+  BindBlob(s.get(), 2, event.SerializeAsString());
+  return StepDone(db_.get(), s.get(), "append game day event");
+}
+
+absl::StatusOr<StoredGameDay> Store::GetGameDay(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StoredGameDay gd;
+  {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), (std::string("SELECT ") + kGameDayColumns +
+                                                 " WHERE id = ?1").c_str()));
+    BindText(s.get(), 1, id);
+    const int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return NoGameDay(id);
+    if (rc != SQLITE_ROW) return SqlError(db_.get(), "get game day");
+    ASSIGN_OR_RETURN(gd, GameDayRow(s.get()));
+  }
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), "SELECT event FROM gameday_events "
+                                              "WHERE gameday = ?1 ORDER BY seq"));
+  BindText(s.get(), 1, id);
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    v1::GameDayEvent ev;
+    if (!ev.ParseFromString(ColumnBytes(s.get(), 0))) {
+      return absl::DataLossError("sqlite: gameday_events.event does not parse");
+    }
+    gd.events.push_back(std::move(ev));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "game day events");
+  return gd;
+}
+
+absl::StatusOr<std::vector<StoredGameDay>> Store::ListGameDays(int limit, bool only_running) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string sql = std::string("SELECT ") + kGameDayColumns +
+                          (only_running ? " WHERE state = 'running'" : "") +
+                          " ORDER BY started_unix_ns DESC, id LIMIT ?1";
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(), sql.c_str()));
+  sqlite3_bind_int64(s.get(), 1, limit <= 0 ? -1 : limit);
+  std::vector<StoredGameDay> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    ASSIGN_OR_RETURN(StoredGameDay gd, GameDayRow(s.get()));
+    out.push_back(std::move(gd));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list game days");
+  return out;
+}
+
+absl::StatusOr<int> Store::CountGameDayEvents(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Stmt s, Prepare(db_.get(),
+                                   "SELECT COUNT(*) FROM gameday_events WHERE gameday = ?1"));
+  BindText(s.get(), 1, id);
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return SqlError(db_.get(), "count game day events");
+  return static_cast<int>(sqlite3_column_int64(s.get(), 0));
 }
 
 }  // namespace faultline::controller

@@ -48,6 +48,17 @@ struct StoredSchedule {
   int64_t last_tick_unix_ns = 0;
 };
 
+// A game day as the store keeps it: the plan it runs and its timeline.
+struct StoredGameDay {
+  std::string id;
+  v1::GameDayPlan plan;
+  std::string state = "running";  // running | completed | aborted
+  std::string started_by;
+  int64_t started_unix_ns = 0;
+  int64_t ended_unix_ns = 0;
+  std::vector<v1::GameDayEvent> events;  // in order (GetGameDay only)
+};
+
 // One open database. Owned by the controller; thread-safe (one connection
 // behind a mutex: writes are small and rare).
 class Store {
@@ -103,6 +114,17 @@ class Store {
   absl::Status AddBlackout(const v1::Blackout& blackout);
   absl::StatusOr<std::vector<v1::Blackout>> ListBlackouts();
   absl::Status DeleteBlackout(const std::string& name);
+
+  // Game days. AddGameDay: ALREADY_EXISTS for a taken id; the others NOT_FOUND
+  // for an unknown one. AppendGameDayEvent numbers the event after the last.
+  absl::Status AddGameDay(const StoredGameDay& gameday);
+  absl::Status EndGameDay(const std::string& id, const std::string& state, int64_t ended_unix_ns);
+  absl::Status AppendGameDayEvent(const std::string& id, const v1::GameDayEvent& event);
+  absl::StatusOr<StoredGameDay> GetGameDay(const std::string& id);
+  // Newest first, without events; `only_running` for those still running.
+  absl::StatusOr<std::vector<StoredGameDay>> ListGameDays(int limit, bool only_running);
+  // Events of a game day (for its step count on a list).
+  absl::StatusOr<int> CountGameDayEvents(const std::string& id);
 
  private:
   struct DbCloser {

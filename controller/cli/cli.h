@@ -5,6 +5,7 @@
 
 #include <google/protobuf/message.h>
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 
 #include <CLI/CLI.hpp>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/endpoint.h"
+#include "common/grpc_status.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faultline/v1/faults.pb.h"
 
@@ -48,6 +50,26 @@ constexpr int kRpcTimeoutSeconds = 30;
 absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerStub(const CliContext& ctx);
 void Deadline(grpc::ClientContext* c);
 
+// Calls one unary method of the controller; prints the error on failure.
+template <typename Req, typename Resp>
+bool Call(CliContext& ctx,
+          grpc::Status (v1::Controller::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+          const Req& req, Resp* resp) {
+  auto stub = ControllerStub(ctx);
+  if (!stub.ok()) {
+    ctx.Fail(stub.status());
+    return false;
+  }
+  grpc::ClientContext c;
+  Deadline(&c);
+  grpc::Status st = ((**stub).*method)(&c, req, resp);
+  if (!st.ok()) {
+    ctx.Fail(FromGrpcStatus(st));
+    return false;
+  }
+  return true;
+}
+
 // `info`, `inject`, `preflight`, `faults`, `revert` (straight to one agent).
 void AddAgentCommands(CLI::App& app, CliContext& ctx);
 // The FaultSpec that `faultline inject KIND ARGS...` sends, built (and with
@@ -78,6 +100,9 @@ void AddScheduleCommands(CLI::App& app, CliContext& ctx);
 // INVALID_ARGUMENT naming `field`.
 absl::StatusOr<int64_t> ParseTimeArg(const std::string& field, const std::string& text,
                                      int64_t now_unix_ns);
+
+// `gameday start|status|approve|note|abort|report` (docs/gamedays.md).
+void AddGameDayCommands(CLI::App& app, CliContext& ctx);
 
 // `certs init DIR`, `certs issue ROLE NAME` (local; no daemon needed).
 void AddCertsCommands(CLI::App& app, CliContext& ctx);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   faultline::cli::AddAgentCommands(app, ctx);
   faultline::cli::AddControllerCommands(app, ctx);
   faultline::cli::AddScheduleCommands(app, ctx);
+  faultline::cli::AddGameDayCommands(app, ctx);
   faultline::cli::AddCertsCommands(app, ctx);
   if (absl::Status utf8 = faultline::cli::CheckArgsUtf8(argc, argv); !utf8.ok()) {
     ctx.Fail(utf8);

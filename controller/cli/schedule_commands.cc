@@ -29,26 +29,6 @@ struct ScheduleFlags {
   bool dry_run = false;
 };
 
-// Calls one unary method of the controller; prints the error on failure.
-template <typename Req, typename Resp>
-bool Call(CliContext& ctx,
-          grpc::Status (v1::Controller::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-          const Req& req, Resp* resp) {
-  auto stub = ControllerStub(ctx);
-  if (!stub.ok()) {
-    ctx.Fail(stub.status());
-    return false;
-  }
-  grpc::ClientContext c;
-  Deadline(&c);
-  grpc::Status st = ((**stub).*method)(&c, req, resp);
-  if (!st.ok()) {
-    ctx.Fail(FromGrpcStatus(st));
-    return false;
-  }
-  return true;
-}
-
 std::string Ms(bool has, double ms, double err) {
   return has ? fmt::format("{:.0f}±{:.0f}", ms, err) : "-";
 }

@@ -175,6 +175,7 @@ class Campaign {
   void AddExperimentCases();
   void AddDrillCases();  // `drill:` experiment files
   void AddScheduleCases();  // `schedule ...`, `blackout ...` through the controller
+  void AddGameDayCases();   // `gameday ...` through the controller
   void AddDaemonCases();
   void AddRegistrationCases();
 
@@ -817,6 +818,45 @@ duration: 1s
   AddCli(m, "delete an unknown blackout", CtlCli({"blackout", "delete", "nosuch"}), "no blackout");
   // Nothing of the above was stored.
   AddGoodCli(m, "no schedule was stored", CtlCli({"schedules"}));
+}
+
+void Campaign::AddGameDayCases() {
+  const std::string m = "gameday";
+  auto runbook = [&](const std::string& name, const std::string& yaml) {
+    return WriteFile(name, yaml);
+  };
+  const std::string missing =
+      runbook("gd-missing.yaml", "gameday: g\nsteps: [{experiment: no-such-file.yaml}]\n");
+  const std::string fifo_step = runbook(
+      "gd-fifo.yaml", "gameday: g\nsteps: [{experiment: " + fifo_ + "}]\n");
+  const std::string long_gate = runbook(
+      "gd-gate.yaml", "gameday: g\nsteps: [{gate: {prompt: p, timeout: 48h}}]\n");
+  const std::string nested = runbook(
+      "gd-nested.yaml",
+      "gameday: g\nsteps: [{parallel: [{note: a}, {gate: {prompt: p}}]}]\n");
+  const std::string two = runbook("gd-two.yaml", "gameday: g\nsteps: [{note: a, wait: 1s}]\n");
+  const std::string bad_name = runbook("gd-name.yaml", "gameday: G Day\nsteps: [{note: a}]\n");
+  AddCli(m, "start a FIFO", CtlCli({"gameday", "start", fifo_}), "not a regular file");
+  AddCli(m, "start: a step's file is missing", CtlCli({"gameday", "start", missing}),
+         "no-such-file.yaml");
+  AddCli(m, "start: a step's file is a FIFO", CtlCli({"gameday", "start", fifo_step}),
+         "not a regular file");
+  AddCli(m, "start: gate timeout 48h", CtlCli({"gameday", "start", long_gate}),
+         "steps[0].gate.timeout: at most");
+  AddCli(m, "start: a gate in parallel", CtlCli({"gameday", "start", nested}),
+         "steps[0].parallel[1]: a gate cannot run in parallel");
+  AddCli(m, "start: a step of two kinds", CtlCli({"gameday", "start", two}),
+         "steps[0]: more than one");
+  AddCli(m, "start: bad name", CtlCli({"gameday", "start", bad_name}), "gameday: must match");
+  AddCli(m, "approve an unknown game day", CtlCli({"gameday", "approve", "nosuch"}),
+         "no game day");
+  AddCli(m, "abort an unknown game day", CtlCli({"gameday", "abort", "nosuch"}), "no game day");
+  AddCli(m, "note an unknown game day", CtlCli({"gameday", "note", "nosuch", "hello"}),
+         "no game day");
+  AddCli(m, "report --format pdf", CtlCli({"gameday", "report", "nosuch", "--format", "pdf"}),
+         "--format");
+  // Nothing of the above was stored.
+  AddGoodCli(m, "no game day was stored", CtlCli({"gameday", "status"}));
 }
 
 void Campaign::AddCliMiscCases() {
@@ -1800,6 +1840,7 @@ void Campaign::AddCases() {
   AddInjectCases();
   AddCliMiscCases();
   AddScheduleCases();
+  AddGameDayCases();
   AddRpcCases();
   AddExperimentCases();
   AddDaemonCases();

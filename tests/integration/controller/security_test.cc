@@ -16,6 +16,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/endpoint.h"
 #include "common/status_macros.h"
@@ -239,6 +240,8 @@ TEST_F(SecurityTest, ViewerSeesSchedulesButCannotChangeThem) {
 name: pause-db
 targets:
   db: {labels: {role: db}, count: 1}
+probes:
+  - {name: svc, tcp: {address: "127.0.0.1:9"}}
 faults:
   - on: db
     pause: {process: {name: fltest-nothing}}
@@ -266,6 +269,52 @@ duration: 1s
   ASSERT_EQ(adds.size(), 2u) << ReadAll(dir_->Path("controller-audit.log"));
   EXPECT_EQ(Field(adds[0], "code"), "PERMISSION_DENIED");
   EXPECT_EQ(Field(adds[1], "result"), "ok");
+}
+
+TEST_F(SecurityTest, GameDayActionsCarryTheCallersIdentity) {
+  ASSERT_OK(dir_->WriteFile("gd.yaml", R"(
+gameday: fltest-gd
+steps:
+  - note: Announce it.
+  - gate: {prompt: "Ready?", timeout: 60s}
+  - wait: 100ms
+)"));
+  CommandResult r = Cli(certs_.Viewer(), {"gameday", "start", dir_->Path("gd.yaml")});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("StartGameDay: spiffe://faultline/viewer/fltest-viewer may not "
+                               "call it (role viewer); it needs operator"));
+  r = Cli(certs_.Client(), {"-o", "json", "gameday", "start", dir_->Path("gd.yaml")});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  google::protobuf::Struct started;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &started).ok()) << r.out;
+  const std::string id = Field(started, "id");
+  ASSERT_THAT(id, ::testing::StartsWith("fltest-gd-")) << r.out;
+  // Waiting at the gate: a viewer sees it and may not approve it.
+  for (int i = 0; i < 100; ++i) {
+    r = Cli(certs_.Viewer(), {"gameday", "status", id});
+    if (r.out.find("WAITING at step 2") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_THAT(r.out, HasSubstr("WAITING at step 2: Ready?")) << r.Describe();
+  r = Cli(certs_.Viewer(), {"gameday", "approve", id});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED"));
+  r = Cli(certs_.Client(), {"gameday", "approve", id, "--note", "on-call ready"});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  for (int i = 0; i < 100; ++i) {
+    r = Cli(certs_.Viewer(), {"gameday", "report", id});
+    if (r.out.find("**state**: completed") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("**result**: pass"));
+  EXPECT_THAT(r.out, HasSubstr("| 2 | gate | Ready? | ok |"));
+  EXPECT_THAT(r.out, HasSubstr("spiffe://faultline/operator/"));
+  EXPECT_THAT(r.out, HasSubstr("approved: on-call ready"));
+  auto approvals = AuditLines(dir_->Path("controller-audit.log"), "ApproveGameDay");
+  ASSERT_EQ(approvals.size(), 2u) << ReadAll(dir_->Path("controller-audit.log"));
+  EXPECT_EQ(Field(approvals[0], "code"), "PERMISSION_DENIED");
+  EXPECT_EQ(Field(approvals[1], "result"), "ok");
 }
 
 TEST_F(SecurityTest, OperatorCannotRegisterAndNamesMustMatchCertificates) {

@@ -10,7 +10,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -69,6 +72,12 @@ class TestController {
         grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
   ~TestController() {
+    {
+      std::lock_guard<std::mutex> lock(beat_mu_);
+      beat_stop_ = true;
+    }
+    beat_cv_.notify_all();
+    if (beats_.joinable()) beats_.join();
     server_->Shutdown(std::chrono::system_clock::now());
     http_.reset();  // scrapes read the service
   }
@@ -91,6 +100,30 @@ class TestController {
     *req.mutable_info() = agent.MakeInfo();
     v1::RegisterResponse resp;
     ASSERT_TRUE(stub_->Register(&ctx, req, &resp).ok());
+  }
+
+  // Registers `agent` and heartbeats for it every 100 ms (fake agents send
+  // none; an agent is unhealthy 300 ms after its last) until the controller
+  // goes: for runs that start later (schedules, game days).
+  void RegisterAndBeat(FakeAgent& agent) {
+    Register(agent);
+    v1::RegisterRequest req;
+    req.set_address(agent.address());
+    *req.mutable_info() = agent.MakeInfo();
+    std::lock_guard<std::mutex> lock(beat_mu_);
+    beating_.push_back(req);
+    if (beats_.joinable()) return;
+    beats_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(beat_mu_);
+      while (!beat_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return beat_stop_; })) {
+        for (const auto& r : beating_) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+          v1::RegisterResponse resp;
+          (void)stub_->Heartbeat(&ctx, r, &resp);
+        }
+      }
+    });
   }
 
   // Runs `yaml`; returns the report and the progress phases seen.
@@ -129,6 +162,11 @@ class TestController {
   std::string address_;
   std::unique_ptr<v1::Controller::Stub> stub_;
   std::unique_ptr<metrics::HttpEndpoint> http_;
+  std::mutex beat_mu_;
+  std::condition_variable beat_cv_;
+  bool beat_stop_ = false;
+  std::vector<v1::RegisterRequest> beating_;
+  std::thread beats_;
 };
 
 inline std::string Experiment(const std::string& interval, const std::string& rto,

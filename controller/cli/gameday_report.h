@@ -1,0 +1,23 @@
+// Renderings of a game day: the terminal timeline (`gameday status`) and the
+// report (`gameday report --format md|html|json`).
+#ifndef FAULTLINE_CONTROLLER_CLI_GAMEDAY_REPORT_H_
+#define FAULTLINE_CONTROLLER_CLI_GAMEDAY_REPORT_H_
+
+#include <string>
+
+#include "faultline/v1/controller.pb.h"
+
+namespace faultline::cli {
+
+// The header and the steps, for a terminal.
+std::string GameDayText(const v1::GameDayStatus& gd);
+// One timeline line: "10:15:03 +1m02s  step 2  approved  alice: ready".
+std::string GameDayEventLine(const v1::GameDayStatus& gd, const v1::GameDayEvent& ev);
+// The report: header, every step with its times, the timeline, the runs.
+std::string GameDayMarkdown(const v1::GameDayStatus& gd);
+// The same as one self-contained HTML page (every user text escaped).
+std::string GameDayHtml(const v1::GameDayStatus& gd);
+
+}  // namespace faultline::cli
+
+#endif  // FAULTLINE_CONTROLLER_CLI_GAMEDAY_REPORT_H_
