@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -170,6 +171,15 @@ absl::StatusOr<uint64_t> ParseRate(const std::string& field, const std::string& 
     }
   }
   return bad(unit.empty() ? "missing unit" : fmt::format("unknown unit \"{}\"", Printable(unit)));
+}
+
+std::string FormatUtc(int64_t unix_ns) {
+  if (unix_ns == 0) return "-";
+  const time_t secs = static_cast<time_t>(unix_ns / 1000000000);
+  tm utc{};
+  gmtime_r(&secs, &utc);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1,
+                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
 }  // namespace faultline

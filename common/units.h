@@ -17,6 +17,8 @@ namespace faultline {
 absl::StatusOr<std::chrono::nanoseconds> ParseDuration(const std::string& field,
                                                        const std::string& text);
 std::string FormatDuration(std::chrono::nanoseconds d);
+// "2026-11-25 20:31:05" (UTC); "-" for 0.
+std::string FormatUtc(int64_t unix_ns);
 
 // Bytes with an optional binary suffix: K/KB/KiB = 1024, M, G, T likewise.
 absl::StatusOr<uint64_t> ParseSize(const std::string& field, const std::string& text);

@@ -453,6 +453,11 @@ grpc::Status ControllerService::ListAgents(grpc::ServerContext* ctx, const v1::L
   if (auto caller = authorizer_->Authorize(ctx, "ListAgents", kReaders); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
+  *resp = AgentsNow();
+  return grpc::Status::OK;
+}
+
+v1::ListAgentsResponse ControllerService::AgentsNow() {
   std::vector<v1::AgentStatus> list;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -487,8 +492,33 @@ grpc::Status ControllerService::ListAgents(grpc::ServerContext* ctx, const v1::L
     });
   }
   for (auto& t : askers) t.join();
-  for (auto& s : list) *resp->add_agents() = std::move(s);
-  return grpc::Status::OK;
+  v1::ListAgentsResponse resp;
+  for (auto& s : list) *resp.add_agents() = std::move(s);
+  return resp;
+}
+
+// ---- The dashboard's reads (web::DashboardData) ----
+
+absl::StatusOr<v1::ListAgentsResponse> ControllerService::DashboardAgents() { return AgentsNow(); }
+
+absl::StatusOr<std::vector<v1::RunReport>> ControllerService::DashboardRuns(int limit) {
+  return store_->ListRuns(limit);
+}
+
+absl::StatusOr<v1::RunReport> ControllerService::DashboardRun(const std::string& run_id) {
+  return store_->GetRun(run_id);
+}
+
+absl::StatusOr<std::vector<v1::ScheduleStatus>> ControllerService::DashboardSchedules() {
+  return scheduler_->List();
+}
+
+absl::StatusOr<std::vector<v1::GameDayStatus>> ControllerService::DashboardGameDays(int limit) {
+  return gamedays_->List(limit);
+}
+
+absl::StatusOr<v1::GameDayStatus> ControllerService::DashboardGameDay(const std::string& id) {
+  return gamedays_->Get(id);
 }
 
 grpc::Status ControllerService::RunExperiment(grpc::ServerContext* ctx,

@@ -21,6 +21,7 @@
 #include "controller/runner.h"
 #include "controller/scheduler.h"
 #include "controller/store.h"
+#include "web/dashboard.h"
 #include "faultline/v1/controller.grpc.pb.h"
 
 namespace faultline::controller {
@@ -57,7 +58,8 @@ absl::Status ValidateRegistration(const v1::RegisterRequest& request);
 // Only accepted registrations reach the store.
 class ControllerService final : public v1::Controller::Service,
                                 public ScheduledRuns,
-                                public GameDayRuns {
+                                public GameDayRuns,
+                                public web::DashboardData {
  public:
   ControllerService(Store* store, ControllerOptions options);
   ~ControllerService() override;
@@ -82,6 +84,15 @@ class ControllerService final : public v1::Controller::Service,
   v1::RunReport RunForGameDay(const std::string& run_id, const v1::Experiment& exp,
                               const std::string& gameday,
                               const std::function<bool()>& cancelled) override;
+
+  // web::DashboardData (the dashboard's pages; no caller check: the HTTP
+  // listener is read-only and bound where the operator chose).
+  absl::StatusOr<v1::ListAgentsResponse> DashboardAgents() override;
+  absl::StatusOr<std::vector<v1::RunReport>> DashboardRuns(int limit) override;
+  absl::StatusOr<v1::RunReport> DashboardRun(const std::string& run_id) override;
+  absl::StatusOr<std::vector<v1::ScheduleStatus>> DashboardSchedules() override;
+  absl::StatusOr<std::vector<v1::GameDayStatus>> DashboardGameDays(int limit) override;
+  absl::StatusOr<v1::GameDayStatus> DashboardGameDay(const std::string& id) override;
 
   grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*,
                         v1::RegisterResponse*) override;
@@ -139,6 +150,8 @@ class ControllerService final : public v1::Controller::Service,
   grpc::Status RegisterOrHeartbeat(grpc::ServerContext* ctx, const char* method,
                                    const v1::RegisterRequest* req, v1::RegisterResponse* resp);
   bool Healthy(const Agent& a) const;
+  // Every agent with its health, and its active faults asked of it.
+  v1::ListAgentsResponse AgentsNow();
   std::vector<AgentRef> Snapshot();
   // The registered name of the agent at `address` (the address if none).
   std::string NameAt(const std::string& address);

@@ -503,4 +503,15 @@ int RecoveredAfter(const v1::Experiment& exp) {
                                                 : kDefaultRecoveredAfter;
 }
 
+std::string IdNameProblem(const std::string& field, const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 63 &&
+                  (absl::ascii_islower(name[0]) || absl::ascii_isdigit(name[0])) &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
+                  });
+  if (ok) return "";
+  return fmt::format("{}: must match [a-z0-9][a-z0-9-]{{0,62}} (it starts each run id), got \"{}\"",
+                     field, Printable(name));
+}
+
 }  // namespace faultline::controller

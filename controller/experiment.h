@@ -22,6 +22,10 @@ inline constexpr int kDefaultRecoveredAfter = 3;
 bool CheckDuration(const std::string& path, const std::string& text, bool required,
                    std::vector<std::string>* problems, std::chrono::nanoseconds* out = nullptr);
 
+// "" when `name` can start run ids ([a-z0-9][a-z0-9-]{0,62}: schedules, game
+// days); else the problem, "FIELD: must match ...".
+std::string IdNameProblem(const std::string& field, const std::string& name);
+
 // Parses the YAML text of an experiment. Unknown fields and wrong types are
 // INVALID_ARGUMENT, one "path: reason" per line. Does not validate semantics.
 absl::StatusOr<v1::Experiment> ParseExperimentYaml(const std::string& yaml);

@@ -18,6 +18,7 @@
 #include "controller/controller_service.h"
 #include "controller/store.h"
 #include "metrics/http_endpoint.h"
+#include "web/dashboard.h"
 #include "probes/exec_policy.h"
 
 namespace {
@@ -194,7 +195,9 @@ int main(int argc, char** argv) {
   // After the service: stopped (and its scrapes over) before the service goes.
   std::unique_ptr<metrics::HttpEndpoint> http_endpoint;
   if (!http.empty()) {
-    auto started = metrics::HttpEndpoint::Start("--http", http, {metrics::MetricsRoute(&registry)});
+    std::vector<metrics::HttpRoute> routes = web::DashboardRoutes(&service);
+    routes.push_back(metrics::MetricsRoute(&registry));
+    auto started = metrics::HttpEndpoint::Start("--http", http, std::move(routes));
     if (!started.ok()) return Fail(started.status());
     http_endpoint = *std::move(started);
   }

@@ -1180,6 +1180,7 @@ v1::RunReport ExperimentRun::Finish(const End& end) {
   report_.set_state("done");
   report_.set_ended_unix_ns(NowRealtimeNs());
   Event("ended", report_.ended_unix_ns(), "", end.verdict);
+  FillProbeStrips();
   auto* tl = report_.mutable_timeline();
   std::stable_sort(tl->begin(), tl->end(), [](const v1::TimelineEvent& a,
                                               const v1::TimelineEvent& b) {
@@ -1191,6 +1192,39 @@ v1::RunReport ExperimentRun::Finish(const End& end) {
   Progress("done", end.verdict);
   spdlog::info("run {} ({}): {}: {}", run_id_, exp_.name(), end.verdict, end.reason);
   return report_;
+}
+
+void ExperimentRun::FillProbeStrips() {
+  constexpr int kMaxSegments = 2000;
+  absl::MutexLock lock(&mu_);
+  report_.clear_probe_strips();
+  for (size_t p = 0; p < probe_states_.size() && p < probes_.size(); ++p) {
+    std::vector<timeline::ProbeObservation> samples = probe_states_[p].samples;
+    std::sort(samples.begin(), samples.end(),
+              [](const auto& a, const auto& b) { return a.time_ns < b.time_ns; });
+    v1::ProbeStrip* strip = report_.add_probe_strips();
+    strip->set_probe(probes_[p]->probe.name());
+    strip->set_samples(static_cast<int32_t>(samples.size()));
+    v1::ProbeSegment* seg = nullptr;
+    for (const auto& s : samples) {
+      const double at = Ms(s.time_ns - report_.started_unix_ns());
+      if (seg != nullptr && seg->ok() == s.ok) {
+        seg->set_to_ms(at);
+        seg->set_samples(seg->samples() + 1);
+        continue;
+      }
+      if (seg != nullptr) seg->set_to_ms(at);
+      if (strip->segments_size() >= kMaxSegments) {
+        strip->set_truncated(true);
+        break;
+      }
+      seg = strip->add_segments();
+      seg->set_from_ms(at);
+      seg->set_to_ms(at);
+      seg->set_ok(s.ok);
+      seg->set_samples(1);
+    }
+  }
 }
 
 void ExperimentRun::Save() {

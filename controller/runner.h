@@ -212,6 +212,8 @@ class ExperimentRun {
   void SetFigures(const timeline::RunResult& fig, int need);
   v1::RunReport Finish(const End& end);
   void Save();
+  // report_.probe_strips from every probe's samples (at the end).
+  void FillProbeStrips();
 
   const std::string run_id_;
   const v1::Experiment exp_;

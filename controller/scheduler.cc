@@ -7,7 +7,6 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/text.h"
@@ -111,16 +110,6 @@ absl::StatusOr<v1::Experiment> ValidateSchedule(const v1::ScheduleSpec& spec) {
   return exp;
 }
 
-std::string IdNameProblem(const std::string& field, const std::string& name) {
-  const bool ok = !name.empty() && name.size() <= 63 &&
-                  (absl::ascii_islower(name[0]) || absl::ascii_isdigit(name[0])) &&
-                  std::all_of(name.begin(), name.end(), [](char c) {
-                    return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
-                  });
-  if (ok) return "";
-  return fmt::format("{}: must match [a-z0-9][a-z0-9-]{{0,62}} (it starts each run id), got \"{}\"",
-                     field, Printable(name));
-}
 
 std::string ScheduledRunId(const std::string& schedule, int64_t scheduled_unix_ns) {
   return fmt::format("{}-{}", schedule,

@@ -53,9 +53,6 @@ absl::StatusOr<schedule::ScheduleTimes> TimesOf(const v1::ScheduleSpec& spec, ab
 // Checks every field of a spec and loads its experiment: INVALID_ARGUMENT
 // listing each problem ("field: reason").
 absl::StatusOr<v1::Experiment> ValidateSchedule(const v1::ScheduleSpec& spec);
-// "" when `name` can start run ids ([a-z0-9][a-z0-9-]{0,62}); else the
-// problem, "FIELD: must match ...".
-std::string IdNameProblem(const std::string& field, const std::string& name);
 // A scheduled run's id: "<schedule>-<YYYYMMDD-HHMMSS>" of the tick in UTC.
 std::string ScheduledRunId(const std::string& schedule, int64_t scheduled_unix_ns);
 

@@ -9,7 +9,7 @@
 
 #include "common/yaml_proto.h"
 #include "controller/cli/cli.h"
-#include "controller/cli/gameday_report.h"
+#include "web/gameday_report.h"
 #include "controller/cli/report.h"
 #include "controller/gameday.h"
 
@@ -29,7 +29,7 @@ void CmdStart(CliContext& ctx, const std::string& file) {
   v1::GameDayStatus resp;
   if (!Call(ctx, &v1::Controller::Stub::StartGameDay, *req, &resp)) return;
   if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
-  std::printf("%s", GameDayText(resp).c_str());
+  std::printf("%s", web::GameDayText(resp).c_str());
   std::printf("follow it: faultline gameday status %s --follow\n", resp.id().c_str());
 }
 
@@ -56,8 +56,8 @@ void CmdStatus(CliContext& ctx, const std::string& id, bool follow) {
   if (!Call(ctx, &v1::Controller::Stub::GetGameDay, req, &gd)) return;
   if (!follow) {
     if (ctx.Json()) return (void)std::printf("%s\n", ToJson(gd).c_str());
-    std::printf("%s\ntimeline (UTC)\n", GameDayText(gd).c_str());
-    for (const auto& ev : gd.events()) std::printf("  %s\n", GameDayEventLine(gd, ev).c_str());
+    std::printf("%s\ntimeline (UTC)\n", web::GameDayText(gd).c_str());
+    for (const auto& ev : gd.events()) std::printf("  %s\n", web::GameDayEventLine(gd, ev).c_str());
     return;
   }
   // The timeline as it grows: each new event once, until the game day ends.
@@ -68,7 +68,7 @@ void CmdStatus(CliContext& ctx, const std::string& id, bool follow) {
       if (ctx.Json()) {
         std::printf("%s\n", ToJson(gd.events(shown)).c_str());
       } else {
-        std::printf("%s\n", GameDayEventLine(gd, gd.events(shown)).c_str());
+        std::printf("%s\n", web::GameDayEventLine(gd, gd.events(shown)).c_str());
       }
     }
     if (!ctx.Json() && gd.state() == "waiting" && last_state != "waiting") {
@@ -81,7 +81,7 @@ void CmdStatus(CliContext& ctx, const std::string& id, bool follow) {
     std::this_thread::sleep_for(kFollowEvery);
     if (!Call(ctx, &v1::Controller::Stub::GetGameDay, req, &gd)) return;
   }
-  if (!ctx.Json()) std::printf("%s", GameDayText(gd).c_str());
+  if (!ctx.Json()) std::printf("%s", web::GameDayText(gd).c_str());
 }
 
 void CmdAction(CliContext& ctx, const std::string& action, const std::string& id,
@@ -95,7 +95,7 @@ void CmdAction(CliContext& ctx, const std::string& action, const std::string& id
                                     : &v1::Controller::Stub::AbortGameDay;
   if (!Call(ctx, method, req, &resp)) return;
   if (ctx.Json()) return (void)std::printf("%s\n", ToJson(resp).c_str());
-  std::printf("%s", GameDayText(resp).c_str());
+  std::printf("%s", web::GameDayText(resp).c_str());
 }
 
 void CmdReport(CliContext& ctx, const std::string& id, const std::string& format) {
@@ -107,8 +107,8 @@ void CmdReport(CliContext& ctx, const std::string& id, const std::string& format
   req.set_id(id);
   v1::GameDayStatus gd;
   if (!Call(ctx, &v1::Controller::Stub::GetGameDay, req, &gd)) return;
-  const std::string out = format == "md"     ? GameDayMarkdown(gd)
-                          : format == "html" ? GameDayHtml(gd)
+  const std::string out = format == "md"     ? web::GameDayMarkdown(gd)
+                          : format == "html" ? web::GameDayHtml(gd)
                                              : ToJson(gd) + "\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
 }

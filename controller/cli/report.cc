@@ -19,14 +19,6 @@ std::string Figure(double ms, double err) { return fmt::format("{:.0f} ms ± {:.
 
 }  // namespace
 
-std::string FormatUtc(int64_t unix_ns) {
-  if (unix_ns == 0) return "-";
-  const time_t secs = static_cast<time_t>(unix_ns / 1000000000);
-  tm utc{};
-  gmtime_r(&secs, &utc);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1,
-                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
-}
 
 // "12, 13, 14 (+17 more)": the first lost sequence numbers.
 std::string FirstLost(const v1::DataResult& d) {

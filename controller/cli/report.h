@@ -5,14 +5,13 @@
 #include <cstdint>
 #include <string>
 
+#include "common/units.h"  // FormatUtc
 #include "faultline/v1/controller.pb.h"
 
 namespace faultline::cli {
 
 std::string TextReport(const v1::RunReport& run);
 std::string MarkdownReport(const v1::RunReport& run);
-// "2026-11-25 20:31:05" (UTC); "-" for 0.
-std::string FormatUtc(int64_t unix_ns);
 
 }  // namespace faultline::cli
 

@@ -304,8 +304,7 @@ TEST_F(ZoneOutage, CutsTheZoneBothWaysAndNothingElse) {
   // to ± the clock error: 20 ms, give or take what the measurement itself cannot
   // tell apart (the clock error grows on a loaded host).
   // Under the sanitizers (scripts/test's stage 2) the bound is scaled.
-  const char* slack_env = std::getenv("FAULTLINE_TIMING_SLACK");
-  const double slack = slack_env != nullptr ? std::max(1.0, std::atof(slack_env)) : 1.0;
+  const double slack = itest::TimingSlack();
   EXPECT_LE(report.start_skew_ms(), 20.0 * slack + 2 * report.clock_error_ms());
   // The end includes each agent's revert work (deleting its table), which six
   // agents on two cores do at once: a coarse bound.

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -271,6 +272,11 @@ absl::Status RunChecked(const std::vector<std::string>& argv,
   CommandResult r = RunCommand(argv, timeout);
   if (r.ok()) return absl::OkStatus();
   return absl::InternalError(r.Describe());
+}
+
+double TimingSlack() {
+  const char* slack = std::getenv("FAULTLINE_TIMING_SLACK");
+  return slack != nullptr ? std::max(1.0, std::atof(slack)) : 1.0;
 }
 
 }  // namespace faultline::itest

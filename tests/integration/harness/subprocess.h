@@ -95,6 +95,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 // The processes whose parent is `parent` (a scan of /proc).
 std::vector<pid_t> ChildPids(pid_t parent);
 
+// FAULTLINE_TIMING_SLACK (scripts/test sets 3 under the sanitizers; at least
+// 1, and 1 when unset): tests that bound a latency multiply the bound by it.
+double TimingSlack();
+
 // Runs argv and turns a non-zero exit into an error carrying its stderr.
 absl::Status RunChecked(const std::vector<std::string>& argv,
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));

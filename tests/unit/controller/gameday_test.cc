@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "common/clock.h"
-#include "controller/cli/gameday_report.h"
+#include "web/gameday_report.h"
 #include "controller/gameday.h"
 #include "tests/unit/controller/test_controller.h"
 
@@ -149,13 +149,13 @@ steps:
   EXPECT_THAT(Step(st, "6").detail(), HasSubstr("failed as expected"));
 
   // The report holds every step with its times, the note and the approval.
-  const std::string md = cli::GameDayMarkdown(st);
+  const std::string md = web::GameDayMarkdown(st);
   for (const char* want : {"Announce the game day.", "Traffic normal and on-call ready?",
                            "outage.yaml", "approved: ready", "on-call is Alice", "| 6 | check |",
                            "result**: pass"}) {
     EXPECT_THAT(md, HasSubstr(want));
   }
-  EXPECT_THAT(cli::GameDayHtml(st), HasSubstr("<b id=\"result\">pass</b>"));
+  EXPECT_THAT(web::GameDayHtml(st), HasSubstr("<b id=\"result\">pass</b>"));
 
   // Nothing waits now: a second approval is refused.
   grpc::Status again = Action(c, &v1::Controller::Stub::ApproveGameDay, id, "");

@@ -19,6 +19,7 @@
 
 #include "controller/controller_service.h"
 #include "metrics/http_endpoint.h"
+#include "web/dashboard.h"
 #include "tests/unit/controller/fake_agent.h"
 #include "tests/unit/metrics/exposition.h"
 
@@ -60,7 +61,9 @@ class TestController {
     };
     o.metrics = &metrics_;
     service_ = std::make_unique<ControllerService>(store_.get(), o);
-    http_ = *metrics::HttpEndpoint::Start("--http", "127.0.0.1:0", {metrics::MetricsRoute(&registry_)});
+    std::vector<metrics::HttpRoute> routes = web::DashboardRoutes(service_.get());
+    routes.push_back(metrics::MetricsRoute(&registry_));
+    http_ = *metrics::HttpEndpoint::Start("--http", "127.0.0.1:0", std::move(routes));
     EXPECT_TRUE(service_->Recover().ok());
     grpc::ServerBuilder b;
     int port = 0;
@@ -150,6 +153,9 @@ class TestController {
 
   v1::Controller::Stub* stub() { return stub_.get(); }
   Store* store() { return store_.get(); }
+  ControllerService* service() { return service_.get(); }
+  // The --http listener's address (the dashboard and /metrics).
+  const std::string& http_address() const { return http_->address(); }
   const std::string& address() const { return address_; }
 
  private:

@@ -1,13 +1,13 @@
-// Renderings of a game day: the terminal timeline (`gameday status`) and the
-// report (`gameday report --format md|html|json`).
-#ifndef FAULTLINE_CONTROLLER_CLI_GAMEDAY_REPORT_H_
-#define FAULTLINE_CONTROLLER_CLI_GAMEDAY_REPORT_H_
+// Renderings of a game day: the terminal timeline (`gameday status`), the
+// report (`gameday report --format md|html`) and the dashboard's game-day page.
+#ifndef FAULTLINE_WEB_GAMEDAY_REPORT_H_
+#define FAULTLINE_WEB_GAMEDAY_REPORT_H_
 
 #include <string>
 
 #include "faultline/v1/controller.pb.h"
 
-namespace faultline::cli {
+namespace faultline::web {
 
 // The header and the steps, for a terminal.
 std::string GameDayText(const v1::GameDayStatus& gd);
@@ -17,7 +17,9 @@ std::string GameDayEventLine(const v1::GameDayStatus& gd, const v1::GameDayEvent
 std::string GameDayMarkdown(const v1::GameDayStatus& gd);
 // The same as one self-contained HTML page (every user text escaped).
 std::string GameDayHtml(const v1::GameDayStatus& gd);
+// The page's body without <html>/<head> (the dashboard's live part).
+std::string GameDayHtmlBody(const v1::GameDayStatus& gd);
 
-}  // namespace faultline::cli
+}  // namespace faultline::web
 
-#endif  // FAULTLINE_CONTROLLER_CLI_GAMEDAY_REPORT_H_
+#endif  // FAULTLINE_WEB_GAMEDAY_REPORT_H_

@@ -1,4 +1,4 @@
-#include "controller/cli/gameday_report.h"
+#include "web/gameday_report.h"
 
 #include <fmt/format.h>
 
@@ -6,11 +6,14 @@
 
 #include "common/text.h"
 #include "common/units.h"
-#include "controller/cli/cli.h"
-#include "controller/cli/report.h"
+#include "web/html.h"
 
-namespace faultline::cli {
+namespace faultline::web {
 namespace {
+
+// User text for a terminal or a Markdown cell: escaped, whole (notes and
+// prompts are at most 4 KiB).
+std::string Term(const std::string& s) { return Printable(s, 4096); }
 
 // "+1m02s" from the game day's start.
 std::string Offset(const v1::GameDayStatus& gd, int64_t at_unix_ns) {
@@ -38,25 +41,11 @@ std::string Header(const v1::GameDayStatus& gd) {
   return fmt::format("game day {} ({}): {}", gd.id(), gd.name(), state);
 }
 
-std::string Html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // Markdown table cells: no line breaks, pipes escaped.
 std::string Cell(const std::string& s) {
   std::string out;
-  for (char c : Printable(s)) {
+  for (char c : Term(s)) {
     if (c == '|') out += "\\|";
     else out += c;
   }
@@ -69,36 +58,36 @@ std::string GameDayEventLine(const v1::GameDayStatus& gd, const v1::GameDayEvent
   std::string who = ev.actor() == "controller" ? "" : ev.actor() + ": ";
   return fmt::format("{} {:>9}  {:<8} {:<12} {}{}{}", Clock(ev.at_unix_ns()),
                      Offset(gd, ev.at_unix_ns()), ev.step().empty() ? "" : "step " + ev.step(),
-                     ev.kind(), Printable(who), ev.outcome().empty() ? "" : "[" + ev.outcome() + "] ",
-                     Printable(ev.text()));
+                     ev.kind(), Term(who), ev.outcome().empty() ? "" : "[" + ev.outcome() + "] ",
+                     Term(ev.text()));
 }
 
 std::string GameDayText(const v1::GameDayStatus& gd) {
   std::string out = Header(gd) + "\n";
-  if (!gd.description().empty()) out += "  " + Printable(gd.description()) + "\n";
+  if (!gd.description().empty()) out += "  " + Term(gd.description()) + "\n";
   out += fmt::format("  started {} UTC by {}", FormatUtc(gd.started_unix_ns()),
-                     Printable(gd.started_by()));
+                     Term(gd.started_by()));
   if (gd.ended_unix_ns() != 0) out += fmt::format("; ended {} UTC", FormatUtc(gd.ended_unix_ns()));
   out += "\n";
   if (gd.state() == "waiting") {
     out += fmt::format("  WAITING at step {}: {}\n  approve: faultline gameday approve {} "
                        "[--note TEXT] (times out {} UTC)\n",
-                       gd.current_step(), Printable(gd.gate_prompt()), gd.id(),
+                       gd.current_step(), Term(gd.gate_prompt()), gd.id(),
                        FormatUtc(gd.gate_deadline_unix_ns()));
   }
   for (const auto& s : gd.steps()) {
     const bool branch = s.step().find('.') != std::string::npos;
     out += fmt::format("  {}{:<5} {:<10} {:<11} {:>9} {:>8}  {}{}\n", branch ? "  " : "", s.step(),
                        s.kind(), s.state(), Offset(gd, s.started_unix_ns()),
-                       Took(s.started_unix_ns(), s.ended_unix_ns()), Printable(s.title()),
-                       s.detail().empty() ? "" : " — " + Printable(s.detail()));
+                       Took(s.started_unix_ns(), s.ended_unix_ns()), Term(s.title()),
+                       s.detail().empty() ? "" : " — " + Term(s.detail()));
   }
   return out;
 }
 
 std::string GameDayMarkdown(const v1::GameDayStatus& gd) {
   std::string out = fmt::format("# Game day {}\n\n", gd.name());
-  if (!gd.description().empty()) out += faultline::Printable(gd.description(), 4096) + "\n\n";
+  if (!gd.description().empty()) out += Term(gd.description()) + "\n\n";
   out += fmt::format("- **id**: {}\n- **state**: {}\n- **result**: {}\n- **file**: {}\n"
                      "- **started**: {} UTC by {}\n- **ended**: {} UTC\n\n",
                      gd.id(), gd.state(), gd.result().empty() ? "-" : gd.result(),
@@ -136,14 +125,11 @@ std::string GameDayMarkdown(const v1::GameDayStatus& gd) {
 }
 
 std::string GameDayHtml(const v1::GameDayStatus& gd) {
-  std::string out = fmt::format(
-      "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Game day {}</title>\n"
-      "<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}"
-      "td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}"
-      ".ok{{color:#176b21}}.failed,.timed_out,.aborted,.interrupted{{color:#b00020}}"
-      ".waiting,.running{{color:#8a5a00}}</style></head><body>\n"
-      "<h1>Game day {}</h1>\n",
-      Html(gd.name()), Html(gd.name()));
+  return Page("Game day " + gd.name(), GameDayHtmlBody(gd));
+}
+
+std::string GameDayHtmlBody(const v1::GameDayStatus& gd) {
+  std::string out = fmt::format("<h1>Game day {}</h1>\n", Html(gd.name()));
   if (!gd.description().empty()) out += "<p>" + Html(gd.description()) + "</p>\n";
   out += fmt::format(
       "<p id=\"state\" class=\"{}\">{} &middot; result <b id=\"result\">{}</b></p>\n"
@@ -184,8 +170,7 @@ std::string GameDayHtml(const v1::GameDayStatus& gd) {
     }
     out += "</table>\n";
   }
-  out += "</body></html>\n";
   return out;
 }
 
-}  // namespace faultline::cli
+}  // namespace faultline::web
