@@ -121,6 +121,11 @@ ControllerService::ControllerService(Store* store, ControllerOptions options)
       authorizer_(options_.authorizer != nullptr ? options_.authorizer : &certificates_only_),
       clients_(options_.runner.dial),
       fleet_(options_.fleet),
+      run_options_([this] {
+        RunnerOptions r = options_.runner;
+        r.fleet = &fleet_;
+        return r;
+      }()),
       scheduler_(std::make_unique<Scheduler>(store, this, options_.metrics)),
       gamedays_(std::make_unique<GameDays>(store, this, &options_.runner.exec_policy)) {
   if (options_.metrics != nullptr) options_.metrics->registry()->OnScrape([this] { RefreshMetrics(); });
@@ -182,9 +187,7 @@ absl::Status ControllerService::StartScheduledRun(const std::string& run_id,
                                                   const v1::Experiment& exp,
                                                   const std::string& schedule,
                                                   int64_t scheduled_unix_ns) {
-  RunnerOptions runner = options_.runner;
-  runner.fleet = &fleet_;
-  auto run = std::make_shared<ExperimentRun>(run_id, exp, false, Snapshot(), runner, &clients_,
+  auto run = std::make_shared<ExperimentRun>(run_id, exp, false, Snapshot(), run_options_, &clients_,
                                              store_, [](const v1::RunProgress&) {});
   run->SetSchedule(schedule, scheduled_unix_ns);
   auto done = std::make_shared<std::atomic<bool>>(false);
@@ -276,9 +279,7 @@ v1::RunReport ControllerService::RunForGameDay(const std::string& run_id,
                                                const v1::Experiment& exp,
                                                const std::string& gameday,
                                                const std::function<bool()>& cancelled) {
-  RunnerOptions runner = options_.runner;
-  runner.fleet = &fleet_;
-  ExperimentRun run(run_id, exp, false, Snapshot(), runner, &clients_, store_,
+  ExperimentRun run(run_id, exp, false, Snapshot(), run_options_, &clients_, store_,
                     [](const v1::RunProgress&) {});
   run.SetGameDay(gameday);
   {
@@ -547,9 +548,7 @@ grpc::Status ControllerService::RunExperiment(grpc::ServerContext* ctx,
                           JsonQuote(run_id)),
               exp.status());
   if (!exp.ok()) return ToGrpcStatus(exp.status());
-  RunnerOptions runner = options_.runner;
-  runner.fleet = &fleet_;
-  ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), runner, &clients_, store_,
+  ExperimentRun run(run_id, *exp, req->dry_run(), Snapshot(), run_options_, &clients_, store_,
                     [writer](const v1::RunProgress& p) {
                       v1::RunUpdate u;
                       *u.mutable_progress() = p;

@@ -173,6 +173,7 @@ class ControllerService final : public v1::Controller::Service,
   const auth::Authorizer* const authorizer_;
   AgentClients clients_;  // shared by every run and by the service's own calls
   FleetGuard fleet_;      // the agents runs hold; the blast-radius caps
+  const RunnerOptions run_options_;  // every run's: options_.runner with fleet_
 
   std::mutex mu_;
   std::map<std::string, Agent> agents_;                 // by name

@@ -47,6 +47,12 @@ std::string RunSummary(const v1::RunReport& r) {
   return s;
 }
 
+// A gate's timeout: its own, or the default.
+std::chrono::nanoseconds GateTimeout(const v1::GameDayGate& gate) {
+  return gate.timeout().empty() ? std::chrono::nanoseconds(kDefaultGateTimeout)
+                                : GameDayDuration(gate.timeout());
+}
+
 }  // namespace
 
 v1::GameDayStatus GameDayStatusOf(const StoredGameDay& gd) {
@@ -329,16 +335,7 @@ GameDays::Outcome GameDays::RunStep(Active* a, const std::string& no, const v1::
   }
   const std::string kind = StepKindOf(step);
   if (kind == "gate") return RunGate(a, no, step.gate(), resume_deadline_ns);
-  if (kind == "wait") {
-    int64_t deadline = resume_deadline_ns;
-    if (deadline == 0) {
-      deadline = NowRealtimeNs() + GameDayDuration(step.wait()).count();
-      v1::GameDayEvent ev = Event(no, "step_started", "wait " + step.wait());
-      ev.set_deadline_unix_ns(deadline);
-      Record(a->id, ev);
-    }
-    return RunWait(a, no, deadline);
-  }
+  if (kind == "wait") return RunWait(a, no, step.wait(), resume_deadline_ns);
   if (kind == "note") {
     Record(a->id, Event(no, "step_started", step.note()));
     Record(a->id, Event(no, "step_ended", step.note(), "ok"));
@@ -353,10 +350,7 @@ GameDays::Outcome GameDays::RunStep(Active* a, const std::string& no, const v1::
 GameDays::Outcome GameDays::RunGate(Active* a, const std::string& no, const v1::GameDayGate& gate,
                                     int64_t deadline_ns) {
   if (deadline_ns == 0) {
-    const auto timeout = gate.timeout().empty()
-                             ? std::chrono::nanoseconds(kDefaultGateTimeout)
-                             : GameDayDuration(gate.timeout());
-    deadline_ns = NowRealtimeNs() + timeout.count();
+    deadline_ns = NowRealtimeNs() + GateTimeout(gate).count();
     v1::GameDayEvent ev = Event(no, "step_started", gate.prompt());
     ev.set_deadline_unix_ns(deadline_ns);
     Record(a->id, ev);
@@ -392,14 +386,20 @@ GameDays::Outcome GameDays::RunGate(Active* a, const std::string& no, const v1::
   }
   Record(a->id, Event(no, "step_ended",
                       fmt::format("not approved within {} (on_timeout: {})",
-                                  gate.timeout().empty() ? FormatDuration(kDefaultGateTimeout)
-                                                         : gate.timeout(),
+                                  FormatDuration(GateTimeout(gate)),
                                   gate.on_timeout().empty() ? "abort" : gate.on_timeout()),
                       "timed_out"));
   return Outcome::kTimedOut;
 }
 
-GameDays::Outcome GameDays::RunWait(Active* a, const std::string& no, int64_t deadline_ns) {
+GameDays::Outcome GameDays::RunWait(Active* a, const std::string& no, const std::string& wait,
+                                    int64_t deadline_ns) {
+  if (deadline_ns == 0) {
+    deadline_ns = NowRealtimeNs() + GameDayDuration(wait).count();
+    v1::GameDayEvent ev = Event(no, "step_started", "wait " + wait);
+    ev.set_deadline_unix_ns(deadline_ns);
+    Record(a->id, ev);
+  }
   if (SleepUntil(a, deadline_ns, false)) {
     Record(a->id, Event(no, "step_ended", "waited", "ok"));
     return Outcome::kOk;
@@ -668,13 +668,11 @@ absl::StatusOr<v1::GameDayStatus> GameDays::Abort(const std::string& id, const s
   ev.set_actor(who);
   Record(id, ev);
   for (const auto& r : runs) runs_->AbortRun(r, fmt::format("by {} (game day abort)", who));
-  // The game day's thread ends it: wait (bounded) so the reply shows the end.
-  for (int i = 0; i < 100; ++i) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!active_.contains(id)) break;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
+  // The game day's thread ends it: wait (at most 5 s) so the reply shows the end.
+  {
+    absl::MutexLock lock(&mu_);
+    auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !active_.contains(id); };
+    mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(5));
   }
   return Status(id);
 }

@@ -100,7 +100,9 @@ class GameDays {
                   int64_t resume_deadline_ns);
   Outcome RunGate(Active* a, const std::string& no, const v1::GameDayGate& gate,
                   int64_t deadline_ns);
-  Outcome RunWait(Active* a, const std::string& no, int64_t deadline_ns);
+  // A gate or wait resumed after a restart gets its stored deadline (else 0:
+  // it starts now and records its start).
+  Outcome RunWait(Active* a, const std::string& no, const std::string& wait, int64_t deadline_ns);
   Outcome RunCheck(Active* a, const std::string& no, const v1::GameDayCheck& check);
   Outcome RunExperiment(Active* a, const std::string& no, const std::string& file);
   Outcome RunParallel(Active* a, const std::string& no, const v1::GameDayStep& step);
